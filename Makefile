@@ -1,0 +1,61 @@
+# Offline fare validation for BRT buses — the two commands are `make sim` and `make test`.
+# Every target bootstraps .venv from requirements.txt itself (a stamp file makes the second
+# run start within seconds).
+
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+STUBS   := $(VENV)/mpstubs
+MP      := $(BIN)/micropython
+PYTEST_ARGS ?=
+
+.PHONY: venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	# the MicroPython stubs go in their own folder: mypy uses it as the typeshed for firmware/
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --upgrade --target $(STUBS) \
+	    $$(grep -E '^micropython-(esp32|stdlib)-stubs==' requirements.txt)
+	@touch $@
+
+## test: static checks, then every test (firmware tests run inside MicroPython)
+test: check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## check: firmware compiles for xtensawin, ruff, type check of firmware/ against the ESP32 stubs
+check: mpycheck lint typecheck
+
+mpycheck: $(STAMP)
+	$(BIN)/python tools/mpycheck.py firmware
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/python tools/typecheck.py firmware
+
+## fwtest: only the firmware tests (under MicroPython)
+fwtest: $(STAMP)
+	$(BIN)/python -m pytest tests/firmware $(PYTEST_ARGS)
+
+hosttest: $(STAMP)
+	$(BIN)/python -m pytest --ignore=tests/firmware $(PYTEST_ARGS)
+
+## firmware: build/firmware/ — .mpy for xtensawin plus manifest.json
+firmware: $(STAMP)
+	$(BIN)/python tools/build_firmware.py --src firmware --out build/firmware --march xtensawin
+
+## bench: every benchmark in bench/, as a table and build/bench.json
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## sim: the simulator (arrives with the validator issue)
+sim: $(STAMP)
+	$(BIN)/python -m sim
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache .mypy_cache

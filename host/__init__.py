@@ -1,0 +1,1 @@
+"""Host tools (CPython): token tools, provisioning, depot host, back office."""

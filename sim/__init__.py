@@ -1,0 +1,1 @@
+"""The simulator: the real firmware in the MicroPython unix port on a virtual board."""
