@@ -1,0 +1,60 @@
+# The fare table: signed, versioned data (a fare-table bundle), never code.
+#
+# Body (docs/ARCHITECTURE.md 'Bundles'): CBOR map {"cur": "IDR", "fares": {category: rupiah}}.
+# The bundle's signature is checked when it is installed (bundles.py); this module only
+# checks the decoded body's shape, because a fare table that decodes to nonsense must be
+# refused at boot rather than charge a rider a wrong amount.
+from micropython import const
+
+MAX_CATEGORY = const(31)      # categories are small numbers (0 regular, 1 student, ...)
+MAX_FARE = const(1000000)     # rupiah; a sanity bound, not a policy
+
+
+class FareError(Exception):
+    pass
+
+
+class FareTable:
+    def __init__(self, fares, version, currency="IDR"):
+        self.fares = fares        # {category: rupiah}
+        self.version = version    # the bundle version, journaled with each tap
+        self.currency = currency
+
+    @classmethod
+    def from_body(cls, body, version):
+        """Validate a decoded fare-table body; FareError with the reason if it is wrong."""
+        if not isinstance(body, dict):
+            raise FareError("fare table body is not a map")
+        for k in body:
+            if k not in ("cur", "fares"):
+                raise FareError("fare table: unknown key %r" % (k,))
+        cur = body.get("cur")
+        if cur != "IDR":
+            raise FareError("fare table: currency must be IDR")
+        fares = body.get("fares")
+        if not isinstance(fares, dict) or not fares:
+            raise FareError("fare table: 'fares' must be a non-empty map")
+        for cat, amount in fares.items():
+            if not isinstance(cat, int) or cat is True or cat is False \
+                    or not 0 <= cat <= MAX_CATEGORY:
+                raise FareError("fare table: bad category %r" % (cat,))
+            if not isinstance(amount, int) or amount is True or amount is False \
+                    or not 0 <= amount <= MAX_FARE:
+                raise FareError("fare table: bad amount for category %d" % cat)
+        if not isinstance(version, int) or version < 0:
+            raise FareError("fare table: bad version")
+        return cls(fares, version, cur)
+
+    def fare(self, category):
+        """Rupiah for a category, or None if the table has no amount for it."""
+        return self.fares.get(category)
+
+
+def rupiah(amount):
+    """'Rp 3.500' - Indonesian thousands separator is a dot."""
+    s = str(amount)
+    out = ""
+    while len(s) > 3:
+        out = "." + s[-3:] + out
+        s = s[:-3]
+    return "Rp " + s + out

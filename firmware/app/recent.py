@@ -1,0 +1,156 @@
+# Replay store and anti-passback, in one small ring of recent taps kept across reboot.
+#
+# One 32-byte slot per checked tap: proof id (16) | wallet key (8) | time u32 BE | flags u8
+# | 3 spare. File /data/replay.bin holds the slots as they are in RAM; a tap rewrites only
+# its own slot (seek + write + flush: LittleFS commits a file sync atomically, so after a
+# power cut the slot is either the old or the new one).
+#
+# Why one ring for both: the replay check needs every proof that could still be fresh,
+# anti-passback needs every wallet accepted within passback_s; both are "taps of the last
+# minute or two", and one slot write per tap instead of two halves the flash work.
+#
+# A slot may be reused once its tap is older than `horizon` (the longest a proof could
+# still pass the freshness check, or passback_s, whichever is longer). If every slot is
+# younger than that, a new tap cannot be recorded without forgetting a proof that could
+# still be replayed: the caller rejects it as BUSY rather than accept what it cannot check.
+# 128 slots hold a tap every 0.7 s for 90 s - more than one door can board.
+import struct
+
+import micropython
+from micropython import const
+
+SLOT = const(32)
+_PID = const(0)
+_WKEY = const(16)
+_TIME = const(24)
+_FLAGS = const(28)
+PID_LEN = const(16)
+WKEY_LEN = const(8)
+FLAG_USED = const(1)      # slot holds a tap
+FLAG_PAID = const(2)      # the tap was accepted (anti-passback counts only these)
+CAPACITY = const(128)
+
+
+class StoreError(Exception):
+    pass
+
+
+@micropython.viper
+def _find(buf: ptr8, nslots: int, off: int, key: ptr8, klen: int, need: int) -> int:
+    # index of the first slot whose flags contain `need` and whose bytes at `off` equal key
+    i = 0
+    while i < nslots:
+        base = i * SLOT
+        if (buf[base + _FLAGS] & need) == need:
+            j = 0
+            while j < klen:
+                if buf[base + off + j] != key[j]:
+                    break
+                j += 1
+            if j == klen:
+                return i
+        i += 1
+    return -1
+
+
+class RecentTaps:
+    def __init__(self, path, capacity=CAPACITY):
+        self.path = path
+        self.capacity = capacity
+        self.buf = bytearray(capacity * SLOT)
+        self._f = None
+
+    def open(self):
+        """Load the ring from flash (creating it if missing or of the wrong size)."""
+        size = self.capacity * SLOT
+        try:
+            f = open(self.path, "r+b")
+            if f.readinto(self.buf) != size:
+                f.close()
+                f = None
+        except OSError:
+            f = None
+        if f is None:
+            # missing or torn by a firmware change of capacity: start empty. (A torn
+            # LittleFS write cannot happen: syncs are atomic.)
+            for i in range(size):
+                self.buf[i] = 0
+            try:
+                f = open(self.path, "wb")
+                f.write(self.buf)
+                f.close()
+                f = open(self.path, "r+b")
+            except OSError as e:
+                raise StoreError("cannot create %s: %s" % (self.path, e))
+        self._f = f
+        return self
+
+    def close(self):
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def seen_proof(self, pid):
+        buf = self.buf
+        return _find(buf, self.capacity, _PID, pid, PID_LEN, FLAG_USED) >= 0  # type: ignore[arg-type]
+
+    def paid_within(self, wkey, now, window):
+        """True if this wallet was accepted within `window` seconds of `now`."""
+        if window <= 0:
+            return False
+        buf = self.buf
+        start = 0
+        # a wallet may have several slots (a paid tap, later replays...): check each
+        while start < self.capacity:
+            rest = memoryview(buf)[start * SLOT:]
+            n = self.capacity - start
+            i = _find(rest, n, _WKEY, wkey, WKEY_LEN, FLAG_USED | FLAG_PAID)  # type: ignore[arg-type]
+            if i < 0:
+                return False
+            i += start
+            t = struct.unpack_from(">I", buf, i * SLOT + _TIME)[0]
+            d = now - t
+            if -window < d < window:  # a clock set back counts as recent, for a while
+                return True
+            start = i + 1
+        return False
+
+    def free_slot(self, now, horizon):
+        """Index of an empty slot or the oldest one older than `horizon`; -1 if none."""
+        buf = self.buf
+        best, best_t = -1, 0
+        for i in range(self.capacity):
+            base = i * SLOT
+            if not buf[base + _FLAGS] & FLAG_USED:
+                return i
+            t = struct.unpack_from(">I", buf, base + _TIME)[0]
+            if now - t >= horizon or t > now + horizon:  # too old, or from a wrong clock
+                if best < 0 or t < best_t:
+                    best, best_t = i, t
+        return best
+
+    def put(self, i, pid, wkey, t, paid):
+        base = i * SLOT
+        buf = self.buf
+        buf[base:base + PID_LEN] = pid
+        buf[base + _WKEY:base + _WKEY + WKEY_LEN] = wkey
+        struct.pack_into(">IB", buf, base + _TIME, t, FLAG_USED | (FLAG_PAID if paid else 0))
+        self._write(i)
+
+    def clear(self, i):
+        """Undo put() (the journal refused the tap, so it never happened)."""
+        base = i * SLOT
+        for j in range(base, base + SLOT):
+            self.buf[j] = 0
+        self._write(i)
+
+    def _write(self, i):
+        f = self._f
+        if f is None:
+            raise StoreError("store not open")
+        try:
+            f.seek(i * SLOT)
+            f.write(memoryview(self.buf)[i * SLOT:(i + 1) * SLOT])
+            f.flush()
+        except OSError as e:
+            raise StoreError("cannot write %s: %s" % (self.path, e))

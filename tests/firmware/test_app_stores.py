@@ -1,0 +1,219 @@
+# The validator's pure parts under MicroPython: fares, deny list (100,000 entries, by
+# seeking), recent taps (replay + anti-passback), offline allowance.
+# mp-timeout: 300  because the 100,000-entry deny list is generated here (~1 s)
+import os
+import time
+
+from app import allowance, denylist, fares, recent
+
+TMP = "/tmp/brt_app_stores_%d" % time.time_ns()
+try:
+    os.mkdir(TMP)
+except OSError:
+    pass
+
+
+def _deny_file(path, keys_between, n_filler=100000, version=7):
+    # filler entries i*K (sorted), with the given real keys merged in sorted position
+    step = (1 << 64) // (n_filler + 1)
+    extra = sorted(keys_between)
+    n = n_filler + len(extra)
+    with open(path, "wb") as f:
+        f.write(b"BRTB\x01\x02" + version.to_bytes(4, "big") + bytes(4) + (8 * n).to_bytes(4, "big"))
+        j = 0
+        for i in range(1, n_filler + 1):
+            e = (i * step).to_bytes(8, "big")
+            while j < len(extra) and extra[j] < e:
+                f.write(extra[j])
+                j += 1
+            f.write(e)
+        while j < len(extra):
+            f.write(extra[j])
+            j += 1
+        f.write(bytes(64))  # signature: checked at install, not at lookup
+    return step
+
+
+def test_fares_from_body_and_rupiah():
+    t = fares.FareTable.from_body({"cur": "IDR", "fares": {0: 3500, 1: 1000, 4: 1000}}, 3)
+    assert t.fare(0) == 3500 and t.fare(1) == 1000 and t.fare(5) is None
+    assert t.version == 3
+    assert fares.rupiah(3500) == "Rp 3.500"
+    assert fares.rupiah(1000) == "Rp 1.000"
+    assert fares.rupiah(0) == "Rp 0"
+    assert fares.rupiah(1234567) == "Rp 1.234.567"
+
+
+def test_fares_refuse_bad_bodies():
+    bad = [[], {"cur": "USD", "fares": {0: 1}}, {"cur": "IDR"}, {"cur": "IDR", "fares": {}},
+           {"cur": "IDR", "fares": {"0": 3500}}, {"cur": "IDR", "fares": {0: -1}},
+           {"cur": "IDR", "fares": {0: True}}, {"cur": "IDR", "fares": {99: 1}},
+           {"cur": "IDR", "fares": {0: 1}, "x": 1}]
+    for b in bad:
+        try:
+            fares.FareTable.from_body(b, 1)
+        except fares.FareError:
+            continue
+        raise AssertionError("accepted %r" % (b,))
+
+
+def test_deny_list_100000_entries_by_seeking():
+    import gc
+    w = b"wallet-revoked"
+    p = b"pass-revoked-01"
+    kw, kp = denylist.key(b"W", w), denylist.key(b"P", p)
+    path = TMP + "/deny.bin"
+    step = _deny_file(path, [kw, kp])
+    gc.collect()
+    before = gc.mem_alloc()
+    d = denylist.DenyList.open(path)
+    assert d.count == 100002 and d.version == 7
+    assert d.contains(kw) and d.contains(kp)
+    assert d.denies(kw, b"other pass")
+    assert d.denies(denylist.key(b"W", b"someone"), p)
+    assert not d.denies(denylist.key(b"W", b"someone"), b"other pass")
+    # first, last, middle filler entries; neighbours of them are not listed
+    for i in (1, 50000, 100000):
+        assert d.contains((i * step).to_bytes(8, "big"))
+        assert not d.contains((i * step + 1).to_bytes(8, "big"))
+    assert not d.contains(bytes(8)) and not d.contains(b"\xff" * 8)
+    gc.collect()
+    # the 800 KB file is not in RAM: the open list costs a few hundred bytes
+    assert gc.mem_alloc() - before < 2000, gc.mem_alloc() - before
+    d.close()
+    os.remove(path)
+
+
+def test_deny_list_missing_is_empty_and_bad_files_are_refused():
+    d = denylist.DenyList.open(TMP + "/nonexistent.bin")
+    assert d.count == 0 and not d.denies(bytes(8), b"p")
+    good_hdr = b"BRTB\x01\x02" + bytes(8) + (16).to_bytes(4, "big")
+    cases = [b"", b"BRTB", b"XXXX\x01\x02" + bytes(12) + bytes(64),
+             b"BRTB\x01\x03" + bytes(8) + (16).to_bytes(4, "big") + bytes(16 + 64),
+             b"BRTB\x01\x02" + bytes(8) + (12).to_bytes(4, "big") + bytes(12 + 64),
+             good_hdr + bytes(16 + 63)]
+    for i, c in enumerate(cases):
+        path = TMP + "/bad%d.bin" % i
+        with open(path, "wb") as f:
+            f.write(c)
+        try:
+            denylist.DenyList.open(path)
+        except denylist.DenyListError:
+            os.remove(path)
+            continue
+        raise AssertionError("accepted bad deny file %d" % i)
+
+
+def _pid(n):
+    return bytes([n & 255]) * 16
+
+
+def test_recent_replay_and_passback_persist():
+    path = TMP + "/replay.bin"
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    r = recent.RecentTaps(path, capacity=8).open()
+    now = 1800000000
+    w1, w2 = b"W1______", b"W2______"
+    assert not r.seen_proof(_pid(1))
+    i = r.free_slot(now, 90)
+    r.put(i, _pid(1), w1, now, True)
+    j = r.free_slot(now, 90)
+    assert j != i
+    r.put(j, _pid(2), w2, now, False)   # seen, but not paid (e.g. already-paid answer)
+    assert r.seen_proof(_pid(1)) and r.seen_proof(_pid(2)) and not r.seen_proof(_pid(3))
+    assert r.paid_within(w1, now + 59, 60)
+    assert not r.paid_within(w1, now + 60, 60)
+    assert not r.paid_within(w2, now + 1, 60)
+    assert not r.paid_within(w1, now + 1, 0)
+    r.close()
+    r2 = recent.RecentTaps(path, capacity=8).open()   # after a reboot
+    assert r2.seen_proof(_pid(1)) and r2.paid_within(w1, now + 10, 60)
+    r2.clear(i)
+    assert not r2.seen_proof(_pid(1))
+    r2.close()
+    r3 = recent.RecentTaps(path, capacity=8).open()
+    assert not r3.seen_proof(_pid(1)) and r3.seen_proof(_pid(2))
+    r3.close()
+
+
+def test_recent_full_of_live_proofs_is_busy_then_reuses_oldest():
+    path = TMP + "/replay2.bin"
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    r = recent.RecentTaps(path, capacity=4).open()
+    now = 1800000000
+    for k in range(4):
+        i = r.free_slot(now + k, 90)
+        assert i >= 0
+        r.put(i, _pid(10 + k), b"w%07d" % k, now + k, True)
+    assert r.free_slot(now + 10, 90) == -1          # every proof could still be fresh
+    i = r.free_slot(now + 90, 90)                    # the first is now too old to replay
+    assert i >= 0
+    r.put(i, _pid(20), b"wnew____", now + 90, True)
+    assert not r.seen_proof(_pid(10)) and r.seen_proof(_pid(11)) and r.seen_proof(_pid(20))
+    r.close()
+
+
+def test_recent_wallet_with_many_slots_is_found():
+    path = TMP + "/replay3.bin"
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    r = recent.RecentTaps(path, capacity=6).open()
+    now = 1800000000
+    w = b"WWWWWWWW"
+    r.put(0, _pid(1), w, now - 500, True)    # an old paid tap
+    r.put(3, _pid(2), w, now - 5, True)      # a recent one further on
+    assert r.paid_within(w, now, 60)
+    r.close()
+
+
+def test_allowance_counts_persist_and_expired_slots_are_reused():
+    path = TMP + "/allow.bin"
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    a = allowance.AllowanceStore(path, capacity=16).open()
+    now = 1800000000
+    k1 = denylist.key(b"P", b"pass-1")
+    i, n = a.find(k1, now)
+    assert n == 0
+    a.write(i, k1, 1, now + 86400)
+    i2, n2 = a.find(k1, now)
+    assert (i2, n2) == (i, 1)
+    a.write(i2, k1, 2, now + 86400)
+    a.close()
+    a = allowance.AllowanceStore(path, capacity=16).open()
+    assert a.find(k1, now) == (i, 2)
+    # fill every slot with passes that collide on the same home slot
+    home = ((k1[0] << 8) | k1[1]) % 16
+    for s in range(16):
+        if s != i:
+            kk = bytes([k1[0], k1[1]]) + bytes([s]) * 6
+            j, c = a.find(kk, now)
+            assert c == 0
+            a.write(j, kk, 1, now + 10)
+    try:
+        a.find(b"\x00\x00zzzzzz", now)
+        raise AssertionError("full table gave a slot")
+    except allowance.AllowanceError:
+        pass
+    # once those passes expired their slots are free again; the live count is kept
+    j, c = a.find(b"\x00\x00zzzzzz", now + 11)
+    assert c == 0 and j != i
+    assert a.find(k1, now + 11) == (i, 2)
+    assert home >= 0
+    a.close()
+
+
+def test_zz_cleanup():
+    for name in os.listdir(TMP):
+        os.remove(TMP + "/" + name)
+    os.rmdir(TMP)
