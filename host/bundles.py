@@ -1,0 +1,258 @@
+"""Build, sign and check operator-signed downlink bundles (format: docs/bundles.md).
+
+Used by provisioning (trust list and fare table at configure time), by the back office
+(deny-list deltas and full bundles) and by the depot (merging deltas into a full deny
+list). The firmware side is firmware/bundles.py; both follow the same byte layout:
+
+    "BRTB" | fmt 1 | kind | version u32 | issued_at u32 | body length u32 | body
+    | ES256 signature (r||s, 64 bytes) over SHA-256 of everything before it
+
+Library: `sign_bundle`, `parse_bundle`, the body builders (`trust_body`, `deny_body`,
+`fares_body`, `config_body`, `delta_body`), `merge_delta`. CLI: `python -m host.bundles`.
+"""
+
+import hashlib
+import struct
+import time
+from dataclasses import dataclass
+
+import cbor2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature, encode_dss_signature)
+
+MAGIC = b"BRTB"
+FORMAT = 1
+HEADER = 18
+SIG = 64
+TRUST, DENY, FARES, CONFIG, DENY_DELTA = 1, 2, 3, 4, 5
+KINDS = {"trust": TRUST, "deny": DENY, "fares": FARES, "config": CONFIG, "deny-delta": DENY_DELTA}
+KIND_NAMES = {v: k for k, v in KINDS.items()}
+FILES = {TRUST: "trust.cose", DENY: "deny.bin", FARES: "fares.cose", CONFIG: "config.bun"}
+MAX_BODY = {TRUST: 16384, DENY: 1048576, FARES: 4096, CONFIG: 4096, DENY_DELTA: 1048576}
+DENY_ENTRY = 8
+CATEGORIES = range(0, 6)  # docs/ARCHITECTURE.md 'Shared vocabulary'
+CONFIG_KEYS = {"qr_window_s": int, "passback_s": int, "wifi": dict, "depot_url": str}
+USAGE_PASS = 1  # trust list usage bit: may sign wallet passes
+
+
+class BundleError(Exception):
+    """A bundle (or the input to build one) is not acceptable; `.reason` says why.
+
+    Reasons are the firmware's (firmware/bundles.py): truncated, bad_magic, bad_format,
+    bad_kind, wrong_kind, too_large, bad_body, bad_signature, stale, trailing; plus
+    bad_input for builder arguments.
+    """
+
+    def __init__(self, reason, detail=""):
+        super().__init__("%s%s" % (reason, ": " + detail if detail else ""))
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Bundle:
+    kind: int
+    version: int
+    issued_at: int
+    body: bytes
+    raw: bytes
+
+    @property
+    def digest(self):
+        return hashlib.sha256(self.raw[:HEADER + len(self.body)]).digest()
+
+
+# --- keys -------------------------------------------------------------------------------
+
+def generate_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def public_bytes(key):
+    """65-byte uncompressed point of a private or public P-256 key."""
+    pub = key.public_key() if hasattr(key, "public_key") else key
+    return pub.public_bytes(serialization.Encoding.X962,
+                            serialization.PublicFormat.UncompressedPoint)
+
+
+def load_public(point):
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes(point))
+    except (ValueError, TypeError) as e:
+        raise BundleError("bad_input", "operator public key: %s" % e) from None
+
+
+def kid(point):
+    return hashlib.sha256(bytes(point)).digest()[:8]
+
+
+def load_private_key(path):
+    """Operator private key from a PEM file (PKCS#8 or SEC1, unencrypted)."""
+    try:
+        data = open(path, "rb").read()
+        key = serialization.load_pem_private_key(data, password=None)
+    except (OSError, ValueError, TypeError) as e:
+        raise BundleError("bad_input", "operator key %s: %s" % (path, e)) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise BundleError("bad_input", "operator key %s is not a P-256 key" % path)
+    return key
+
+
+def save_private_key(key, path):
+    with open(path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+
+
+# --- envelope ----------------------------------------------------------------------------
+
+def sign_bundle(kind, version, body, key, issued_at=None):
+    """The signed bundle bytes for `body` of `kind` at `version`."""
+    if kind not in MAX_BODY:
+        raise BundleError("bad_kind", str(kind))
+    if not 0 < version < 2 ** 32:
+        raise BundleError("bad_input", "version must be 1..2**32-1")
+    body = bytes(body)
+    if len(body) > MAX_BODY[kind]:
+        raise BundleError("too_large", "%d > %d" % (len(body), MAX_BODY[kind]))
+    issued_at = int(time.time()) if issued_at is None else int(issued_at)
+    head = MAGIC + struct.pack(">BBIII", FORMAT, kind, version, issued_at, len(body))
+    der = key.sign(head + body, ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    return head + body + r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def parse_bundle(data, public_key=None, expect_kind=None):
+    """Parse (and, given the operator's 65-byte public key, verify) a bundle; BundleError."""
+    data = bytes(data)
+    if len(data) < HEADER:
+        raise BundleError("truncated", "header")
+    if data[:4] != MAGIC:
+        raise BundleError("bad_magic")
+    if data[4] != FORMAT:
+        raise BundleError("bad_format", str(data[4]))
+    kind = data[5]
+    if kind not in MAX_BODY:
+        raise BundleError("bad_kind", str(kind))
+    if expect_kind is not None and kind != expect_kind:
+        raise BundleError("wrong_kind", "%d, expected %d" % (kind, expect_kind))
+    version, issued, length = struct.unpack_from(">III", data, 6)
+    if length > MAX_BODY[kind]:
+        raise BundleError("too_large", "%d > %d" % (length, MAX_BODY[kind]))
+    end = HEADER + length
+    if len(data) < end + SIG:
+        raise BundleError("truncated", "%d of %d bytes" % (len(data), end + SIG))
+    if len(data) > end + SIG:
+        raise BundleError("trailing")
+    if public_key is not None:
+        sig = data[end:]
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"),
+                                   int.from_bytes(sig[32:], "big"))
+        try:
+            load_public(public_key).verify(der, data[:end], ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise BundleError("bad_signature") from None
+    b = Bundle(kind, version, issued, data[HEADER:end], data)
+    if kind == DENY:
+        parse_deny(b.body)
+    return b
+
+
+# --- bodies ------------------------------------------------------------------------------
+
+def trust_body(issuers):
+    """Trust list: issuers as (pubkey65, not_before, not_after, usage) tuples."""
+    rows = []
+    for pub, nb, na, usage in issuers:
+        pub = bytes(pub)
+        load_public(pub)  # a point on the curve, or bad_input
+        if not (0 <= nb < na < 2 ** 32) or not 0 <= usage < 256:
+            raise BundleError("bad_input", "issuer validity/usage")
+        rows.append([kid(pub), pub, int(nb), int(na), int(usage)])
+    return cbor2.dumps(rows)
+
+
+def deny_entry(tag, ident):
+    """b"W" + wallet id or b"P" + pass id -> the 8-byte deny-list entry."""
+    if tag not in (b"W", b"P"):
+        raise BundleError("bad_input", "deny tag must be W or P")
+    return hashlib.sha256(tag + bytes(ident)).digest()[:DENY_ENTRY]
+
+
+def deny_body(entries):
+    """Full deny list: the entries (8 bytes each) sorted, without duplicates."""
+    out = sorted(set(bytes(e) for e in entries))
+    if any(len(e) != DENY_ENTRY for e in out):
+        raise BundleError("bad_input", "deny entries are 8 bytes")
+    return b"".join(out)
+
+
+def parse_deny(body):
+    if len(body) % DENY_ENTRY:
+        raise BundleError("bad_body", "deny list length")
+    entries = [body[i:i + DENY_ENTRY] for i in range(0, len(body), DENY_ENTRY)]
+    if any(a >= b for a, b in zip(entries, entries[1:])):
+        raise BundleError("bad_body", "deny list not strictly ascending")
+    return entries
+
+
+def fares_body(fares, cur="IDR"):
+    """Fare table: {category: rupiah} -> CBOR {"cur": cur, "fares": {...}}."""
+    clean = {}
+    for cat, amount in fares.items():
+        if int(cat) not in CATEGORIES or not isinstance(amount, int) or not 0 <= amount < 2**32:
+            raise BundleError("bad_input", "fare %r: %r" % (cat, amount))
+        clean[int(cat)] = amount
+    if not clean:
+        raise BundleError("bad_input", "empty fare table")
+    return cbor2.dumps({"cur": cur, "fares": clean}, canonical=True)
+
+
+def config_body(changes):
+    """Config bundle: only qr_window_s, passback_s, wifi, depot_url may change."""
+    for k, v in changes.items():
+        if k not in CONFIG_KEYS or not isinstance(v, CONFIG_KEYS[k]) or isinstance(v, bool):
+            raise BundleError("bad_input", "config key %r" % k)
+    if "wifi" in changes and set(changes["wifi"]) != {"ssid", "psk"}:
+        raise BundleError("bad_input", "wifi needs exactly ssid and psk")
+    return cbor2.dumps(dict(changes), canonical=True)
+
+
+def delta_body(from_version, add=(), remove=()):
+    """Deny-list delta (back office -> depot): CBOR {"from": v, "add": [..], "del": [..]}."""
+    add = sorted(set(bytes(e) for e in add))
+    rem = sorted(set(bytes(e) for e in remove))
+    if any(len(e) != DENY_ENTRY for e in add + rem) or set(add) & set(rem):
+        raise BundleError("bad_input", "delta entries")
+    return cbor2.dumps({"from": int(from_version), "add": add, "del": rem})
+
+
+def parse_delta(body):
+    try:
+        d = cbor2.loads(body)
+        frm, add, rem = d["from"], d["add"], d["del"]
+        if not (isinstance(frm, int) and isinstance(add, list) and isinstance(rem, list)):
+            raise TypeError
+        if any(not isinstance(e, bytes) or len(e) != DENY_ENTRY for e in add + rem):
+            raise TypeError
+    except (ValueError, TypeError, KeyError, cbor2.CBORDecodeError):
+        raise BundleError("bad_body", "deny delta") from None
+    return frm, add, rem
+
+
+def merge_delta(entries, have_version, delta):
+    """Apply a parsed, verified delta Bundle to the full entry set at `have_version`.
+
+    Returns the new set; a delta that does not start at `have_version` is `stale`
+    (already applied) or `bad_input` (a gap: fetch the missing deltas first).
+    """
+    frm, add, rem = parse_delta(delta.body)
+    if delta.version <= have_version:
+        raise BundleError("stale", "delta to %d, have %d" % (delta.version, have_version))
+    if frm != have_version:
+        raise BundleError("bad_input", "delta from %d, have %d" % (frm, have_version))
+    return (set(entries) - set(rem)) | set(add)
