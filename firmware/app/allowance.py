@@ -1,11 +1,12 @@
-# Offline allowance: how many taps each pass has made on this validator, kept on flash.
+# Offline allowance: how much each pass has spent on this validator, kept on flash.
 #
-# A pass carries an allowance (how many taps it may make while the wallet is offline);
-# the validator counts the pass's accepted taps and refuses the one past it. Counts must
+# A pass carries an offline allowance in rupiah (docs/tokens.md: what the wallet operator
+# lets a pass spend before the wallet is online again); the validator adds up the fares it
+# charged the pass and refuses a tap whose fare would go past it. Sums must
 # survive reboots and must not live in RAM (a bus sees thousands of passes in a pass's
 # lifetime), so they sit in a fixed open-addressing hash table in /data/allowance.bin:
-# 16-byte slots: pass key (8, = SHA-256(b"P"+pass_id)[:8], the deny-list key) | count u16
-# BE | 2 spare | pass expiry u32 BE. An all-zero slot is empty; a slot whose pass has
+# 16-byte slots: pass key (8, = SHA-256(b"P"+pass_id)[:8], the deny-list key) | rupiah
+# spent u32 BE | pass expiry u32 BE. An all-zero slot is empty; a slot whose pass has
 # expired is free for reuse (the verifier refuses an expired pass before it gets here).
 # A lookup is a seek + 16-byte read per probe; an update rewrites one slot and syncs
 # (atomic in LittleFS). 2048 slots = 32 KB of flash, 0 bytes of heap besides one buffer.
@@ -17,7 +18,7 @@ SLOT = const(16)
 KEY_LEN = const(8)
 CAPACITY = const(2048)
 MAX_PROBE = const(48)
-MAX_COUNT = const(0xFFFF)
+MAX_SPENT = const(0x3FFFFFFF)  # a small int on every port
 
 
 class AllowanceError(Exception):
@@ -71,7 +72,7 @@ class AllowanceStore:
         return self._buf
 
     def find(self, pkey, now):
-        """(slot, count) of the pass; slot is where to write it (count 0 if new).
+        """(slot, spent) of the pass; slot is where to write it (spent 0 if new).
 
         AllowanceError if the table has no room along the probe sequence.
         """
@@ -84,22 +85,22 @@ class AllowanceStore:
             if exp == 0 and b[0:KEY_LEN] == bytes(KEY_LEN):
                 return (free if free >= 0 else i), 0     # empty: the key is not further on
             if b[0:KEY_LEN] == pkey:
-                return i, (b[8] << 8) | b[9]
+                return i, struct.unpack_from(">I", b, 8)[0]
             if exp < now and free < 0:
                 free = i                                  # expired pass: reusable
         if free >= 0:
             return free, 0
         raise AllowanceError("allowance table full")
 
-    def write(self, i, pkey, count, exp):
-        if count > MAX_COUNT:
-            count = MAX_COUNT
+    def write(self, i, pkey, spent, exp):
+        if spent > MAX_SPENT:
+            spent = MAX_SPENT
         f = self._f
         if f is None:
             raise AllowanceError("store not open")
         b = self._buf
         b[0:KEY_LEN] = pkey
-        struct.pack_into(">HHI", b, KEY_LEN, count, 0, exp)
+        struct.pack_into(">II", b, KEY_LEN, spent, exp)
         try:
             f.seek(i * SLOT)
             f.write(b)

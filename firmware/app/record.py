@@ -1,0 +1,158 @@
+# Tap records: the journal payload of every tap, accepted or not (docs/records.md).
+#
+# A CBOR map with small integer keys, in ascending key order and shortest-form integers
+# (deterministic, so the depot and back office can hash or compare records byte for byte).
+# Only two CBOR types occur - unsigned integers and byte strings - so the record is
+# written directly into one buffer allocated at boot: no encoder objects, no per-tap
+# garbage beyond the final bytes handed to the journal.
+from micropython import const
+
+T_TIME = const(1)
+T_CLOCK = const(2)
+T_CHANNEL = const(3)
+T_ANSWER = const(4)
+T_REASON = const(5)
+T_WALLET = const(6)
+T_PASS = const(7)
+T_CATEGORY = const(8)
+T_FARE = const(9)
+T_PROOF = const(10)
+T_FARE_VERSION = const(11)
+
+CLOCK_TRUSTED = const(0)
+CLOCK_UNTRUSTED = const(1)
+NFC = const(1)
+QR = const(2)
+ACCEPTED = const(0)
+REJECTED = const(1)
+ALREADY_PAID = const(2)
+
+MAX_ID = const(32)            # wallet/pass/proof ids are 4..16 bytes; bound the buffer
+MAX_RECORD = const(160)       # 11 keys, 3 ids of <= 32 bytes, 6 uints of <= 9 bytes
+
+
+class RecordError(Exception):
+    pass
+
+
+class RecordWriter:
+    def __init__(self):
+        self.buf = bytearray(MAX_RECORD)
+        self.n = 0
+
+    def _head(self, major, v):
+        b = self.buf
+        n = self.n
+        m = major << 5
+        if v < 24:
+            b[n] = m | v
+            self.n = n + 1
+        elif v < 0x100:
+            b[n] = m | 24
+            b[n + 1] = v
+            self.n = n + 2
+        elif v < 0x10000:
+            b[n] = m | 25
+            b[n + 1] = v >> 8
+            b[n + 2] = v & 0xFF
+            self.n = n + 3
+        elif v < 0x100000000:
+            b[n] = m | 26
+            b[n + 1] = (v >> 24) & 0xFF
+            b[n + 2] = (v >> 16) & 0xFF
+            b[n + 3] = (v >> 8) & 0xFF
+            b[n + 4] = v & 0xFF
+            self.n = n + 5
+        else:
+            raise RecordError("integer out of range")
+
+    def _uint(self, key, v):
+        if v < 0:
+            raise RecordError("negative field %d" % key)
+        self._head(0, key)
+        self._head(0, v)
+
+    def _bstr(self, key, v):
+        if len(v) > MAX_ID:
+            raise RecordError("id field %d too long" % key)
+        self._head(0, key)
+        self._head(2, len(v))
+        n = self.n
+        self.buf[n:n + len(v)] = v
+        self.n = n + len(v)
+
+    def encode(self, t, clock_flags, channel, answer, reason, wallet_id=None, pass_id=None,
+               category=None, fare=0, proof_id=None, fare_version=None):
+        """Encode one tap record; returns a memoryview of the internal buffer (valid until
+        the next encode) - the journal copies it into flash."""
+        count = 6 + (wallet_id is not None) + (pass_id is not None) + \
+            (category is not None) + (proof_id is not None) + (fare_version is not None)
+        self.n = 0
+        self._head(5, count)
+        self._uint(T_TIME, t)
+        self._uint(T_CLOCK, clock_flags)
+        self._uint(T_CHANNEL, channel)
+        self._uint(T_ANSWER, answer)
+        self._uint(T_REASON, reason)
+        if wallet_id is not None:
+            self._bstr(T_WALLET, wallet_id)
+        if pass_id is not None:
+            self._bstr(T_PASS, pass_id)
+        if category is not None:
+            self._uint(T_CATEGORY, category)
+        self._uint(T_FARE, fare)
+        if proof_id is not None:
+            self._bstr(T_PROOF, proof_id)
+        if fare_version is not None:
+            self._uint(T_FARE_VERSION, fare_version)
+        return memoryview(self.buf)[:self.n]
+
+
+def _read_head(data, i):
+    ib = data[i]
+    major, ai = ib >> 5, ib & 31
+    i += 1
+    if ai < 24:
+        return major, ai, i
+    n = {24: 1, 25: 2, 26: 4}.get(ai)
+    if n is None or i + n > len(data):
+        raise RecordError("bad head")
+    v = 0
+    for k in range(n):
+        v = (v << 8) | data[i + k]
+    return major, v, i + n
+
+
+def decode(data):
+    """Record bytes -> {key: value}; RecordError if they are not a tap record.
+
+    For the simulator and tests on the device side; the depot decodes with cbor2."""
+    try:
+        major, count, i = _read_head(data, 0)
+        if major != 5:
+            raise RecordError("not a map")
+        out = {}
+        last = 0
+        for _ in range(count):
+            mk, key, i = _read_head(data, i)
+            if mk != 0 or key <= last:
+                raise RecordError("keys not ascending uints")
+            last = key
+            mv, v, i = _read_head(data, i)
+            if mv == 2:
+                if i + v > len(data):
+                    raise RecordError("truncated")
+                out[key] = bytes(data[i:i + v])
+                i += v
+            elif mv == 0:
+                out[key] = v
+            else:
+                raise RecordError("bad value type")
+        if i != len(data):
+            raise RecordError("trailing bytes")
+        for k in (T_TIME, T_CLOCK, T_CHANNEL, T_ANSWER, T_REASON, T_FARE):
+            if k not in out:
+                raise RecordError("missing field %d" % k)
+        return out
+    except IndexError:
+        raise RecordError("truncated")
