@@ -1,0 +1,78 @@
+# What the rider reads: the answer in Indonesian first, English second (docs/validator.md).
+#
+# A 128x64 OLED fits one large line (about 10 characters at 12 px) and three small lines
+# of 16 characters; messages are written for that, not for a log.
+from app import reasons, record
+from app.fares import rupiah
+
+# token-layer reasons (1-39) are grouped for the rider: what they can do differs
+# (show a new code, refresh the wallet, call the operator), not the cryptographic detail
+_TOKEN_DEFAULT = ("TIKET TIDAK SAH", "invalid ticket")
+
+_APP = {
+    reasons.REPLAY: ("KODE SUDAH DIPAKAI", "code already used"),
+    reasons.DENIED: ("DIBLOKIR", "wallet blocked"),
+    reasons.ALLOWANCE_EXHAUSTED: ("SALDO OFFLINE HABIS", "offline limit used"),
+    reasons.NO_FARE: ("TARIF TIDAK ADA", "no fare for pass"),
+    reasons.CLOCK_UNTRUSTED: ("PAKAI NFC", "clock unset: use NFC"),
+    reasons.JOURNAL_FULL: ("MEMORI PENUH", "full: go to depot"),
+    reasons.READER_FAULT: ("ULANGI", "read error, retry"),
+    reasons.NO_FARE_TABLE: ("BELUM SIAP", "no fare table"),
+    reasons.NO_TRUST_LIST: ("BELUM SIAP", "no trust list"),
+    reasons.BUSY: ("ULANGI", "busy, tap again"),
+    reasons.STORE_ERROR: ("GANGGUAN", "storage fault"),
+    reasons.JOURNAL_ERROR: ("GANGGUAN", "journal fault"),
+    reasons.DENY_LIST_BAD: ("GANGGUAN", "deny list fault"),
+    reasons.NOT_CONFIGURED: ("BELUM SIAP", "not configured"),
+    reasons.INTERNAL: ("GANGGUAN", "internal error"),
+}
+
+# token reasons the rider can act on, by name (tokens/reasons.py NAMES); others: default
+_TOKEN_BY_NAME = {
+    "pass expired": ("TIKET KEDALUWARSA", "pass expired"),
+    "not yet valid": ("TIKET BELUM AKTIF", "pass not valid yet"),
+    "proof stale": ("KODE KEDALUWARSA", "code expired"),
+    "proof from the future": ("KODE TIDAK SAH", "code time wrong"),
+    "wrong operator": ("BUKAN TIKET TSM", "other operator"),
+    "bad prefix": ("BUKAN TIKET", "not a ticket"),
+    "malformed": ("BUKAN TIKET", "not a ticket"),
+}
+
+
+def headline(answer):
+    if answer == record.ACCEPTED:
+        return "BERHASIL"
+    if answer == record.ALREADY_PAID:
+        return "SUDAH BAYAR"
+    return "DITOLAK"
+
+
+def lines(d, token_names=None):
+    """(headline, detail in Indonesian, detail in English) for a Decision."""
+    if d.answer == record.ACCEPTED:
+        return "BERHASIL", rupiah(d.fare), "paid, thank you"
+    if d.answer == record.ALREADY_PAID:
+        return "SUDAH BAYAR", "TIDAK DITAGIH", "already paid"
+    text = _APP.get(d.reason)
+    if text is None:
+        name = token_names.get(d.reason) if token_names else None
+        text = _TOKEN_BY_NAME.get(name, _TOKEN_DEFAULT)
+    return "DITOLAK", text[0], text[1]
+
+
+def fault_lines(fault):
+    """Lines for a standing fault (shown while idle): (headline, id, en)."""
+    return _FAULTS.get(fault, ("GANGGUAN", fault.upper()[:16], fault))
+
+
+_FAULTS = {
+    "journal_full": ("KE DEPO", "MEMORI PENUH", "journal full"),
+    "nfc": ("QR SAJA", "NFC RUSAK", "NFC reader fault"),
+    "qr": ("NFC SAJA", "QR RUSAK", "QR scanner fault"),
+    "clock": ("PAKAI NFC", "JAM BELUM DISET", "clock unset"),
+    "config": ("BELUM SIAP", "KE DEPO", "not configured"),
+    "trust": ("BELUM SIAP", "KE DEPO", "no trust list"),
+    "fares": ("BELUM SIAP", "KE DEPO", "no fare table"),
+    "deny": ("GANGGUAN", "KE DEPO", "deny list fault"),
+    "storage": ("GANGGUAN", "KE DEPO", "storage fault"),
+}
