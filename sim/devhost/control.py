@@ -1,0 +1,158 @@
+"""The control API as JSON commands: `dispatch(host, {"cmd": "...", ...}) -> dict`.
+
+Used by the vboard's OP_CONTROL (tests running inside MicroPython call
+machine.sim_control('{"cmd": ...}')) and by anything that drives a device host from
+outside. In-process callers can use the DevHost objects directly; docs/simulator.md
+lists every command. Errors come back as {"error": "..."}, never as an exception.
+"""
+
+from .rf import IsoDepCard
+from .screen import screen_text
+
+
+class ControlError(Exception):
+    pass
+
+
+def _hex(req, key, default=None):
+    v = req.get(key, default)
+    if v is None:
+        return None
+    try:
+        return bytes.fromhex(v)
+    except (TypeError, ValueError):
+        raise ControlError("%s: not hex" % key) from None
+
+
+def scripted_card(req):
+    """A card answering APDUs from a table {"apdus": {cmd_hex: rsp_hex}}; "echo": true
+    answers every APDU with itself + 9000; otherwise unknown APDUs get "default"."""
+    table = {bytes.fromhex(k): bytes.fromhex(v) for k, v in req.get("apdus", {}).items()}
+    default = _hex(req, "default", "6d00")
+    echo = bool(req.get("echo"))
+
+    def handler(apdu):
+        if echo:
+            return apdu + b"\x90\x00"
+        return table.get(apdu, default)
+
+    kw = {}
+    for key in ("uid", "ats", "sens_res"):
+        if key in req:
+            kw[key] = _hex(req, key)
+    if "sel_res" in req:
+        kw["sel_res"] = int(req["sel_res"])
+    return IsoDepCard(handler, **kw)
+
+
+def _card_present(h, r):
+    h.antenna.present(scripted_card(r), r.get("leave_after"))
+    return {}
+
+
+def _card_remove(h, r):
+    h.antenna.remove()
+    return {}
+
+
+def _card_log(h, r):
+    c = h.antenna.card
+    return {"apdus": [[a.hex(), b.hex()] for a, b in (c.apdus if c else [])]}
+
+
+def _pn532_fault(h, r):
+    h.pn532.faults.extend(r.get("faults", []))
+    if "silent" in r:
+        h.pn532.silent = bool(r["silent"])
+    if r.get("power_on"):
+        h.pn532.power_on()
+    return {"pending": list(h.pn532.faults)}
+
+
+def _pn532_state(h, r):
+    p = h.pn532
+    return {"awake": p.awake, "sam": p.sam, "mx_rty_passive": p.mx_rty_passive,
+            "target": p.target is not None,
+            "commands": [[c, d.hex()] for c, d in p.commands[-50:]]}
+
+
+def _qr_show(h, r):
+    return {"read": h.gm65.show(r.get("text", ""))}
+
+
+def _qr_noise(h, r):
+    h.gm65.noise(_hex(r, "hex", ""))
+    return {}
+
+
+def _qr_state(h, r):
+    g = h.gm65
+    if "silent" in r:
+        g.silent = bool(r["silent"])
+    return {"mode": g.mode, "tail": g.zones[0x60], "zones0": g.zones[0],
+            "commands": [c.hex() for c in g.commands[-20:]]}
+
+
+def _screen(h, r):
+    return {"text": screen_text(h.ssd1306), "on": h.ssd1306.on, "frames": h.ssd1306.frames,
+            "art": screen_text(h.ssd1306, art=True)}
+
+
+def _lights(h, r):
+    return h.pins.state()
+
+
+def _rtc_set(h, r):
+    d = h.ds3231
+    if "time" in r:
+        d.set_time(int(r["time"]), clear_osf=bool(r.get("clear_osf", False)))
+    if r.get("stop"):
+        d.stop_oscillator()
+    if "silent" in r:
+        d.silent = bool(r["silent"])
+    return {"time": d.now(), "osf": d.osf}
+
+
+def _rtc_get(h, r):
+    return {"time": h.ds3231.now(), "osf": h.ds3231.osf}
+
+
+def _wifi(h, r):
+    if "reachable" in r:
+        h.wlan.reachable = bool(r["reachable"])
+    w = h.wlan
+    return {"reachable": w.reachable, "active": w.active, "connected": w.connected(),
+            "ssid": w.ssid}
+
+
+def _events(h, r):
+    return {"events": [[k, d] for _, k, d in h.events[-100:]],
+            "wdt_timeout_ms": h.wdt_timeout_ms}
+
+
+COMMANDS = {
+    "card.present": _card_present,
+    "card.remove": _card_remove,
+    "card.log": _card_log,
+    "pn532.fault": _pn532_fault,
+    "pn532.state": _pn532_state,
+    "qr.show": _qr_show,
+    "qr.noise": _qr_noise,
+    "qr.state": _qr_state,
+    "screen": _screen,
+    "lights": _lights,
+    "rtc.set": _rtc_set,
+    "rtc.get": _rtc_get,
+    "wifi": _wifi,
+    "events": _events,
+}
+
+
+def dispatch(host, req):
+    if not isinstance(req, dict) or req.get("cmd") not in COMMANDS:
+        return {"error": "unknown command: %r" % (req.get("cmd") if isinstance(req, dict)
+                                                   else req)}
+    try:
+        return COMMANDS[req["cmd"]](host, req)
+    except (ControlError, ValueError, TypeError, KeyError) as e:
+        return {"error": "%s: %s" % (req["cmd"], e)}

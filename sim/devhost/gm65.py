@@ -1,0 +1,135 @@
+"""A virtual GM65/GM805-class QR scanner module (Grow serial protocol) on a UART.
+
+Configuration frames from the host:
+    7E 00 | type | len | addr (2, big-endian) | data (len) | CRC (2)
+type 07 = read `data[0]` zone bytes from addr, 08 = write data to zone addr..,
+09 = save zones to EEPROM. CRC is CRC-16/XMODEM (poly 0x1021, init 0) over
+type..data, and the literal bytes AB CD mean "no check". Replies:
+    02 00 | 00 | len | data | CRC       (e.g. a write: 02 00 00 01 00 33 31)
+A frame with a bad CRC gets no reply (the module ignores it).
+
+Zones modelled: 0x0000 bits 1–0 read mode (00 manual: only its own trigger button,
+01 command-triggered, 10 continuous, 11 sensing); 0x0060 bit 7 = append a tail to
+each scan, bits 6–5 = tail type (00 CR, 01 CRLF, 10 TAB). The module starts in manual
+mode without a tail, so a driver that does not configure it reads nothing.
+Scans (`show(text)`) come out only in continuous or sensing mode (or after a command
+trigger) as the text bytes plus the tail. The module runs at `baud` (9600 as shipped);
+if the host's UART runs at another rate, its commands are lost and scans arrive as
+garbage, as on a real wire.
+"""
+
+import threading
+
+TAILS = {0: b"\r", 1: b"\r\n", 2: b"\t"}
+
+
+def crc16(data):
+    c = 0
+    for b in data:
+        c ^= b << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
+    return c
+
+
+def reply(data=b"\x00"):
+    body = bytes((0x00, len(data))) + bytes(data)
+    c = crc16(body)
+    return b"\x02\x00" + body + bytes((c >> 8, c & 0xFF))
+
+
+class VirtualGM65:
+    def __init__(self, baud=9600):
+        self.uart = None
+        self.baud = baud
+        self.zones = bytearray(0x100)
+        self.zones[0x0000] = 0xD4  # LED on, sound on, manual read mode
+        self.zones[0x0060] = 0x00  # no tail
+        self.saved = bytes(self.zones)
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self.silent = False
+        self.triggered = False
+        self.scans = []  # (text, delivered?)
+        self.commands = []
+
+    @property
+    def mode(self):
+        return self.zones[0] & 3
+
+    def _wire_ok(self):
+        return self.uart is not None and self.uart.baudrate == self.baud
+
+    def _send(self, data):
+        if self.uart is None:
+            return
+        if not self._wire_ok():
+            # wrong baud rate: the host's UART samples garbage
+            data = bytes((b ^ 0x5A) | 0x80 for b in data)
+        self.uart.deliver(data)
+
+    # --- the host writes -----------------------------------------------------------
+    def on_uart_write(self, data):
+        with self._lock:
+            if self.silent or not self._wire_ok():
+                return
+            self._buf += data
+            self._parse()
+
+    def _parse(self):
+        buf = self._buf
+        while True:
+            i = buf.find(b"\x7e\x00")
+            if i < 0:
+                del buf[: max(len(buf) - 1, 0)]
+                return
+            del buf[:i]
+            if len(buf) < 6:
+                return
+            n = buf[3]
+            total = 2 + 1 + 1 + 2 + n + 2
+            if len(buf) < total:
+                return
+            f = bytes(buf[:total])
+            body, crc = f[2:-2], f[-2:]
+            if crc != b"\xab\xcd" and crc != bytes((crc16(body) >> 8, crc16(body) & 0xFF)):
+                del buf[:2]  # not a good frame: resync on the next 7E 00
+                continue
+            del buf[:total]
+            self.commands.append(f)
+            self._command(body[0], (body[2] << 8) | body[3], body[4:])
+
+    def _command(self, typ, addr, data):
+        if typ == 0x07 and len(data) == 1:
+            k = data[0] or 1
+            self._send(reply(bytes(self.zones[addr: addr + k]).ljust(k, b"\x00")))
+        elif typ == 0x08 and addr + len(data) <= len(self.zones):
+            self.zones[addr: addr + len(data)] = data
+            if addr == 0x0002 and data[:1] == b"\x01":
+                self.triggered = True  # command-triggered mode: read once
+            self._send(reply(b"\x00"))
+        elif typ == 0x09:
+            self.saved = bytes(self.zones)
+            self._send(reply(b"\x00"))
+        # anything else: no reply, as the module does with commands it does not know
+
+    # --- the world -----------------------------------------------------------------
+    def show(self, text):
+        """A phone's QR code in front of the scanner: True if the module read it out."""
+        with self._lock:
+            data = text.encode() if isinstance(text, str) else bytes(text)
+            out = self.mode in (2, 3) or (self.mode == 1 and self.triggered)
+            self.triggered = False
+            self.scans.append((data, out))
+            if not out or self.silent:
+                return False
+            tail = b""
+            if self.zones[0x60] & 0x80:
+                tail = TAILS.get((self.zones[0x60] >> 5) & 3, b"")
+            self._send(data + tail)
+            return True
+
+    def noise(self, data):
+        """Raw bytes on the scanner's TX line (a loose connector, a half-read code)."""
+        if self.uart is not None:
+            self.uart.deliver(bytes(data))

@@ -1,0 +1,306 @@
+"""The device host: the virtual board's chips behind one loopback TCP socket.
+
+    host = DevHost(unique_id=bytes.fromhex("240ac4000001"))
+    host.start()                       # serves in a thread; host.address = "127.0.0.1:port"
+    env = dict(os.environ, **host.env())   # BRT_DEVHOST for the micropython process
+    ...
+    host.stop()
+
+The control API (methods here, and the same as JSON through `control()`, see
+sim/devhost/control.py) lets tests and the simulator's UI act on the virtual world.
+"""
+
+import errno
+import json
+import socket
+import struct
+import threading
+import time
+
+from . import wire
+from .ds3231 import VirtualDS3231
+from .gm65 import VirtualGM65
+from .i2c import VirtualI2C
+from .pins import Pins
+from .pn532 import VirtualPN532
+from .rf import Antenna
+from .ssd1306 import VirtualSSD1306
+from .uart import VirtualUart
+
+# The reference board's wiring (firmware/board.py has the same numbers).
+UART_PN532 = 2
+UART_QR = 1
+I2C_BUS = 0
+ADDR_PN532 = 0x24
+ADDR_SSD1306 = 0x3C
+ADDR_DS3231 = 0x68
+PIN_NAMES = {25: "green", 26: "red", 27: "buzzer"}
+
+
+class Wlan:
+    """Wi-Fi as the firmware sees it: the depot's access point is in range or not."""
+
+    def __init__(self, ssid="depot", psk=None):
+        self.ssid = ssid
+        self.psk = psk  # None: any key is accepted
+        self.reachable = False
+        self.active = False
+        self.joined = None  # ssid the firmware connected to
+        self.ip = "10.0.0.17"
+        self.connects = 0
+
+    def connected(self):
+        return bool(self.active and self.reachable and self.joined == self.ssid)
+
+
+class DevHost:
+    def __init__(self, unique_id=b"\x24\x0a\xc4\x00\x00\x01", pn532_bus="hsu",
+                 ssid="depot", psk=None, host="127.0.0.1", port=0):
+        self.unique_id = bytes(unique_id)
+        self.antenna = Antenna()
+        self.pn532 = VirtualPN532(self.antenna)
+        self.gm65 = VirtualGM65()
+        self.ssd1306 = VirtualSSD1306()
+        self.ds3231 = VirtualDS3231()
+        self.uarts = {UART_QR: VirtualUart(UART_QR, self.gm65)}
+        self.i2c = {I2C_BUS: VirtualI2C(I2C_BUS)}
+        self.i2c[I2C_BUS].attach(ADDR_SSD1306, self.ssd1306)
+        self.i2c[I2C_BUS].attach(ADDR_DS3231, self.ds3231)
+        if pn532_bus == "i2c":
+            self.i2c[I2C_BUS].attach(ADDR_PN532, self.pn532)
+        else:
+            self.uarts[UART_PN532] = VirtualUart(UART_PN532, self.pn532)
+        self.pins = Pins(PIN_NAMES)
+        self.wlan = Wlan(ssid, psk)
+        self.reset_cause = wire.PWRON_RESET
+        self.wdt_timeout_ms = None
+        self.wdt_fed = None
+        self.events = []  # (monotonic time, kind, detail)
+        self._bind = (host, port)
+        self._srv = None
+        self._threads = []
+        self._conns = []
+        self._lock = threading.Lock()
+        self.address = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self):
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(self._bind)
+        srv.listen(8)
+        self._srv = srv
+        h, p = srv.getsockname()
+        self.address = "%s:%d" % (h, p)
+        t = threading.Thread(target=self._accept_loop, name="devhost-accept", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self.address
+
+    def env(self):
+        """Environment variables that point a micropython process at this device host."""
+        return {"BRT_DEVHOST": self.address}
+
+    def stop(self):
+        srv, self._srv = self._srv, None
+        if srv is not None:
+            try:
+                srv.close()
+            except OSError:
+                pass
+        for c in list(self._conns):
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def note(self, kind, detail=None):
+        with self._lock:
+            self.events.append((time.monotonic(), kind, detail))
+
+    def note_exit(self, returncode):
+        """The launcher reports how the firmware process ended; the next boot's
+        machine.reset_cause() follows from it."""
+        if returncode == wire.EXIT_WDT:
+            self.reset_cause = wire.WDT_RESET
+            self.note("wdt_reset")
+        elif returncode == wire.EXIT_RESET:
+            self.reset_cause = wire.SOFT_RESET
+        else:
+            self.reset_cause = wire.PWRON_RESET  # power cut or crash: a cold start
+        self.note("exit", returncode)
+
+    # --- serving -----------------------------------------------------------------------
+    def _accept_loop(self):
+        while self._srv is not None:
+            try:
+                conn, _ = self._srv.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._conns.append(conn)
+            t = threading.Thread(target=self._serve, args=(conn,), name="devhost-conn",
+                                 daemon=True)
+            t.start()
+
+    def _serve(self, conn):
+        try:
+            while True:
+                try:
+                    hdr = wire.recv_exact(conn, 3)
+                    n = (hdr[1] << 8) | hdr[2]
+                    payload = wire.recv_exact(conn, n) if n else b""
+                except (ConnectionError, OSError):
+                    return
+                conn.sendall(self.handle(hdr[0], payload))
+        except OSError:
+            return
+        finally:
+            if conn in self._conns:
+                self._conns.remove(conn)
+            conn.close()
+
+    def handle(self, op, payload):
+        """One request from the virtual board -> one reply (bytes)."""
+        try:
+            fn = _OPS.get(op)
+            if fn is None:
+                return wire.reply(wire.ST_VALUEERROR, b"unknown op 0x%02x" % op)
+            return wire.reply(wire.ST_OK, fn(self, payload) or b"")
+        except wire.LinkOSError as e:
+            return wire.reply(wire.ST_OSERROR, bytes((e.errno & 0xFF,)) + e.msg.encode()[:200])
+        except (ValueError, IndexError, KeyError, struct.error) as e:
+            return wire.reply(wire.ST_VALUEERROR, ("bad request: %s" % e).encode()[:200])
+
+    # --- ops ---------------------------------------------------------------------------
+    def _op_hello(self, p):
+        self.note("boot", p.decode("ascii", "replace"))
+        return bytes((len(self.unique_id),)) + self.unique_id + bytes((self.reset_cause,))
+
+    def _op_control(self, p):
+        from .control import dispatch
+        return json.dumps(dispatch(self, json.loads(p.decode()))).encode()
+
+    def _uart(self, uid):
+        u = self.uarts.get(uid)
+        if u is None:
+            raise wire.LinkOSError(errno.ENODEV, "nothing wired to UART%d" % uid)
+        return u
+
+    def _op_uart_init(self, p):
+        uid, baud = struct.unpack(">BI", p[:5])
+        u = self.uarts.get(uid)
+        if u is not None:
+            u.init(baud)
+
+    def _op_uart_write(self, p):
+        u = self.uarts.get(p[0])
+        if u is not None:  # an unwired UART swallows bytes, like a floating TX pin
+            u.write(p[1:])
+
+    def _op_uart_read(self, p):
+        uid, n, tmo, tchar, until = struct.unpack(">BHIHH", p[:11])
+        u = self.uarts.get(uid)
+        if u is None:
+            time.sleep(min(tmo, 5000) / 1000.0)
+            return b""
+        return u.read(n, min(tmo, 60000), tchar, None if until == 0xFFFF else until)
+
+    def _op_uart_any(self, p):
+        u = self.uarts.get(p[0])
+        return struct.pack(">I", u.any() if u is not None else 0)
+
+    def _bus(self, bid):
+        b = self.i2c.get(bid)
+        if b is None:
+            raise wire.LinkOSError(errno.ENODEV, "no I2C bus %d" % bid)
+        return b
+
+    def _op_i2c_write(self, p):
+        acks = self._bus(p[0]).write(p[1], p[3:], bool(p[2]))
+        return struct.pack(">H", acks)
+
+    def _op_i2c_read(self, p):
+        bid, addr, stop, n = struct.unpack(">BBBH", p[:5])
+        return self._bus(bid).read(addr, n, bool(stop))
+
+    def _op_i2c_scan(self, p):
+        return bytes(self._bus(p[0]).scan())
+
+    def _op_pin_init(self, p):
+        self.pins.init(p[0], p[1], p[2], None if p[3] == 0xFF else p[3])
+
+    def _op_pin_set(self, p):
+        self.pins.set(p[0], p[1])
+
+    def _op_pin_get(self, p):
+        return bytes((self.pins.get(p[0]),))
+
+    def _op_pwm(self, p):
+        pin, freq, duty = struct.unpack(">BIH", p[:7])
+        self.pins.set_pwm(pin, freq, duty)
+
+    def _op_wdt_start(self, p):
+        self.wdt_timeout_ms = struct.unpack(">I", p[:4])[0]
+        self.wdt_fed = time.monotonic()
+        self.note("wdt_start", self.wdt_timeout_ms)
+
+    def _op_wdt_feed(self, p):
+        self.wdt_fed = time.monotonic()
+
+    def _op_reset(self, p):
+        self.note("reset")
+
+    def _op_wlan(self, p):
+        sub, w = p[0], self.wlan
+        if sub == 0:  # active(set?)
+            if p[1] != 0xFF:
+                w.active = bool(p[1])
+                if not w.active:
+                    w.joined = None
+            return bytes((int(w.active),))
+        if sub == 1:  # connect ssid \0 key
+            ssid, _, key = p[1:].partition(b"\x00")
+            w.connects += 1
+            if not w.active:
+                raise wire.LinkOSError(errno.EPERM, "Wifi Not Started")
+            w.joined = ssid.decode("utf-8", "replace")
+            if w.psk is not None and key.decode("utf-8", "replace") != w.psk:
+                w.joined = None
+            return b""
+        if sub == 2:  # status: connected, status code, ip
+            st = 1010 if w.connected() else (1001 if w.joined and w.active else 1000)
+            return struct.pack(">BH", int(w.connected()), st) + w.ip.encode()
+        if sub == 3:  # disconnect
+            w.joined = None
+            return b""
+        raise ValueError("wlan sub-op %d" % sub)
+
+
+_OPS = {
+    wire.OP_HELLO: DevHost._op_hello,
+    wire.OP_CONTROL: DevHost._op_control,
+    wire.OP_UART_INIT: DevHost._op_uart_init,
+    wire.OP_UART_WRITE: DevHost._op_uart_write,
+    wire.OP_UART_READ: DevHost._op_uart_read,
+    wire.OP_UART_ANY: DevHost._op_uart_any,
+    wire.OP_I2C_WRITE: DevHost._op_i2c_write,
+    wire.OP_I2C_READ: DevHost._op_i2c_read,
+    wire.OP_I2C_SCAN: DevHost._op_i2c_scan,
+    wire.OP_PIN_INIT: DevHost._op_pin_init,
+    wire.OP_PIN_SET: DevHost._op_pin_set,
+    wire.OP_PIN_GET: DevHost._op_pin_get,
+    wire.OP_PWM: DevHost._op_pwm,
+    wire.OP_WDT_START: DevHost._op_wdt_start,
+    wire.OP_WDT_FEED: DevHost._op_wdt_feed,
+    wire.OP_RESET: DevHost._op_reset,
+    wire.OP_WLAN: DevHost._op_wlan,
+}
