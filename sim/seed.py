@@ -9,21 +9,14 @@
 import os
 import sys
 
-import esp32
 import flashdev
+import simboot
 
 
 def main():
     image, src = sys.argv[1], sys.argv[2]
     flash = flashdev.Flash(flashdev.DATA_SIZE, path=image)
-    parts = esp32.attach(flash)
-    vfs = parts["vfs"]
-    try:
-        fs = os.VfsLfs2(vfs)
-    except OSError:
-        os.VfsLfs2.mkfs(vfs)
-        fs = os.VfsLfs2(vfs)
-    os.mount(fs, "/data")
+    simboot.mount_data(flash)
     n = 0
     for name in os.listdir(src):
         with open(src + "/" + name, "rb") as f:

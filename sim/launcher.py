@@ -1,0 +1,260 @@
+"""The simulated validator: device host + the real firmware in the MicroPython unix port.
+
+    sim = SimBoard(state_dir)           # no I/O yet
+    sim.start()                         # world (keys, bundles) on first run, seeds the flash,
+                                        # starts the device host and firmware/main.py
+    d = sim.tap("regular")              # NFC: a phone presents the wallet; -> decision dict
+    d = sim.scan(text)                  # QR: the scanner reads this text; -> decision dict
+    sim.power_cut(); sim.set_clock(t); sim.depot(True); sim.screen(); sim.lights()
+    sim.stop()
+
+The firmware reports each decision on its console as one line `@@TAP <json>` and its
+state as `@@STATUS <json>` (docs/validator.md); this class reads them from the process's
+stdout. Everything else it sees - the screen, the lights - it reads from the virtual chips,
+as a rider would.
+"""
+
+import json
+import pathlib
+import queue
+import subprocess
+import threading
+import time
+
+from host import tokens as ht
+from sim import world as simworld
+from sim.devhost import DevHost, Firmware
+from sim.devhost.launch import EXIT_RESET, EXIT_WDT, MP, ROOT, firmware_env
+from sim.devhost.rf import IsoDepCard
+from sim.devhost.screen import screen_text
+
+SIMBOOT = ROOT / "sim" / "vboard" / "simboot.py"
+SEED = ROOT / "sim" / "seed.py"
+MAIN = ROOT / "firmware" / "main.py"
+BOOT_TIMEOUT_S = 60
+
+
+class SimError(Exception):
+    """The simulated board could not do what was asked (one-line message)."""
+
+
+class SimBoard:
+    def __init__(self, state_dir=None, heap="128K", fresh=False, log=None):
+        self.state = pathlib.Path(state_dir or simworld.default_state_dir())
+        self.heap = heap
+        self.fresh = fresh
+        self.log = log or (lambda line: None)
+        self.world = None
+        self.host = None
+        self.fw = None
+        self.decisions = queue.Queue()
+        self.history = []          # every decision dict, in order
+        self.status = {}           # last @@STATUS
+        self.console = []          # last console lines
+        self.boots = 0
+        self._reader = None
+        self._expect_exit = False
+        self._supervisor = None
+        self._stopping = False
+        self._lock = threading.Lock()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def image(self):
+        return self.state / "flash.img"
+
+    def start(self):
+        if self.fresh and self.state.exists():
+            for p in ("flash.img", "world.json"):
+                (self.state / p).unlink(missing_ok=True)
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.world = simworld.World.load_or_create(self.state)
+        self.host = DevHost(unique_id=bytes.fromhex(self.world.device_id),
+                            psk=None)
+        self.host.start()
+        # the DS3231's battery kept the time since provisioning set it
+        self.host.ds3231.set_time(int(time.time()), clear_osf=True)
+        if not self.image.exists():
+            self._seed()
+        self._spawn()
+        self.wait_ready()
+        return self
+
+    def _seed(self):
+        src = self.state / "provision"
+        src.mkdir(exist_ok=True)
+        for name, data in self.world.data_files(int(time.time())).items():
+            (src / name).write_bytes(data)
+        env = firmware_env(self.host)
+        r = subprocess.run([MP, "-X", "heapsize=256K", str(SEED), str(self.image), str(src)],
+                           env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise SimError("seeding the flash image failed: %s%s" % (r.stdout, r.stderr))
+
+    def _spawn(self):
+        self.fw = Firmware(self.host, [SIMBOOT, self.image, MAIN], heap=self.heap,
+                           extra_env={"PYTHONUNBUFFERED": "1"})
+        self.fw.start(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0)
+        self.boots += 1
+        self.status = {}
+        self._reader = threading.Thread(target=self._read, args=(self.fw.proc,), daemon=True)
+        self._reader.start()
+
+    def _read(self, proc):
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if line.startswith("@@TAP "):
+                try:
+                    d = json.loads(line[6:])
+                except ValueError:
+                    continue
+                self.history.append(d)
+                self.decisions.put(d)
+            elif line.startswith("@@STATUS "):
+                try:
+                    self.status = json.loads(line[9:])
+                except ValueError:
+                    pass
+            else:
+                self.console.append(line)
+                del self.console[:-200]
+            self.log(line)
+        rc = proc.wait()
+        self.host.note_exit(rc)
+        with self._lock:
+            expected = self._expect_exit or self._stopping
+        if not expected and rc in (EXIT_RESET, EXIT_WDT):
+            # the board reboots by itself after machine.reset() or a watchdog bite
+            self.log("[sim] firmware exited %d: rebooting" % rc)
+            self._spawn()
+        elif not expected:
+            self.log("[sim] firmware exited %d" % rc)
+
+    def wait_ready(self, timeout=BOOT_TIMEOUT_S):
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            if self.status.get("ready"):
+                return self.status
+            if self.fw.proc.poll() is not None and not self.status:
+                raise SimError("firmware exited %s during boot:\n%s"
+                               % (self.fw.proc.returncode, "\n".join(self.console[-20:])))
+            time.sleep(0.05)
+        raise SimError("firmware not ready after %d s:\n%s"
+                       % (timeout, "\n".join(self.console[-20:])))
+
+    def stop(self):
+        with self._lock:
+            self._stopping = True
+        if self.fw is not None:
+            self.fw.kill()
+        if self.host is not None:
+            self.host.stop()
+
+    def power_cut(self, restart=True):
+        """Cut the power (SIGKILL at whatever instruction) and, by default, power on again."""
+        with self._lock:
+            self._expect_exit = True
+        self.fw.kill()
+        if self._reader is not None:
+            self._reader.join(5)
+        with self._lock:
+            self._expect_exit = False
+        self.host.antenna.remove()
+        if restart:
+            self._spawn()
+            self.wait_ready()
+
+    # --- the world --------------------------------------------------------------------------
+
+    def now(self):
+        """The real-world time (the phones' clocks), not the validator's."""
+        return int(time.time())
+
+    def clock(self):
+        return self.host.ds3231.now()
+
+    def set_clock(self, t):
+        self.host.ds3231.set_time(int(t), clear_osf=True)
+
+    def unset_clock(self):
+        """The DS3231 lost its battery: oscillator stopped, reads 2000-01-01, OSF set."""
+        self.host.ds3231.set_time(946684800)
+        self.host.ds3231.stop_oscillator()
+
+    def depot(self, reachable):
+        self.host.wlan.reachable = bool(reachable)
+
+    def screen(self):
+        return screen_text(self.host.ssd1306)
+
+    def screen_art(self):
+        return screen_text(self.host.ssd1306, art=True)
+
+    def lights(self):
+        return self.host.pins.state()
+
+    # --- taps ---------------------------------------------------------------------------
+
+    def _drain(self):
+        while True:
+            try:
+                self.decisions.get_nowait()
+            except queue.Empty:
+                return
+
+    def next_decision(self, timeout=30):
+        try:
+            return self.decisions.get(timeout=timeout)
+        except queue.Empty:
+            raise SimError("no decision from the validator within %d s (screen: %r)"
+                           % (timeout, self.screen())) from None
+
+    def phone(self, wallet=None, answer_fn=None):
+        """An NFC phone (ISO-DEP card) answering SELECT and TAP like the wallet app."""
+        if answer_fn is None:
+            def answer_fn(challenge):
+                return self.world.nfc_answer(wallet, challenge, self.now())
+        pending = []
+
+        def handler(apdu):
+            if apdu[:4] == b"\x00\xa4\x04\x00":
+                if apdu[5:5 + apdu[4]] != ht.AID:
+                    return b"\x6a\x82"
+                return b"\x01\x90\x00"
+            if apdu[:2] == b"\x80\x54" and len(apdu) >= 21:
+                parts = ht.split_response(answer_fn(bytes(apdu[5:21])))
+                pending[:] = parts[1:]
+                return parts[0]
+            if apdu[:2] == b"\x00\xc0":
+                if not pending:
+                    return b"\x69\x85"
+                return pending.pop(0)
+            return b"\x6d\x00"
+
+        return IsoDepCard(handler)
+
+    def tap(self, wallet, timeout=30, hold=True):
+        """Present the wallet's phone by NFC; returns the decision. The phone stays in the
+        field until the validator answered (a rider holds it there), then leaves."""
+        if wallet not in simworld.WALLETS:
+            raise SimError("unknown wallet %r (one of: %s)"
+                           % (wallet, ", ".join(simworld.WALLET_ORDER)))
+        self._drain()
+        self.host.antenna.present(self.phone(wallet))
+        try:
+            return self.next_decision(timeout)
+        finally:
+            self.host.antenna.remove()
+
+    def scan(self, text, timeout=30):
+        """The QR scanner reads `text` (one line); returns the decision."""
+        self._drain()
+        if not self.host.gm65.show(text):
+            raise SimError("the QR scanner did not output the code (not in scan mode?)")
+        return self.next_decision(timeout)
+
+    def scan_wallet(self, wallet, timeout=30):
+        if wallet not in simworld.WALLETS:
+            raise SimError("unknown wallet %r" % wallet)
+        return self.scan(self.world.qr(wallet, self.now()), timeout)
