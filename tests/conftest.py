@@ -8,9 +8,12 @@ Per-file header comments change the run (say why in the comment):
     # mp-heapsize: 256K  because ...
     # mp-path: sim/vboard          (extra import path, relative to the repo root)
     # mp-timeout: 300              (seconds for the whole file; default 120)
+    # mp-devhost: hsu              (start a sim device host for the file, PN532 on "hsu"
+                                     or "i2c"; BRT_DEVHOST points the vboard at it)
 """
 
 import ast
+import os
 import re
 
 import pytest
@@ -18,7 +21,7 @@ import pytest
 from tests.support.mp import ROOT, DEFAULT_HEAP, run_mp
 
 FW_TESTS = ROOT / "tests" / "firmware"
-_HDR = re.compile(r"^#\s*mp-(heapsize|path|timeout):\s*(\S+)", re.M)
+_HDR = re.compile(r"^#\s*mp-(heapsize|path|timeout|devhost):\s*(\S+)", re.M)
 
 
 def pytest_pycollect_makemodule(module_path, parent):
@@ -52,6 +55,11 @@ class MPFile(pytest.File):
         if self._results is None:
             names = self._names
             rel = str(self.path.relative_to(ROOT))
+            devhost = None
+            if self.opts.get("devhost"):
+                from sim.devhost import DevHost
+                devhost = DevHost(pn532_bus=self.opts["devhost"])
+                os.environ["BRT_DEVHOST"] = devhost.start()
             try:
                 r = run_mp(["tests/mp/runner.py", rel] + names, heap=self.opts["heapsize"],
                            paths=self.opts["path"], timeout=int(self.opts["timeout"]))
@@ -60,6 +68,10 @@ class MPFile(pytest.File):
                 out, err, rc = getattr(e, "stdout", "") or "", str(e), -1
                 if isinstance(out, bytes):
                     out = out.decode("utf-8", "replace")
+            finally:
+                if devhost is not None:
+                    devhost.stop()
+                    os.environ.pop("BRT_DEVHOST", None)
             self._results = parse_results(out, err, rc, names)
         return self._results
 

@@ -71,6 +71,10 @@ def _connect():
     except OSError:
         s.close()
         raise
+    try:
+        s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
+    except OSError:
+        pass
     _sock = s
     # HELLO carries the process id (for the launcher's bookkeeping) and gets the board's
     # identity back
@@ -108,9 +112,8 @@ def _call(op, payload=b"", wait_ms=0):
         if wait_ms:
             s.settimeout(_LINK_TIMEOUT_S + wait_ms / 1000)
         n = len(payload)
-        s.write(bytes((op, n >> 8, n & 0xFF)))
-        if n:
-            s.write(payload)
+        # one write per request: split writes meet Nagle + delayed ACK (40 ms stalls)
+        s.write(bytes((op, n >> 8, n & 0xFF)) + payload)
         h = _recv_exact(3)
         body = _recv_exact((h[1] << 8) | h[2]) if (h[1] or h[2]) else b""
         if wait_ms:

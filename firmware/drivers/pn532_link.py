@@ -1,0 +1,216 @@
+# PN532 transports and frame reader: bytes in and out over HSU (UART) or I2C, and the
+# frame grammar of UM0701-02 §6.2.1 — normal, extended, ACK, NACK, error frames — read
+# with resynchronisation after garbage and a deadline on every wait.
+import time
+
+from micropython import const
+
+ACK_FRAME = b"\x00\x00\xff\x00\xff\x00"
+NACK_FRAME = b"\x00\x00\xff\xff\x00\x00"
+WAKE = b"\x55\x55" + bytes(14)  # HSU wake-up: 0x55 then enough zeros (UM §7.2.11)
+
+MAX_FRAME_DATA = const(265)  # TFI + command + 262 data + 1
+_MAX_SKIP = const(600)  # garbage bytes tolerated before a start code
+
+
+class PN532Error(Exception):
+    """Anything that went wrong talking to the PN532 (the driver's exception family)."""
+
+
+class PN532Timeout(PN532Error):
+    """The chip said nothing in time (silent, asleep, unplugged). `acked` is True when it
+    had acknowledged the command and only its answer is missing."""
+
+    def __init__(self, msg, acked=False):
+        super().__init__(msg)
+        self.acked = acked
+
+
+class PN532FrameError(PN532Error):
+    """A frame came but was wrong: checksum, truncated, unexpected."""
+
+
+class UartLink:
+    """HSU: the UART is passed in, configured 115200 8N1 with a short read timeout
+    (board.py: timeout=10, timeout_char=3) so waits are bounded by our deadlines."""
+
+    def __init__(self, uart):
+        self.uart = uart
+
+    def wake(self):
+        self.discard()
+        self.uart.write(WAKE)
+
+    def send(self, frame):
+        self.uart.write(frame)
+
+    def discard(self):
+        u = self.uart
+        n = u.any()
+        k = 0
+        while n and k < 8:
+            u.read(n)
+            n = u.any()
+            k += 1
+
+    def new_frame(self):
+        pass
+
+    def drain(self):
+        """Drop the rest of a bad frame: read until the line is quiet for one UART
+        timeout (bounded)."""
+        u = self.uart
+        for _ in range(16):
+            if not u.read(64):
+                return
+
+    def readexact(self, mv, n, deadline):
+        """Fill mv[0:n]; False if the deadline passed first (mv holds what came)."""
+        got = 0
+        u = self.uart
+        while got < n:
+            k = u.readinto(mv[got:n])
+            if k:
+                got += k
+            elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                self.got = got
+                return False
+        self.got = got
+        return True
+
+
+class I2CLink:
+    """I2C at address 0x24: the chip prefixes every read with a ready byte (bit 0); a
+    frame is read in one transaction (UM §6.2.4). OSError from the bus (no ACK of the
+    address) becomes PN532Timeout."""
+
+    def __init__(self, i2c, addr=0x24, poll_ms=2):
+        self.i2c = i2c
+        self.addr = addr
+        self.poll_ms = poll_ms
+        self._pkt = bytearray(1 + 8 + MAX_FRAME_DATA + 2)
+        self._st = bytearray(1)
+        self._pos = 0
+        self._len = 0
+        self.got = 0
+
+    def wake(self):
+        self._pos = self._len = 0
+
+    def send(self, frame):
+        try:
+            self.i2c.writeto(self.addr, frame)
+        except OSError as e:
+            raise PN532Timeout("I2C write: %s" % e)
+
+    def discard(self):
+        self._pos = self._len = 0
+
+    def drain(self):
+        self._pos = self._len = 0
+
+    def new_frame(self):
+        self._pos = self._len = 0  # padding after a frame is not data
+
+    def _fetch(self, deadline):
+        while True:
+            try:
+                self.i2c.readfrom_into(self.addr, self._st)
+                if self._st[0] & 1:
+                    self.i2c.readfrom_into(self.addr, self._pkt)
+                    if self._pkt[0] & 1:
+                        self._pos, self._len = 1, len(self._pkt)
+                        return True
+            except OSError as e:
+                raise PN532Timeout("I2C read: %s" % e)
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                return False
+            time.sleep_ms(self.poll_ms)
+
+    def readexact(self, mv, n, deadline):
+        got = 0
+        while got < n:
+            if self._pos >= self._len and not self._fetch(deadline):
+                self.got = got
+                return False
+            k = min(n - got, self._len - self._pos)
+            mv[got:got + k] = memoryview(self._pkt)[self._pos:self._pos + k]
+            self._pos += k
+            got += k
+        self.got = got
+        return True
+
+
+class FrameReader:
+    ACK = 1
+    NACK = 2
+    DATA = 3
+    ERROR = 4
+
+    def __init__(self, link):
+        self.link = link
+        self.buf = bytearray(MAX_FRAME_DATA + 2)  # TFI..data, DCS, postamble
+        self.mv = memoryview(self.buf)
+        self._h = bytearray(3)
+        self._hmv = memoryview(self._h)
+        self.n = 0
+
+    def data(self):
+        """TFI + data of the last DATA frame (a view into the reader's buffer)."""
+        return self.mv[:self.n]
+
+    def _sync(self, deadline):
+        # skip preamble zeros and garbage up to the start code 00 FF
+        prev = -1
+        h = self._hmv
+        for _ in range(_MAX_SKIP):
+            if not self.link.readexact(h, 1, deadline):
+                return False
+            c = self._h[0]
+            if prev == 0 and c == 0xFF:
+                return True
+            prev = c
+        raise PN532FrameError("no start code in %d bytes" % _MAX_SKIP)
+
+    def read(self, timeout_ms):
+        """Read one frame; its kind. PN532Timeout if nothing came, PN532FrameError if a
+        frame started but was bad or cut short."""
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
+        link = self.link
+        link.new_frame()
+        if not self._sync(deadline):
+            raise PN532Timeout("no frame in %d ms" % timeout_ms)
+        h = self._h
+        if not link.readexact(self._hmv, 2, deadline):
+            raise PN532FrameError("truncated frame header")
+        ln, lcs = h[0], h[1]
+        if ln == 0 and lcs == 0xFF:
+            link.readexact(self._hmv, 1, deadline)  # postamble
+            return self.ACK
+        if ln == 0xFF and lcs == 0:
+            link.readexact(self._hmv, 1, deadline)
+            return self.NACK
+        if ln == 0xFF and lcs == 0xFF:  # extended frame
+            if not link.readexact(self._hmv, 3, deadline):
+                raise PN532FrameError("truncated extended header")
+            if (h[0] + h[1] + h[2]) & 0xFF:
+                raise PN532FrameError("extended LCS")
+            ln = (h[0] << 8) | h[1]
+        elif (ln + lcs) & 0xFF:
+            raise PN532FrameError("LCS")
+        if ln < 1 or ln > MAX_FRAME_DATA:
+            raise PN532FrameError("frame length %d" % ln)
+        buf = self.buf
+        # data + DCS; the postamble is read best-effort (some modules omit it)
+        if not link.readexact(self.mv, ln + 1, deadline):
+            raise PN532FrameError("truncated frame (%d of %d bytes)" % (link.got, ln + 1))
+        s = 0
+        for i in range(ln + 1):
+            s += buf[i]
+        if s & 0xFF:
+            raise PN532FrameError("DCS")
+        link.readexact(self._hmv, 1, time.ticks_ms())
+        self.n = ln
+        if ln == 1 and buf[0] == 0x7F:
+            return self.ERROR
+        return self.DATA
