@@ -1,6 +1,44 @@
-"""`make sim` / `python -m sim`: arrives with the validator issue (see README)."""
+"""`make sim` / `python -m sim`: the validator simulator.
 
+    python -m sim                      the terminal UI (Textual)
+    python -m sim tap --wallet NAME    headless: an NFC tap, one JSON decision per line
+    python -m sim qr 'TEXT' | --wallet NAME
+    python -m sim scenario FILE
+Options: --state DIR (default build/sim), --fresh (new flash and keys), --heap 128K.
+"""
+
+import argparse
 import sys
 
-print("the simulator is not built yet: it arrives with the validator issue", file=sys.stderr)
-sys.exit(2)
+from sim import world as simworld
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n")[0])
+    p.add_argument("--state", default=None, help="state directory (default build/sim)")
+    p.add_argument("--fresh", action="store_true", help="start from a new flash image")
+    p.add_argument("--heap", default="128K", help="MicroPython heap (default 128K)")
+    sub = p.add_subparsers(dest="cmd")
+    t = sub.add_parser("tap", help="NFC tap of a demo wallet")
+    t.add_argument("--wallet", required=True, choices=simworld.WALLET_ORDER)
+    t.add_argument("--times", type=int, default=1)
+    q = sub.add_parser("qr", help="the scanner reads a QR text (or a demo wallet's code)")
+    q.add_argument("text", nargs="?")
+    q.add_argument("--wallet", choices=simworld.WALLET_ORDER)
+    q.add_argument("--times", type=int, default=1)
+    s = sub.add_parser("scenario", help="run a scenario file")
+    s.add_argument("file")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.cmd is None:
+        from sim import ui
+        return ui.main(args.state)
+    from sim import headless
+    return headless.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -51,6 +51,8 @@ class SimBoard:
         self.history = []          # every decision dict, in order
         self.status = {}           # last @@STATUS
         self.console = []          # last console lines
+        self.label = None          # what the next decision is about (wallet name), for logs
+        self.offset = 0            # the world's time ahead of the real clock (advance())
         self.boots = 0
         self._reader = None
         self._expect_exit = False
@@ -74,7 +76,7 @@ class SimBoard:
                             psk=None)
         self.host.start()
         # the DS3231's battery kept the time since provisioning set it
-        self.host.ds3231.set_time(int(time.time()), clear_osf=True)
+        self.host.ds3231.set_time(self.now(), clear_osf=True)
         if not self.image.exists():
             self._seed()
         self._spawn()
@@ -109,6 +111,8 @@ class SimBoard:
                     d = json.loads(line[6:])
                 except ValueError:
                     continue
+                if self.label is not None:
+                    d["wallet"] = self.label
                 self.history.append(d)
                 self.decisions.put(d)
             elif line.startswith("@@STATUS "):
@@ -168,13 +172,20 @@ class SimBoard:
     # --- the world --------------------------------------------------------------------------
 
     def now(self):
-        """The real-world time (the phones' clocks), not the validator's."""
-        return int(time.time())
+        """The world's time (the phones' clocks, set by the network), not the validator's."""
+        return int(time.time()) + self.offset
+
+    def advance(self, seconds):
+        """Time passes for everyone: the phones' clocks and the validator's DS3231."""
+        self.offset += int(seconds)
+        self.host.ds3231.set_time(self.clock() + int(seconds))
 
     def clock(self):
         return self.host.ds3231.now()
 
     def set_clock(self, t):
+        """Set the DS3231 (as the depot does at every sync): running, OSF cleared."""
+        self.host.ds3231.start_oscillator()
         self.host.ds3231.set_time(int(t), clear_osf=True)
 
     def unset_clock(self):
@@ -241,15 +252,17 @@ class SimBoard:
             raise SimError("unknown wallet %r (one of: %s)"
                            % (wallet, ", ".join(simworld.WALLET_ORDER)))
         self._drain()
+        self.label = wallet
         self.host.antenna.present(self.phone(wallet))
         try:
             return self.next_decision(timeout)
         finally:
             self.host.antenna.remove()
 
-    def scan(self, text, timeout=30):
+    def scan(self, text, timeout=30, label="qr-text"):
         """The QR scanner reads `text` (one line); returns the decision."""
         self._drain()
+        self.label = label
         if not self.host.gm65.show(text):
             raise SimError("the QR scanner did not output the code (not in scan mode?)")
         return self.next_decision(timeout)
@@ -257,4 +270,4 @@ class SimBoard:
     def scan_wallet(self, wallet, timeout=30):
         if wallet not in simworld.WALLETS:
             raise SimError("unknown wallet %r" % wallet)
-        return self.scan(self.world.qr(wallet, self.now()), timeout)
+        return self.scan(self.world.qr(wallet, self.now()), timeout, label=wallet)
