@@ -1,0 +1,119 @@
+# The one board file: the reference board's pin map (ESP32-WROOM-32E, DESIGN §2) and the
+# function that builds the drivers on it. Nothing touches hardware at import time:
+# build() creates the buses and drivers, Board.start() talks to the chips.
+# The simulator's device host (sim/devhost/host.py) is wired with the same numbers.
+from micropython import const
+
+# PN532 in HSU mode on UART2 (TX/RX), or on the I2C bus at 0x24 (second wiring)
+NFC_BUS = "hsu"
+PN532_UART = const(2)
+PN532_TX = const(17)
+PN532_RX = const(16)
+PN532_BAUD = const(115200)
+PN532_ADDR = const(0x24)
+
+# GM65 QR scanner on UART1, remapped off the flash pins; 9600 baud as shipped
+QR_UART = const(1)
+QR_TX = const(32)
+QR_RX = const(33)
+QR_BAUD = const(9600)
+
+# one I2C bus: SSD1306 OLED and DS3231 RTC
+I2C_ID = const(0)
+I2C_SCL = const(22)
+I2C_SDA = const(21)
+I2C_FREQ = const(400000)
+OLED_ADDR = const(0x3C)
+RTC_ADDR = const(0x68)
+
+PIN_GREEN = const(25)
+PIN_RED = const(26)
+PIN_BUZZER = const(27)
+
+
+class Board:
+    """The drivers of one validator. Attributes: nfc (PN532), qr (GM65), display
+    (SSD1306), rtc (DS3231), signals (Signals), i2c."""
+
+    def __init__(self, nfc, qr, display, rtc, signals, i2c):
+        self.nfc = nfc
+        self.qr = qr
+        self.display = display
+        self.rtc = rtc
+        self.signals = signals
+        self.i2c = i2c
+
+    def start(self):
+        """Bring every part up; returns [(name, ok, detail)] — a part that fails is
+        reported, not raised, so the validator can still say what is wrong."""
+        out = []
+        for name, fn in (("display", self.display.init_display),
+                         ("nfc", self.nfc.begin),
+                         ("qr", self.qr.configure),
+                         ("rtc", self.rtc.now)):
+            try:
+                r = fn()
+                out.append((name, True, _detail(name, r)))
+            except Exception as e:  # noqa: BLE001 - each driver raises its own family
+                out.append((name, False, "%s: %s" % (type(e).__name__, e)))
+        try:
+            self.signals.off()
+        except OSError as e:
+            out.append(("signals", False, str(e)))
+        return out
+
+
+def _detail(name, r):
+    if name == "nfc":
+        return "PN5%02x v%d.%d" % (r[0], r[1], r[2])
+    if name == "rtc":
+        return "time %d%s" % (r[0], "" if r[1] else " (unset: oscillator stopped)")
+    return "ok"
+
+
+def build(nfc_bus=None):
+    """Create the buses and drivers of the reference board (no chip is talked to)."""
+    import machine
+
+    from drivers.ds3231 import DS3231
+    from drivers.gm65 import GM65
+    from drivers.pn532 import PN532, I2CLink, UartLink
+    from drivers.signals import Signals
+    from drivers.ssd1306 import SSD1306
+
+    i2c = machine.I2C(I2C_ID, scl=machine.Pin(I2C_SCL), sda=machine.Pin(I2C_SDA),
+                      freq=I2C_FREQ)
+    if (nfc_bus or NFC_BUS) == "i2c":
+        nfc = PN532(I2CLink(i2c, PN532_ADDR))
+    else:
+        # short UART timeouts: the driver's own deadlines bound every wait
+        nfc = PN532(UartLink(machine.UART(PN532_UART, PN532_BAUD, tx=PN532_TX, rx=PN532_RX,
+                                          timeout=10, timeout_char=3, rxbuf=512)))
+    qr = GM65(machine.UART(QR_UART, QR_BAUD, tx=QR_TX, rx=QR_RX, timeout=10,
+                           timeout_char=5, rxbuf=1024))
+    signals = Signals(machine.Pin(PIN_GREEN, machine.Pin.OUT, value=0),
+                      machine.Pin(PIN_RED, machine.Pin.OUT, value=0),
+                      machine.PWM(machine.Pin(PIN_BUZZER), freq=2700, duty_u16=0))
+    return Board(nfc, qr, SSD1306(i2c, OLED_ADDR), DS3231(i2c, RTC_ADDR),
+                 signals, i2c)
+
+
+_board = None
+
+
+def get():
+    """The board, built on first use."""
+    global _board
+    if _board is None:
+        _board = build()
+    return _board
+
+
+def selftest():
+    """[(name, ok, detail)] for nfc, qr, display, rtc (used by maint_selftest)."""
+    return get().start()
+
+
+def set_time(unix):
+    """Set the DS3231 (and clear its oscillator-stop flag)."""
+    get().rtc.set_time(unix)
