@@ -1,0 +1,172 @@
+# Strict, bounded CBOR (RFC 8949) for the token format, and a small encoder.
+#
+# The decoder accepts only what the format needs and only one encoding of it, so that a
+# token has exactly one byte form (its hash is what a proof binds):
+#   - major types 0-5 and the simple values false/true/null; no tags, no floats;
+#   - definite lengths only; every integer and length in its shortest form;
+#   - text must be UTF-8; map keys int or text, no duplicates;
+#   - nesting depth and the number of items are bounded, and a declared length is checked
+#     against the bytes actually left *before* anything is allocated, so a huge declared
+#     length costs nothing.
+# Errors raise TokenError(BAD_CBOR) — the verifier turns it into a reason code.
+from tokens.errors import TokenError
+from tokens.reasons import BAD_CBOR
+
+MAX_DEPTH = 6
+MAX_ITEMS = 128
+
+
+class Decoder:
+    """decode(buf, pos, end) -> (value, next pos); one instance per buffer walk."""
+
+    def __init__(self, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self.items = 0
+
+    def head(self, buf, pos, end):
+        """(major, argument, pos after the head) with shortest-form checks."""
+        if pos >= end:
+            raise TokenError(BAD_CBOR, "truncated")
+        ib = buf[pos]
+        major = ib >> 5
+        ai = ib & 31
+        pos += 1
+        if ai < 24:
+            return major, ai, pos
+        if ai > 27:
+            raise TokenError(BAD_CBOR, "indefinite length or reserved")
+        n = 1 << (ai - 24)
+        if pos + n > end:
+            raise TokenError(BAD_CBOR, "truncated")
+        v = 0
+        for i in range(pos, pos + n):
+            v = (v << 8) | buf[i]
+        if v < (24 if n == 1 else 1 << (4 * n)):
+            raise TokenError(BAD_CBOR, "not shortest form")
+        return major, v, pos + n
+
+    def decode(self, buf, pos, end, depth=0):
+        if depth > self.max_depth:
+            raise TokenError(BAD_CBOR, "too deep")
+        self.items += 1
+        if self.items > self.max_items:
+            raise TokenError(BAD_CBOR, "too many items")
+        major, v, pos = self.head(buf, pos, end)
+        if major == 0:
+            return v, pos
+        if major == 1:
+            return -1 - v, pos
+        if major == 2 or major == 3:
+            if v > end - pos:
+                raise TokenError(BAD_CBOR, "string longer than the data")
+            raw = bytes(buf[pos:pos + v])
+            if major == 2:
+                return raw, pos + v
+            try:
+                text = str(raw, "utf-8")  # MicroPython validates UTF-8 here
+            except Exception:  # UnicodeError
+                raise TokenError(BAD_CBOR, "bad utf-8")
+            return text, pos + v
+        if major == 4:
+            if v > end - pos:  # every item takes at least one byte
+                raise TokenError(BAD_CBOR, "array longer than the data")
+            out = []
+            for _ in range(v):
+                x, pos = self.decode(buf, pos, end, depth + 1)
+                out.append(x)
+            return out, pos
+        if major == 5:
+            if 2 * v > end - pos:
+                raise TokenError(BAD_CBOR, "map longer than the data")
+            m = {}
+            for _ in range(v):
+                k, pos = self.decode(buf, pos, end, depth + 1)
+                if not isinstance(k, (int, str)):
+                    raise TokenError(BAD_CBOR, "map key type")
+                if k in m:
+                    raise TokenError(BAD_CBOR, "duplicate map key")
+                m[k], pos = self.decode(buf, pos, end, depth + 1)
+            return m, pos
+        if major == 7:
+            if v == 20:
+                return False, pos
+            if v == 21:
+                return True, pos
+            if v == 22:
+                return None, pos
+            raise TokenError(BAD_CBOR, "float or simple value")
+        raise TokenError(BAD_CBOR, "tag")  # major 6
+
+
+def loads(buf, start=0, end=-1, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
+    """The one CBOR item in buf[start:end]; trailing bytes are an error."""
+    if end < 0:
+        end = len(buf)
+    v, pos = Decoder(max_depth, max_items).decode(buf, start, end)
+    if pos != end:
+        raise TokenError(BAD_CBOR, "trailing bytes")
+    return v
+
+
+# ---- encoder: deterministic (shortest heads, map keys sorted by their encoding) ----
+
+def head(major, n):
+    """CBOR head bytes for major type and argument n (0 <= n < 2^64)."""
+    m = major << 5
+    if n < 24:
+        return bytes((m | n,))
+    if n < 0x100:
+        return bytes((m | 24, n))
+    if n < 0x10000:
+        return bytes((m | 25, n >> 8, n & 0xFF))
+    if n < 0x100000000:
+        return bytes((m | 26,)) + n.to_bytes(4, "big")
+    if n < 0x10000000000000000:
+        return bytes((m | 27,)) + n.to_bytes(8, "big")
+    raise ValueError("int out of CBOR range")
+
+
+def _enc(obj, out):
+    if obj is False:
+        out.append(0xF4)
+    elif obj is True:
+        out.append(0xF5)
+    elif obj is None:
+        out.append(0xF6)
+    elif isinstance(obj, int):
+        if obj >= 0:
+            out.extend(head(0, obj))
+        else:
+            out.extend(head(1, -1 - obj))
+    elif isinstance(obj, (bytes, bytearray, memoryview)):
+        out.extend(head(2, len(obj)))
+        out.extend(obj)
+    elif isinstance(obj, str):
+        b = obj.encode()
+        out.extend(head(3, len(b)))
+        out.extend(b)
+    elif isinstance(obj, (list, tuple)):
+        out.extend(head(4, len(obj)))
+        for x in obj:
+            _enc(x, out)
+    elif isinstance(obj, dict):
+        out.extend(head(5, len(obj)))
+        items = []
+        for k in obj:
+            kbuf = bytearray()
+            _enc(k, kbuf)
+            items.append((bytes(kbuf), obj[k]))
+        items.sort(key=lambda kv: kv[0])
+        for kb, v in items:
+            out.extend(kb)
+            _enc(v, out)
+    else:
+        raise ValueError("cannot encode to CBOR")
+
+
+def dumps(obj):
+    """Deterministic CBOR bytes of int, bytes, str, bool, None, list/tuple, dict."""
+    out = bytearray()
+    _enc(obj, out)
+    return bytes(out)

@@ -1,0 +1,62 @@
+# COSE_Sign1 (RFC 9052) as this format uses it: untagged [protected bstr, {} , payload bstr,
+# signature bstr(64)], alg ES256 in the protected header. The signature is over the
+# Sig_structure ["Signature1", protected, h'', payload], hashed here piece by piece
+# (no copy of the payload is made to build it).
+import hashlib
+
+from tokens import cbor, fmt, p256
+from tokens.errors import TokenError
+from tokens.reasons import BAD_ALG, MALFORMED
+
+_SIG1 = b"\x84\x6aSignature1"  # array(4), tstr(10) "Signature1"
+
+
+def parse(arr, with_kid):
+    """(protected bytes, payload bytes, signature bytes, kid or None) of a decoded
+    COSE_Sign1 array; TokenError(MALFORMED / BAD_ALG) if it is not one of ours."""
+    if not isinstance(arr, list) or len(arr) != 4:
+        raise TokenError(MALFORMED, "not a COSE_Sign1 array")
+    prot, unprot, payload, sig = arr
+    if not isinstance(prot, bytes) or not isinstance(payload, bytes) or \
+            not isinstance(sig, bytes) or not isinstance(unprot, dict):
+        raise TokenError(MALFORMED, "COSE_Sign1 field types")
+    if unprot:
+        raise TokenError(MALFORMED, "unprotected header must be empty")
+    if len(sig) != 64:
+        raise TokenError(MALFORMED, "signature length")
+    try:
+        h = cbor.loads(prot, max_depth=1, max_items=8)
+    except TokenError:
+        raise TokenError(BAD_ALG, "protected header")
+    if not isinstance(h, dict) or h.get(fmt.H_ALG) != fmt.ALG_ES256:
+        raise TokenError(BAD_ALG, "alg")
+    kid = None
+    if with_kid:
+        kid = h.get(fmt.H_KID)
+        if not isinstance(kid, bytes) or len(kid) != fmt.KID_LEN or len(h) != 2:
+            raise TokenError(BAD_ALG, "kid")
+    elif len(h) != 1:
+        raise TokenError(BAD_ALG, "extra header")
+    return prot, payload, sig, kid
+
+
+def sig_digest(prot, payload):
+    """SHA-256 of the Sig_structure (external_aad empty)."""
+    h = hashlib.sha256(_SIG1)
+    h.update(cbor.head(2, len(prot)))
+    h.update(prot)
+    h.update(b"\x40")
+    h.update(cbor.head(2, len(payload)))
+    h.update(payload)
+    return h.digest()
+
+
+def low_s_id(sig):
+    """Proof id: first 16 bytes of SHA-256 of the signature in low-S form (r||min(s, n-s)).
+    ECDSA signatures are malleable — (r, n-s) verifies too — so the id is taken over the
+    one canonical form, or a replayer could mint a 'new' proof id by flipping s."""
+    s = int.from_bytes(sig[32:64], "big")
+    n = p256.N
+    if s > n >> 1:
+        sig = sig[:32] + (n - s).to_bytes(32, "big")
+    return hashlib.sha256(sig).digest()[:16]

@@ -1,0 +1,353 @@
+# ECDSA P-256 (ES256) signature verification in plain MicroPython.
+#
+# Stock MicroPython on the ESP32 has no ECDSA and no bignum acceleration exposed to Python
+# (DESIGN §2), so this is arbitrary-precision integer code, written for the bytecode
+# interpreter:
+#   - Jacobian coordinates (no inversion in the loop); a = -3 doubling formula;
+#   - u1*G + u2*Q by interleaved width-w NAF (Shamir's trick generalised): one shared run of
+#     256 doublings, additions only at the sparse non-zero digits; G's odd multiples are
+#     built once (affine, lazily, on first use); Q's per verify, made affine with a single
+#     inversion (Montgomery's trick) so every loop addition is the cheaper mixed one;
+#   - the modular inverse of s by the extended Euclidean algorithm (several times faster
+#     here than pow(s, n-2, n); pow's 3-argument form is not needed at all);
+#   - the final x(R) == r check in projective form (X == r*Z^2), no inversion.
+# Every special case of the addition formulas is handled: infinity operands, P + P
+# (falls back to doubling), P + (-P) (gives infinity). Inputs are checked: r, s in [1, n-1],
+# the public key is 65 bytes 04||x||y with x, y < p and on the curve (an affine point is
+# never infinity). Hot loops keep everything in locals: a global lookup costs a dict probe
+# in MicroPython.
+import hashlib
+
+P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
+GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
+
+W_G = 6   # G's window: 4 tables (G, 2^64 G, 2^128 G, 2^192 G) of 16 odd multiples
+W_Q = 5   # a public key's window: 8 odd multiples per table
+SPLIT = 4  # prepared keys: scalars cut into 4 pieces of 64 bits -> 64 doublings
+
+_gtab = None  # SPLIT packed tables for G (4 KB), built on first use
+
+
+def inverse(a, m):
+    """a^-1 mod m for 0 < a < m, m prime (extended Euclid)."""
+    x0, x1 = 1, 0
+    b = m
+    while b:
+        q = a // b
+        a, b = b, a - q * b
+        x0, x1 = x1, x0 - q * x1
+    if a != 1:
+        raise ValueError("not invertible")
+    return x0 % m
+
+
+def on_curve(x, y):
+    p = P
+    return 0 <= x < p and 0 <= y < p and (y * y - (x * x * x - 3 * x + B)) % p == 0
+
+
+def decode_point(pub):
+    """(x, y) of a 65-byte uncompressed public key, or None if it is not a curve point."""
+    if len(pub) != 65 or pub[0] != 4:
+        return None
+    x = int.from_bytes(pub[1:33], "big")
+    y = int.from_bytes(pub[33:65], "big")
+    if not on_curve(x, y):
+        return None
+    return x, y
+
+
+def decompress(x, odd):
+    """y for x on the curve with y's parity `odd`, or None (x >= p or no such point)."""
+    p = P
+    if not 0 <= x < p:
+        return None
+    a = (x * x * x - 3 * x + B) % p
+    y = pow(a, (p + 1) // 4, p)  # p = 3 mod 4: the square root, if there is one
+    if y * y % p != a:
+        return None
+    if (y & 1) != (1 if odd else 0):
+        y = p - y
+    if y == p:  # y == 0 has no odd partner (P-256 has no such point; be exact anyway)
+        return None
+    return y
+
+
+def _jdouble(X, Y, Z):
+    p = P
+    d = Z * Z % p
+    g = Y * Y % p
+    b = X * g % p
+    a = 3 * (X - d) * (X + d) % p
+    X3 = (a * a - 8 * b) % p
+    return X3, (a * (4 * b - X3) - 8 * g * g) % p, 2 * Y * Z % p
+
+
+def _jadd(X1, Y1, Z1, X2, Y2, Z2):
+    """Jacobian P1 + P2 with every special case (Z == 0 is the point at infinity)."""
+    if Z1 == 0:
+        return X2, Y2, Z2
+    if Z2 == 0:
+        return X1, Y1, Z1
+    p = P
+    z11 = Z1 * Z1 % p
+    z22 = Z2 * Z2 % p
+    u1 = X1 * z22 % p
+    s1 = Y1 * Z2 * z22 % p
+    h = (X2 * z11 - u1) % p
+    r = (Y2 * Z1 * z11 - s1) % p
+    if h == 0:
+        if r == 0:
+            return _jdouble(X1, Y1, Z1)  # P + P
+        return 1, 1, 0                   # P + (-P)
+    hh = h * h % p
+    hhh = h * hh % p
+    v = u1 * hh % p
+    X3 = (r * r - hhh - 2 * v) % p
+    return X3, (r * (v - X3) - s1 * hhh) % p, Z1 * Z2 * h % p
+
+
+def _affine(pts):
+    """Affine (xs, ys) of Jacobian points (none at infinity): one inversion for all
+    (Montgomery's trick)."""
+    p = P
+    cnt = len(pts)
+    acc = [1] * cnt
+    a = 1
+    for i in range(cnt):
+        acc[i] = a
+        a = a * pts[i][2] % p
+    inv = inverse(a, p)
+    xs, ys = [0] * cnt, [0] * cnt
+    for i in range(cnt - 1, -1, -1):
+        X, Y, Z = pts[i]
+        zi = inv * acc[i] % p
+        inv = inv * Z % p
+        z2 = zi * zi % p
+        xs[i] = X * z2 % p
+        ys[i] = Y * z2 * zi % p
+    return xs, ys
+
+
+def _odd_multiples(x, y, w):
+    """Jacobian P, 3P, ..., (2^(w-1)-1)P of an affine point P (kP != O for k < n)."""
+    D = _jdouble(x, y, 1)
+    js = [(x, y, 1)]
+    for _ in range((1 << (w - 2)) - 1):
+        X, Y, Z = js[-1]
+        js.append(_jadd(X, Y, Z, D[0], D[1], D[2]))
+    return js
+
+
+def _pack(xs, ys):
+    """Affine points as one buffer x0 y0 x1 y1 ... (32 bytes each): ~64 bytes a point,
+    where the same ints would take ~200 (MicroPython's bignums keep spare digits)."""
+    buf = bytearray(64 * len(xs))
+    for i in range(len(xs)):
+        buf[64 * i:64 * i + 32] = xs[i].to_bytes(32, "big")
+        buf[64 * i + 32:64 * i + 64] = ys[i].to_bytes(32, "big")
+    return bytes(buf)
+
+
+def _tables(x, y, w, split):
+    """Packed odd multiples of P, 2^s P, 2^2s P, ... (s = 256/split), one per piece."""
+    step = 256 // split
+    out = []
+    for j in range(split):
+        if j:
+            X, Y, Z = x, y, 1
+            for _ in range(step):
+                X, Y, Z = _jdouble(X, Y, Z)
+            xs, ys = _affine([(X, Y, Z)])
+            x, y = xs[0], ys[0]
+        xs, ys = _affine(_odd_multiples(x, y, w))
+        out.append(_pack(xs, ys))
+    return out
+
+
+def _wnaf(k, w, out, nbits):
+    """Width-w NAF of 0 <= k < 2^nbits into out[0..nbits] (index = bit position)."""
+    nb = (nbits >> 3) + 2
+    kb = k.to_bytes(nb, "big")  # two zero bytes of headroom above the top bit
+    top = nb - 1
+    mask = (1 << w) - 1
+    half = 1 << (w - 1)
+    full = 1 << w
+    i = 0
+    carry = 0
+    while i <= nbits:
+        j = top - (i >> 3)
+        bit = ((kb[j] >> (i & 7)) & 1) + carry
+        if bit == 1:
+            v = (((kb[j] | (kb[j - 1] << 8) | (kb[j - 2] << 16)) >> (i & 7)) & mask) + carry
+            if v >= half:
+                v -= full
+                carry = 1
+            else:
+                carry = 0
+            out[i] = v
+            e = i + w
+            i += 1
+            while i < e and i <= nbits:
+                out[i] = 0
+                i += 1
+        else:
+            out[i] = 0
+            carry = bit >> 1
+            i += 1
+
+
+# digit buffers, allocated once (verification is not re-entrant)
+_dig = [[0] * 257 for _ in range(2 * SPLIT)]
+
+
+def _gtable():
+    global _gtab
+    if _gtab is None:
+        _gtab = _tables(GX, GY, W_G, SPLIT)
+    return _gtab
+
+
+def _msm(terms, top):
+    """Sum of k_i * P_i from wNAF digits: terms [(digits, packed table)], digits[0..top].
+    Jacobian (X, Y, Z); Z == 0 is the point at infinity."""
+    p = P
+    from_bytes = int.from_bytes
+    X = Y = 1
+    Z = 0
+    i = top
+    while i >= 0:
+        if Z:
+            # doubling, a = -3 (dbl-2001-b); Y == 0 cannot occur on P-256
+            d = Z * Z % p
+            g = Y * Y % p
+            b = X * g % p
+            a = 3 * (X - d) * (X + d) % p
+            Z = 2 * Y * Z % p
+            X = (a * a - 8 * b) % p
+            Y = (a * (4 * b - X) - 8 * g * g) % p
+        for dg, tb in terms:
+            d = dg[i]
+            if d == 0:
+                continue
+            if d > 0:
+                o = (d >> 1) << 6
+                x2 = from_bytes(tb[o:o + 32], "big")
+                y2 = from_bytes(tb[o + 32:o + 64], "big")
+            else:
+                o = ((-d) >> 1) << 6
+                x2 = from_bytes(tb[o:o + 32], "big")
+                y2 = p - from_bytes(tb[o + 32:o + 64], "big")
+            if Z == 0:
+                X, Y, Z = x2, y2, 1
+                continue
+            # mixed addition (X, Y, Z) + (x2, y2)
+            zz = Z * Z % p
+            h = (x2 * zz - X) % p
+            r = (y2 * Z * zz - Y) % p
+            if h == 0:
+                if r == 0:   # the same point: double it
+                    X, Y, Z = _jdouble(X, Y, Z)
+                else:        # P + (-P)
+                    X = Y = 1
+                    Z = 0
+                continue
+            hh = h * h % p
+            hhh = h * hh % p
+            v = X * hh % p
+            Z = Z * h % p
+            X3 = (r * r - hhh - 2 * v) % p
+            Y = (r * (v - X3) - Y * hhh) % p
+            X = X3
+        i -= 1
+    return X, Y, Z
+
+
+def _split_terms(k, tabs, w, first):
+    """Terms for k * P with P's split tables: k cut into SPLIT pieces of 256/SPLIT bits."""
+    step = 256 // SPLIT
+    mask = (1 << step) - 1
+    terms = []
+    for j in range(SPLIT):
+        dg = _dig[first + j]
+        _wnaf((k >> (step * j)) & mask, w, dg, step)
+        terms.append((dg, tabs[j]))
+    return terms
+
+
+def _finish(X, Z, r):
+    if Z == 0:
+        return False
+    p = P
+    z2 = Z * Z % p
+    # x(R) mod n == r, x(R) = X/Z^2 in [0, p): x(R) is r, or r + n when that is below p
+    if X == r * z2 % p:
+        return True
+    return r + N < p and X == (r + N) * z2 % p
+
+
+def _scalars(digest, sig):
+    """(r, u1, u2) or None if r, s are out of range."""
+    n = N
+    r = int.from_bytes(sig[0:32], "big")
+    s = int.from_bytes(sig[32:64], "big")
+    if not (0 < r < n and 0 < s < n):
+        return None
+    w = inverse(s, n)
+    return r, int.from_bytes(digest, "big") % n * w % n, r * w % n
+
+
+def verify_point(qx, qy, digest, sig):
+    """verify_digest with the public key already decoded and checked (on the curve)."""
+    sc = _scalars(digest, sig)
+    if sc is None:
+        return False
+    r, u1, u2 = sc
+    terms = _split_terms(u1, _gtable(), W_G, 0)
+    xs, ys = _affine(_odd_multiples(qx, qy, W_Q))
+    dg = _dig[SPLIT]
+    _wnaf(u2, W_Q, dg, 256)
+    terms.append((dg, _pack(xs, ys)))
+    X, Y, Z = _msm(terms, 256)
+    return _finish(X, Z, r)
+
+
+def prepare(qx, qy):
+    """Precomputation for a key that verifies often (an issuer key): its split tables
+    (2 KB of heap). Verifying with it needs 64 doublings instead of 256."""
+    return _tables(qx, qy, W_Q, SPLIT)
+
+
+def verify_prepared(tabs, digest, sig):
+    """verify_digest with a key from prepare()."""
+    if len(sig) != 64 or len(digest) != 32:
+        return False
+    sc = _scalars(digest, sig)
+    if sc is None:
+        return False
+    r, u1, u2 = sc
+    terms = _split_terms(u1, _gtable(), W_G, 0) + _split_terms(u2, tabs, W_Q, SPLIT)
+    X, Y, Z = _msm(terms, 256 // SPLIT)
+    return _finish(X, Z, r)
+
+
+def verify_digest(pub, digest, sig):
+    """True if sig (64 bytes r||s) is a valid ECDSA P-256 signature of the 32-byte SHA-256
+    `digest` by the 65-byte uncompressed public key `pub`. Never raises on bad input."""
+    try:
+        if len(sig) != 64 or len(digest) != 32:
+            return False
+        q = decode_point(pub)
+    except (TypeError, ValueError):
+        return False
+    if q is None:
+        return False
+    return verify_point(q[0], q[1], digest, sig)
+
+
+def verify(pub, msg, sig):
+    """True if sig (64 bytes r||s) is a valid ES256 signature of `msg` by `pub` (65 bytes)."""
+    return verify_digest(pub, hashlib.sha256(msg).digest(), sig)
