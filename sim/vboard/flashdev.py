@@ -139,7 +139,13 @@ class Flash:
         self.time_us = 0      # modelled busy time of the chip
 
     def power_on(self):
-        """Power (back) on: the chip works again, no cut armed, op index restarts at 0."""
+        """Power (back) on: the chip works again, no cut armed, op index restarts at 0.
+
+        Partitions made before this power-on are stale (they belong to the CPU that lost
+        power): they do nothing any more (reads leave the buffer as it is, writes and
+        erases have no effect), so a leftover object of the old "boot" — e.g. a LittleFS
+        file closed later by the garbage collector — cannot touch the flash."""
+        self.boot = getattr(self, "boot", 0) + 1
         self.dead = False
         self.op_index = 0
         self._cut_at = -1
@@ -167,10 +173,19 @@ class Flash:
         self._rng = x
         return x
 
+    def _raise_cut(self):
+        # a fresh exception when the heap allows (a reused instance would keep growing
+        # its traceback); the preallocated one when the heap is locked
+        try:
+            e = PowerCut("power cut")
+        except MemoryError:
+            e = self._cut
+        raise e
+
     def _begin_op(self):
         # returns True when this operation is the one the power fails in
         if self.dead:
-            raise self._cut
+            self._raise_cut()
         cut = self.op_index == self._cut_at
         self.op_index += 1
         self.ops += 1
@@ -180,7 +195,7 @@ class Flash:
     def read(self, addr, buf, n=-1):
         """Read n (default len(buf)) bytes at `addr` into buf[0:n]."""
         if self.dead:
-            raise self._cut
+            self._raise_cut()
         if n < 0:
             n = len(buf)
         if addr < 0 or addr + n > self.size:
@@ -226,7 +241,7 @@ class Flash:
             s[0] = buf[start + k] | (self._rand() & 0xFF)
             self._and(addr + k, s, 0, 1)
         self.dead = True
-        raise self._cut
+        self._raise_cut()
 
     def _and(self, addr, buf, start, n):
         if self._file is None:
@@ -258,7 +273,7 @@ class Flash:
         else:
             self._erase_range(addr, SECTOR, self._rand() | 1)
         self.dead = True
-        raise self._cut
+        self._raise_cut()
 
     def _erase_range(self, addr, n, noise):
         s = self._scratch
@@ -305,23 +320,30 @@ class Partition:
         self.label = label
         self.block_size = block_size
         self.subtype = subtype
+        self._boot = flash.boot
 
     def info(self):
         # (type, subtype, addr, size, label, encrypted) like esp32.Partition.info()
         return (1, self.subtype, self.offset, self.size, self.label, False)
 
     def _addr(self, block, offset, n):
+        if self._boot != self.flash.boot:
+            return -1  # stale: see Flash.power_on
         a = block * self.block_size + offset
         if block < 0 or offset < 0 or a + n > self.size:
             raise OSError(22)
         return self.offset + a
 
     def readblocks(self, block, buf, offset=0):
-        self.flash.read(self._addr(block, offset, len(buf)), buf)
+        a = self._addr(block, offset, len(buf))
+        if a >= 0:
+            self.flash.read(a, buf)
 
     def writeblocks(self, block, buf, offset=None):
         if offset is None:
             a = self._addr(block, 0, len(buf))
+            if a < 0:
+                return
             s = a // SECTOR
             end = (a + len(buf) + SECTOR - 1) // SECTOR
             while s < end:
@@ -329,7 +351,9 @@ class Partition:
                 s += 1
             self.flash.program(a, buf)
         else:
-            self.flash.program(self._addr(block, offset, len(buf)), buf)
+            a = self._addr(block, offset, len(buf))
+            if a >= 0:
+                self.flash.program(a, buf)
 
     def ioctl(self, op, arg):
         if op == 4:  # block count
@@ -337,7 +361,10 @@ class Partition:
         if op == 5:  # block size
             return self.block_size
         if op == 6:  # erase one block
-            s = self._addr(arg, 0, self.block_size) // SECTOR
+            a = self._addr(arg, 0, self.block_size)
+            if a < 0:
+                return 0
+            s = a // SECTOR
             end = s + self.block_size // SECTOR
             while s < end:
                 self.flash.erase(s)
