@@ -136,7 +136,7 @@ class PN532:
             raise PN532Timeout("no ACK for command 0x%02x" % cmd)
         tmo = self.timeout_ms if timeout_ms is None else timeout_ms
         err = "no good answer"
-        for _ in range(self.retries + 1):
+        for attempt in range(self.retries + 1):
             try:
                 kind = rd.read(tmo)
             except PN532Timeout:
@@ -144,13 +144,15 @@ class PN532:
             except PN532FrameError as fe:
                 err = str(fe)
                 link.drain()
-                link.send(NACK_FRAME)  # ask the chip to send its answer again
+                if attempt < self.retries:
+                    link.send(NACK_FRAME)  # ask the chip to send its answer again
                 continue
             if kind == rd.ERROR:
                 raise PN532CommandError("error frame for command 0x%02x" % cmd)
             if kind != rd.DATA:
                 err = "unexpected ACK/NACK instead of an answer"
-                link.send(NACK_FRAME)
+                if attempt < self.retries:
+                    link.send(NACK_FRAME)
                 continue
             data = rd.data()
             if len(data) < 2 or data[0] != 0xD5 or data[1] != cmd + 1:

@@ -130,7 +130,48 @@ def _events(h, r):
             "wdt_timeout_ms": h.wdt_timeout_ms}
 
 
+def _uart_log(h, r):
+    u = h.uarts.get(int(r.get("uart", 2)))
+    if u is None:
+        raise ControlError("no such UART")
+    out = {"tx": b"".join(u.tx_log).hex(), "rx": b"".join(u.rx_log).hex()}
+    if r.get("clear"):
+        u.tx_log.clear()
+        u.rx_log.clear()
+    return out
+
+
+def _uart_inject(h, r):
+    u = h.uarts.get(int(r.get("uart", 2)))
+    if u is None:
+        raise ControlError("no such UART")
+    u.deliver(_hex(r, "hex", ""))
+    return {}
+
+
+def _i2c_log(h, r):
+    b = h.i2c[0]
+    out = {"log": [[k, a, d.hex()] for k, a, d in b.log if "addr" not in r or a == r["addr"]]}
+    if r.get("clear"):
+        b.log.clear()
+    return out
+
+
+def _device(h, r):
+    """Attach/detach (unplug) a chip: {"part": "ds3231"|"ssd1306"|"pn532"|"gm65",
+    "present": bool} — an unplugged I2C chip stops acknowledging, a UART one goes quiet."""
+    part = getattr(h, r.get("part", ""), None)
+    if part is None:
+        raise ControlError("no such part")
+    part.silent = not r.get("present", True)
+    return {"silent": part.silent}
+
+
 COMMANDS = {
+    "uart.log": _uart_log,
+    "uart.inject": _uart_inject,
+    "i2c.log": _i2c_log,
+    "device": _device,
     "card.present": _card_present,
     "card.remove": _card_remove,
     "card.log": _card_log,

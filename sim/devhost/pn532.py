@@ -72,6 +72,7 @@ class VirtualPN532:
             self._pending = None
             self._buf = bytearray()
             self._i2c_out = []
+            self.faults = []
 
     # --- transports --------------------------------------------------------------------
     def on_uart_write(self, data):
@@ -131,7 +132,7 @@ class VirtualPN532:
             if buf[2:4] == b"\xff\x00" and len(buf) >= 5:  # host NACK: send last again
                 del buf[:5]
                 if self._last is not None:
-                    self._emit(self._last)
+                    self._send_answer(self._last)
                 continue
             if buf[2] == 0xFF and buf[3] == 0xFF:  # extended frame
                 if len(buf) < 7:
@@ -158,6 +159,11 @@ class VirtualPN532:
 
     def _answer(self, data, delay=0.0):
         f = frame(b"\xd5" + bytes(data))
+        # a NACK gets the answer again as the chip built it: faults are on the wire
+        self._last = f
+        self._send_answer(f, delay)
+
+    def _send_answer(self, f, delay=0.0):
         fault = self.faults.pop(0) if self.faults else None
         if fault == "bad_dcs":
             f = f[:-2] + bytes(((f[-2] + 1) & 0xFF, 0))
@@ -173,7 +179,6 @@ class VirtualPN532:
             f = f[: len(f) // 2]
         elif fault == "no_response":
             return
-        self._last = f
         self._emit(f, delay)
 
     # --- commands ----------------------------------------------------------------------
