@@ -10,6 +10,8 @@
 #            {"op": "sync", "max_ms": ms, "tap_every": k, "stop_on_fail": bool,
 #             "allow_slow_every": k}
 #            {"op": "status"}
+from tokens import p256  # noqa: F401, I001 - first, as the app loads it at boot: compiling
+#                                it from source needs room a fragmented heap may not have later
 import binascii
 import json
 import os
@@ -28,6 +30,8 @@ S = None  # session state
 
 class Session:
     def __init__(self, req):
+        import gc
+        gc.collect()
         self.flash = flashdev.Flash(req.get("flash_size", 128 * 1024), req["flash"])
         esp32.attach(self.flash, 32 * 1024)
         self.journal = Journal(esp32.Partition("journal"))

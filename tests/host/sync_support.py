@@ -1,0 +1,175 @@
+"""Helpers for the sync tests: a depot on loopback, a MicroPython validator worker, and a TCP
+proxy that cuts connections after a number of bytes in either direction (a Wi-Fi drop
+mid-upload or mid-answer, at the socket level: both sides see a real cut)."""
+
+import json
+import os
+import socket
+import threading
+
+from host import bundles as hb
+from host.depot.server import DepotServer
+from host.depot.store import DepotStore
+from tests.support.mp import MPWorker
+
+SECRET = b"device-secret-0123456789abcdef!!"
+OPKEY = hb.generate_key()
+OPPUB = hb.public_bytes(OPKEY)
+
+
+def gen_rec(i, base=0):
+    """The tap the MicroPython harness generates for index i (sync_validator.gen_rec)."""
+    k = base + i
+    ok = k % 10 != 9
+    return ["%08x" % (k % 37), "%08x" % (k % 37), "%032x" % k, 3500 if ok else 0,
+            0 if ok else 1]
+
+
+class CutProxy:
+    """Forwards loopback TCP to `target`; `plan` is a list, one entry per new connection:
+    None (pass through) or ("up"|"down", n): cut after n bytes in that direction."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.plan = []
+        self.conns = 0
+        self.cuts = 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            rule = self.plan.pop(0) if self.plan else None
+            threading.Thread(target=self._serve, args=(c, rule), daemon=True).start()
+
+    def _serve(self, c, rule):
+        try:
+            s = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+        except OSError:
+            c.close()
+            return
+        done = threading.Event()
+
+        def pump(src, dst, limit):
+            n = 0
+            try:
+                while True:
+                    data = src.recv(4096)
+                    if not data:
+                        break
+                    if limit is not None and n + len(data) >= limit:
+                        dst.sendall(data[:max(0, limit - n)])
+                        self.cuts += 1
+                        break
+                    dst.sendall(data)
+                    n += len(data)
+            except OSError:
+                pass
+            finally:
+                done.set()
+
+        up = rule[1] if rule and rule[0] == "up" else None
+        down = rule[1] if rule and rule[0] == "down" else None
+        threading.Thread(target=pump, args=(c, s, up), daemon=True).start()
+        threading.Thread(target=pump, args=(s, c, down), daemon=True).start()
+        done.wait(30)
+        for x in (c, s):  # a cut closes both ends at once, like a dropped link
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            x.close()
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+class Depot:
+    """A depot (store + HTTP service) in this process, on an ephemeral loopback port."""
+
+    def __init__(self, path, clock=None):
+        self.path = str(path)
+        self.store = DepotStore(self.path, **({"clock": clock} if clock else {})).open()
+        self.server = DepotServer(self.store).start()
+
+    @property
+    def url(self):
+        return self.server.url
+
+    def restart(self):
+        """Stop the service, reopen the store from disk, serve again on the same port."""
+        port = self.server.port
+        self.server.stop()
+        self.store.close()
+        self.store = DepotStore(self.path).open()
+        self.server = DepotServer(self.store, port=port).start()
+
+    def stop(self):
+        self.server.stop()
+        self.store.close()
+
+
+class Validator:
+    """firmware/sync + journal + bundles in a MicroPython process (tests/host/sync_validator.py)."""
+
+    def __init__(self, tmp, url, device="val-1", secret=SECRET, batch=24, opkey=OPPUB,
+                 flash_size=256 * 1024):
+        self.tmp = str(tmp)
+        self.data = os.path.join(self.tmp, "data-" + device)
+        os.makedirs(self.data, exist_ok=True)
+        self.args = {"op": "init", "flash": os.path.join(self.tmp, device + ".flash"),
+                     "data": self.data, "url": url, "device": device, "secret": secret.hex(),
+                     "opkey": opkey.hex(), "batch": batch, "flash_size": flash_size}
+        self.w = None
+        self.start(fresh=True)
+
+    def start(self, fresh=False):
+        """(Re)start the MicroPython process; the flash file keeps the journal (a reboot)."""
+        if self.w is not None:
+            self.w.close()
+        # 192K, not 128K: this process compiles every module from source (journal, record,
+        # sync, bundles, P-256: ~75 KB resident, plus the compiler's transient peaks) and
+        # holds the flash model, which is simulator-only; on the board the same modules
+        # are .mpy files, loaded without the compiler. The client's own buffers are ~4 KB.
+        self.w = MPWorker(os.path.join(os.path.dirname(__file__), "sync_validator.py"),
+                          heap="192K", paths=["sim/vboard"])
+        return self.ask(dict(self.args, fresh=fresh))
+
+    def ask(self, req):
+        out = json.loads(self.w.ask(json.dumps(req)))
+        if "exc" in out:
+            raise AssertionError("validator harness: " + out["exc"])
+        return out
+
+    def tap(self, recs):
+        seqs = []
+        for i in range(0, len(recs), 16):  # short lines: the harness runs on a 128 KB heap
+            seqs += self.ask({"op": "tap", "recs": recs[i:i + 16]})["seqs"]
+        return seqs
+
+    def gen(self, n, base=0):
+        return self.ask({"op": "gen", "n": n, "base": base})["last"]
+
+    def sync(self, **kw):
+        return self.ask(dict({"op": "sync"}, **kw))
+
+    def status(self):
+        return self.ask({"op": "status"})
+
+    def close(self):
+        self.w.close()
