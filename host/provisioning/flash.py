@@ -1,0 +1,81 @@
+"""`flash`: write a MicroPython release image with esptool used as a library.
+
+Chip detection, the image offset for that chip (the ESP32 and ESP32-S2 boot from 0x1000,
+the newer chips from 0x0), write with compression, verify by reading the flash back,
+hard reset. Skipped when the board already answers with the wanted MicroPython version.
+esptool talks the ROM bootloader's protocol; `esp` below is its ESPLoader.
+"""
+
+import pathlib
+import re
+
+from .errors import BadConfig, NoAnswer, ProvisionError, WrongChip
+
+OFFSETS = {"ESP32": 0x1000, "ESP32-S2": 0x1000, "ESP32-S3": 0x0, "ESP32-C3": 0x0,
+           "ESP32-C6": 0x0}
+
+
+def image_version(path):
+    m = re.search(r"v(\d+\.\d+(?:\.\d+)?)", pathlib.Path(path).name)
+    return m.group(1) if m else None
+
+
+def running_version(link):
+    """'1.29.0' if a MicroPython REPL answers on the port, else None."""
+    try:
+        out = link.exec("import sys\nprint('@@V', '.'.join(str(x) for x in "
+                        "sys.implementation[1][:3]), sys.platform)\n", timeout=5)
+    except ProvisionError:
+        return None
+    for line in out.splitlines():
+        if line.startswith("@@V "):
+            return line.split()[1]
+    return None
+
+
+def flash(port, image, chip="ESP32", want_version=None, link=None, say=print, esptool_cmds=None,
+          baud=460800):
+    """Flash `image`; returns {"skipped": bool, "chip", "offset", "version"}."""
+    path = pathlib.Path(image)
+    if not path.is_file():
+        raise BadConfig("no firmware image %s" % image)
+    want = want_version or image_version(path)
+    if link is not None and want:
+        have = running_version(link)
+        if have and (have == want or have.startswith(want + ".") or want.startswith(have)):
+            say("flash: board already runs MicroPython %s — skipped" % have)
+            return {"skipped": True, "chip": chip, "version": have}
+        link.close()
+    if esptool_cmds is None:
+        import esptool.cmds as esptool_cmds
+    import esptool
+    try:
+        esp = esptool_cmds.detect_chip(port, 115200)
+    except (esptool.FatalError, OSError) as e:
+        raise NoAnswer("no ESP32 bootloader answers on %s: %s" % (port, e),
+                       "hold BOOT while pressing EN, or check the USB cable") from None
+    try:
+        name = esp.CHIP_NAME
+        if name != chip:
+            raise WrongChip("this board is an %s, expected %s" % (name, chip),
+                            "use the image for %s, or --chip %s" % (chip, name))
+        offset = OFFSETS.get(name)
+        if offset is None:
+            raise WrongChip("no MicroPython image offset known for %s" % name)
+        say("flash: %s detected, writing %s at 0x%x" % (name, path.name, offset))
+        esp = esptool_cmds.run_stub(esp)
+        if baud and baud != 115200:
+            esp.change_baud(baud)
+        esptool_cmds.attach_flash(esp)
+        data = path.read_bytes()
+        esptool_cmds.write_flash(esp, [(offset, data)], compress=True)
+        esptool_cmds.verify_flash(esp, [(offset, data)])
+        esptool_cmds.reset_chip(esp, "hard-reset")
+    except esptool.FatalError as e:
+        raise NoAnswer("esptool: %s" % e) from None
+    finally:
+        try:
+            esp._port.close()
+        except Exception:  # noqa: BLE001 - closing a port that may already be gone
+            pass
+    return {"skipped": False, "chip": name, "offset": offset, "version": want}

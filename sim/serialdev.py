@@ -1,0 +1,368 @@
+"""The virtual serial device: the real firmware in the MicroPython unix port behind a
+pseudo-terminal, behaving like an ESP32's USB serial console.
+
+    dev = SerialDevice(tmp / "flash.img")      # a blank board: LittleFS, nothing installed
+    dev.start()                                # dev.port is e.g. /dev/pts/7
+    serial.Serial(dev.port, 115200)            # what host/provision.py opens
+    dev.reset()                                # the reset button / a power cycle
+    dev.stop()
+
+The unix port already gives the friendly REPL, the raw REPL (Ctrl-A, Ctrl-B) and raw-paste
+mode on a terminal. This bridge makes the rest behave as on the ESP32 (docs/provisioning.md,
+"The virtual serial device"):
+
+- Ctrl-C is an *interrupt character*, not a terminal signal: it interrupts running code
+  only while the firmware has it enabled (`micropython.kbd_intr(3)`, the default) and is
+  otherwise an ordinary byte on stdin — so a firmware that called kbd_intr(-1) (the
+  production lock) cannot be broken into. Whether it is enabled is read from the
+  process itself: the unix port installs its SIGINT handler exactly while the interrupt
+  character is enabled (/proc/<pid>/status, SigCgt).
+- Ctrl-D soft reset: the unix port exits where the ESP32 reboots; the bridge prints
+  "MPY: soft reboot" and starts the firmware again on the same flash image, in the mode
+  the REPL was in (a soft reset from the raw REPL comes back in the raw REPL and runs
+  boot.py only, as on the ESP32). machine.reset() (exit code 70) is a hard reset.
+- Output "\\n" becomes "\\r\\n" as the ESP32's cooked stdout does.
+- A host that is not reading does not stall the device: output it does not take is
+  dropped, as the USB CDC does.
+- The filesystem is a LittleFS v2 image in a host file (sim/serialboot.py mounts it at /).
+
+The board's identity (machine.unique_id) comes over the virtual-board link
+(sim/vboard/machine.py). With no device host given, a bare board answers the link: it
+has an identity and no peripherals (every bus access fails with ENODEV, as with nothing
+wired) — enough for install/enroll/configure/lock; selftest needs a full device host.
+"""
+
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import tty
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MP = os.path.join(os.path.dirname(sys.executable), "micropython")
+BOOT = os.path.join(ROOT, "sim", "serialboot.py")
+VBOARD = os.path.join(ROOT, "sim", "vboard")
+
+CTRL_C = 0x03
+EXIT_RESET = 70  # sim/vboard/machine.py: machine.reset()
+_RAW_MARK = b"raw REPL; CTRL-B to exit"
+_FRIENDLY_MARK = b'Type "help()" for more information.'
+_BANNER = b"MicroPython "
+_OUT_LIMIT = 1 << 20
+
+
+def _sigint_caught(pid):
+    """True while the process has a SIGINT handler (= interrupt character enabled)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+class BareBoard:
+    """A virtual-board link server with no peripherals: HELLO gives the board identity,
+    RESET is acknowledged, every other operation fails with ENODEV (nothing wired)."""
+
+    def __init__(self, unique_id=b"\x24\x0a\xc4\x12\x34\x56"):
+        self.unique_id = unique_id
+        self._srv = socket.socket()
+        self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._srv.bind(("127.0.0.1", 0))
+        self._srv.listen(4)
+        self.address = "127.0.0.1:%d" % self._srv.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self._closed:
+            try:
+                c, _ = self._srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        with c:
+            try:
+                while True:
+                    h = self._recv(c, 3)
+                    op, n = h[0], (h[1] << 8) | h[2]
+                    self._recv(c, n)
+                    if op == 0x01:  # HELLO: len, unique id, reset cause (power-on)
+                        body = bytes([len(self.unique_id)]) + self.unique_id + b"\x01"
+                        c.sendall(struct.pack(">BH", 0, len(body)) + body)
+                    elif op == 0x42:  # RESET
+                        c.sendall(struct.pack(">BH", 0, 0))
+                    else:
+                        body = bytes([19]) + b"no such device on the bare board"
+                        c.sendall(struct.pack(">BH", 1, len(body)) + body)
+            except (OSError, ConnectionError):
+                return
+
+    @staticmethod
+    def _recv(c, n):
+        buf = b""
+        while len(buf) < n:
+            k = c.recv(n - len(buf))
+            if not k:
+                raise ConnectionError("closed")
+            buf += k
+        return buf
+
+    def close(self):
+        self._closed = True
+        self._srv.close()
+
+
+class SerialDevice:
+    """One virtual ESP32 on a pty: `port` is the path a serial tool opens."""
+
+    def __init__(self, flash, flash_blocks=512, devhost=None, heap="128K", vboard=True):
+        self.flash = str(flash)
+        self.flash_blocks = flash_blocks
+        self.heap = heap
+        self.vboard = vboard
+        self._bare = None
+        self.devhost = devhost
+        self.port = None
+        self.output = bytearray()  # everything the device printed (last 1 MB), for tests
+        self.boots = 0
+        self._proc = None
+        self._inner = None
+        self._mode = "friendly"
+        self._tail = b""
+        self._swallow = False
+        self._held = b""
+        self._pending = b""
+        self._lf_cr = False
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self):
+        if self.vboard and self.devhost is None:
+            self._bare = BareBoard()
+            self.devhost = self._bare.address
+        self._outer, self._outer_slave = os.openpty()
+        tty.setraw(self._outer_slave)
+        os.set_blocking(self._outer, False)
+        self.port = os.ttyname(self._outer_slave)
+        with self._lock:
+            self._spawn("friendly")
+        self._thread = threading.Thread(target=self._bridge, name="serialdev", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+        with self._lock:
+            self._kill()
+        for fd in (self._outer, self._outer_slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self._bare:
+            self._bare.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def reset(self):
+        """The reset button (or a power cycle): the firmware starts from power-on."""
+        with self._lock:
+            self._kill()
+            self._spawn("friendly")
+
+    def running(self):
+        return self._proc is not None and self._proc.poll() is None
+
+    def output_text(self):
+        return bytes(self.output).decode("utf-8", "replace")
+
+    # --- the firmware process ------------------------------------------------------------
+    def _spawn(self, mode):
+        m, s = os.openpty()
+        tty.setraw(s)  # no line discipline: bytes as on a UART, no signals from the tty
+        env = dict(os.environ)
+        env.update({"BRT_FLASH": self.flash, "BRT_FLASH_BLOCKS": str(self.flash_blocks),
+                    "BRT_MODE": mode, "MICROPYPATH": ".frozen"})
+        if self.vboard:
+            env["BRT_VBOARD"] = VBOARD
+            env["BRT_DEVHOST"] = self.devhost
+        self._proc = subprocess.Popen([MP, "-X", "heapsize=" + self.heap, "-i", BOOT],
+                                      stdin=s, stdout=s, stderr=s, env=env, cwd=ROOT,
+                                      start_new_session=True)
+        os.close(s)
+        os.set_blocking(m, False)
+        self._inner = m
+        self._mode = mode
+        self._swallow = mode == "raw"  # hide the unix banner, then enter the raw REPL
+        self._tail = b""
+        self.boots += 1
+        if self._pending:
+            data, self._pending = self._pending, b""
+            self._to_device(data)
+
+    def _kill(self):
+        p, self._proc = self._proc, None
+        if p is not None and p.poll() is None:
+            p.kill()
+        if p is not None:
+            p.wait()
+        if self._inner is not None:
+            try:
+                os.close(self._inner)
+            except OSError:
+                pass
+            self._inner = None
+
+    # --- the bridge --------------------------------------------------------------------
+    def _bridge(self):
+        while not self._stop.is_set():
+            with self._lock:
+                fds = [self._outer] + ([self._inner] if self._inner is not None else [])
+            try:
+                ready, _, _ = select.select(fds, [], [], 0.02)
+            except (OSError, ValueError):
+                continue
+            with self._lock:
+                if self._outer in ready:
+                    try:
+                        data = os.read(self._outer, 4096)
+                    except (BlockingIOError, OSError):
+                        data = b""
+                    if data:
+                        self._from_host(data)
+                if self._inner is not None and self._inner in ready:
+                    try:
+                        data = os.read(self._inner, 4096)
+                    except BlockingIOError:
+                        data = b""
+                    except OSError:  # EIO: the process closed its terminal (exited)
+                        data = b""
+                    if data:
+                        self._from_device(data)
+                if self._proc is not None and self._proc.poll() is not None:
+                    self._exited()
+
+    def _from_host(self, data):
+        if CTRL_C in data and self._proc is not None and _sigint_caught(self._proc.pid):
+            # the interrupt character: consumed, as the ESP32's UART/USB driver does
+            data = data.replace(bytes([CTRL_C]), b"")
+            os.kill(self._proc.pid, signal.SIGINT)
+        if data:
+            self._to_device(data)
+
+    def _to_device(self, data):
+        if self._inner is None:
+            self._pending += data
+            return
+        try:
+            os.write(self._inner, data)
+        except (BlockingIOError, OSError):
+            pass  # the firmware is not reading stdin and its buffer is full: lost
+
+    def _from_device(self, data):
+        # cooked stdout as on the ESP32: a lone "\n" becomes "\r\n"
+        out = bytearray()
+        for b in data:
+            if b == 0x0A and not self._lf_cr:
+                out += b"\r"
+            out.append(b)
+            self._lf_cr = b == 0x0D
+        data = bytes(out)
+        if self._swallow:
+            data = self._filter_banner(data)
+        tail = self._tail + data
+        r, f = tail.rfind(_RAW_MARK), tail.rfind(_FRIENDLY_MARK)
+        if r >= 0 or f >= 0:
+            self._mode = "raw" if r > f else "friendly"
+        self._tail = tail[-64:]
+        self._to_host(data)
+
+    def _filter_banner(self, data):
+        # after a soft reset in the raw REPL: pass boot.py's output, drop the unix port's
+        # banner and friendly prompt, and put the REPL back in raw mode
+        buf = self._held + data
+        self._held = b""
+        i = buf.find(_BANNER)
+        if i < 0:
+            keep = 0
+            for k in range(len(_BANNER) - 1, 0, -1):
+                if buf.endswith(_BANNER[:k]):
+                    keep = k
+                    break
+            self._held = buf[len(buf) - keep:] if keep else b""
+            return buf[:len(buf) - keep]
+        j = buf.find(b">>> ", i)
+        if j < 0:
+            self._held = buf[i:]
+            return buf[:i]
+        self._swallow = False
+        self._to_device(b"\x01")
+        return buf[:i] + buf[j + 4:]
+
+    def _to_host(self, data):
+        self.output += data
+        if len(self.output) > _OUT_LIMIT:
+            del self.output[:len(self.output) - _OUT_LIMIT]
+        try:
+            os.write(self._outer, data)
+        except (BlockingIOError, OSError):
+            pass  # nobody reading the port: the USB CDC drops it too
+
+    def _exited(self):
+        # drain what the process printed last, then reboot the way the ESP32 would
+        while self._inner is not None:
+            try:
+                data = os.read(self._inner, 4096)
+            except (BlockingIOError, OSError):
+                break
+            if not data:
+                break
+            self._from_device(data)
+        rc = self._proc.returncode
+        mode = self._mode
+        self._kill()
+        if rc == EXIT_RESET:
+            self._to_host(b"\r\nets Jun  8 2016 00:22:57\r\n\r\nrst:0xc (SW_CPU_RESET)\r\n")
+            mode = "friendly"
+        else:
+            self._to_host(b"MPY: soft reboot\r\n")
+        self._spawn(mode)
+
+
+def main(argv=None):
+    """`python -m sim.serialdev FLASH_IMAGE`: run a virtual board, print its port."""
+    import argparse
+    ap = argparse.ArgumentParser(description="virtual ESP32 on a pty")
+    ap.add_argument("flash", help="flash image file (created blank if missing)")
+    ap.add_argument("--devhost", help="device host address host:port (default: bare board)")
+    a = ap.parse_args(argv)
+    with SerialDevice(a.flash, devhost=a.devhost) as dev:
+        print(dev.port, flush=True)
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
