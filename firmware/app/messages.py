@@ -14,7 +14,6 @@ _APP = {
     reasons.DENIED: ("DIBLOKIR", "wallet blocked"),
     reasons.ALLOWANCE_EXHAUSTED: ("SALDO OFFLINE HABIS", "offline limit used"),
     reasons.NO_FARE: ("TARIF TIDAK ADA", "no fare for pass"),
-    reasons.CLOCK_UNTRUSTED: ("PAKAI NFC", "clock unset: use NFC"),
     reasons.JOURNAL_FULL: ("MEMORI PENUH", "full: go to depot"),
     reasons.READER_FAULT: ("ULANGI", "read error, retry"),
     reasons.NO_FARE_TABLE: ("BELUM SIAP", "no fare table"),
@@ -30,7 +29,11 @@ _APP = {
 # token reasons the rider can act on, by name (tokens/reasons.py NAMES); others: default
 _TOKEN_BY_NAME = {
     "pass expired": ("TIKET KEDALUWARSA", "pass expired"),
-    "not yet valid": ("TIKET BELUM AKTIF", "pass not valid yet"),
+    "pass not yet valid": ("TIKET BELUM AKTIF", "pass not valid yet"),
+    "clock untrusted": ("PAKAI NFC", "clock unset: use NFC"),
+    "challenge mismatch": ("ULANGI", "tap again"),
+    "unknown key": ("TIKET TIDAK SAH", "unknown issuer"),
+    "bad signature": ("TIKET PALSU", "forged ticket"),
     "proof stale": ("KODE KEDALUWARSA", "code expired"),
     "proof from the future": ("KODE TIDAK SAH", "code time wrong"),
     "wrong operator": ("BUKAN TIKET TSM", "other operator"),
@@ -56,7 +59,7 @@ def lines(d, token_names=None):
     text = _APP.get(d.reason)
     if text is None:
         name = token_names.get(d.reason) if token_names else None
-        text = _TOKEN_BY_NAME.get(name, _TOKEN_DEFAULT)
+        text = _TOKEN_BY_NAME.get(name or "", _TOKEN_DEFAULT)
     return "DITOLAK", text[0], text[1]
 
 

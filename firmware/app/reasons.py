@@ -10,7 +10,8 @@ DENIED = const(41)             # wallet or pass on the deny list
 ALREADY_PAID = const(42)       # anti-passback: same wallet here within passback_s
 ALLOWANCE_EXHAUSTED = const(43)  # offline taps of this pass used up
 NO_FARE = const(44)            # the fare table has no amount for the pass's category
-CLOCK_UNTRUSTED = const(45)    # QR freshness cannot be checked without a trusted clock
+# 45 is not used: a QR token refused for an untrusted clock carries the token layer's
+# CLOCK_UNTRUSTED (25), given after its signatures were checked.
 JOURNAL_FULL = const(46)       # journal full of unsent taps: go to the depot
 READER_FAULT = const(47)       # NFC/QR reader failed during the tap
 NO_FARE_TABLE = const(48)      # no valid fare table installed
@@ -29,7 +30,6 @@ NAMES = {
     ALREADY_PAID: "already paid",
     ALLOWANCE_EXHAUSTED: "allowance exhausted",
     NO_FARE: "no fare for category",
-    CLOCK_UNTRUSTED: "clock untrusted for QR",
     JOURNAL_FULL: "journal full",
     READER_FAULT: "reader fault",
     NO_FARE_TABLE: "no fare table",
@@ -46,3 +46,12 @@ NAMES = {
 def name(code):
     """Short English name of an app reason code (None if not an app code)."""
     return NAMES.get(code)
+
+
+def describe(code):
+    """Short English name of any reason code, app or token layer."""
+    n = NAMES.get(code)
+    if n is None:
+        from tokens import reasons as token_reasons
+        n = token_reasons.NAMES.get(code, "code %d" % code)
+    return n

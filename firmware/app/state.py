@@ -1,0 +1,187 @@
+# Assembling the validator from what is on flash: config, bundles, stores, journal.
+#
+# Pure of hardware: takes the data directory and the journal partition, returns a
+# Validator whose `pipeline` decides taps and whose `faults` say what is wrong. Nothing
+# here raises for bad data - a missing trust list or a torn config becomes a fault shown
+# on the screen and a reason code on every tap, never a validator that does not boot.
+import sys
+
+from app import config as appconfig
+from app.allowance import AllowanceError, AllowanceStore
+from app.decision import Pipeline
+from app.denylist import DenyList, DenyListError
+from app.fares import FareError, FareTable
+from app.recent import RecentTaps, StoreError
+from journal import Journal, JournalError, JournalFull
+from tokens import cbor
+from tokens.errors import TokenError
+from tokens.trust import TrustStore
+from tokens.verify import TokenVerifier
+
+DATA = "/data"
+CONFIG_BUNDLE_KEYS = ("qr_window_s", "passback_s", "wifi", "depot_url")
+
+
+class Validator:
+    def __init__(self):
+        self.config = None
+        self.journal = None
+        self.pipeline = None
+        self.faults = []          # short names (messages.fault_lines): "config", "trust" ...
+        self.details = {}         # fault -> one-line English detail, for the log
+        self.trust_version = 0
+        self.fares_version = 0
+        self.deny_version = 0
+
+    def fault(self, name, detail):
+        if name not in self.faults:
+            self.faults.append(name)
+        self.details[name] = detail
+
+    def clear(self, name):
+        if name in self.faults:
+            self.faults.remove(name)
+        self.details.pop(name, None)
+
+
+def _bundles():
+    # bundles.py (8-15 KB of bytecode) is needed at boot and at the depot only: imported
+    # on demand and dropped again (forget()), so taps do not pay for it in heap
+    import bundles
+    return bundles
+
+
+def forget(*names):
+    """Drop boot-only modules so the GC can reclaim their bytecode (MicroPython keeps a
+    module alive only through sys.modules and references to its objects)."""
+    for n in names:
+        if n in sys.modules:
+            del sys.modules[n]
+
+
+def load_config(data_dir=DATA):
+    """config.json, overlaid with an installed config bundle's changes; ConfigError."""
+    bundles = _bundles()
+    d = _json(data_dir + "/config.json")
+    try:
+        r = bundles.open_installed(data_dir, bundles.CONFIG)
+    except bundles.BundleError:
+        r = None
+    if r is not None:
+        try:
+            changes = cbor.loads(r.body())
+        except (bundles.BundleError, TokenError, OSError):
+            raise appconfig.ConfigError("(bundle)", "installed config bundle unreadable")
+        finally:
+            r.close()
+        if not isinstance(changes, dict):
+            raise appconfig.ConfigError("(bundle)", "config bundle body is not a map")
+        for k, v in changes.items():
+            if k not in CONFIG_BUNDLE_KEYS:
+                raise appconfig.ConfigError("(bundle)." + str(k), "may not be changed by bundle")
+            d[k] = v
+    return appconfig.validate(d)
+
+
+def _json(path):
+    import json
+    try:
+        with open(path, "rb") as f:
+            text = f.read(4097)
+    except OSError:
+        raise appconfig.ConfigError("(file)", "cannot read " + path)
+    if len(text) > 4096:
+        raise appconfig.ConfigError("(file)", "config larger than 4096 bytes")
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeError):
+        raise appconfig.ConfigError("(file)", "not valid JSON")
+
+
+def _bundle_body(data_dir, kind, key):
+    """(version, body bytes) of an installed bundle whose signature re-checks; BundleError."""
+    bundles = _bundles()
+    path = bundles.path_for(data_dir, kind)
+    h = bundles.check_file(path, key)
+    r = bundles.open_installed(data_dir, kind)
+    try:
+        return h.version, r.body()
+    finally:
+        r.close()
+
+
+def assemble(journal_part, data_dir=DATA, verify_bundles=True):
+    """Build the Validator. `journal_part`: the raw journal partition (or None if absent)."""
+    try:
+        return _assemble(journal_part, data_dir, verify_bundles)
+    finally:
+        forget("bundles")
+
+
+def _assemble(journal_part, data_dir, verify_bundles):
+    bundles = _bundles()
+    v = Validator()
+    # the journal first: taps must be recordable before anything can be accepted
+    if journal_part is None:
+        v.fault("storage", "no journal partition")
+    else:
+        j = Journal(journal_part)
+        try:
+            st = j.mount()
+            v.journal = j
+            if st.full:
+                v.fault("journal_full", "journal full of unsent taps")
+        except JournalError as e:
+            v.fault("storage", "journal: %r" % (e,))
+    try:
+        cfg = load_config(data_dir)
+    except appconfig.ConfigError as e:
+        v.fault("config", str(e))
+        return v
+    v.config = cfg
+    key = cfg.operator_key_bytes()
+    verifier = None
+    try:
+        ver, body = _bundle_body(data_dir, bundles.TRUST, key) if verify_bundles else \
+            _installed(data_dir, bundles.TRUST)
+        verifier = TokenVerifier(TrustStore.from_body(body), cfg.operator,
+                                 qr_window=cfg.qr_window_s)
+        v.trust_version = ver
+    except (bundles.BundleError, TokenError, OSError) as e:
+        v.fault("trust", "trust list: %r" % (e,))
+    fares = None
+    try:
+        ver, body = _bundle_body(data_dir, bundles.FARES, key) if verify_bundles else \
+            _installed(data_dir, bundles.FARES)
+        fares = FareTable.from_body(cbor.loads(body), ver)
+        v.fares_version = ver
+    except (bundles.BundleError, TokenError, FareError, OSError) as e:
+        v.fault("fares", "fare table: %r" % (e,))
+    deny = None
+    try:
+        if verify_bundles and bundles.installed_version(data_dir, bundles.DENY):
+            bundles.check_file(bundles.path_for(data_dir, bundles.DENY), key)
+        deny = DenyList.open(bundles.path_for(data_dir, bundles.DENY))
+        v.deny_version = deny.version
+    except (bundles.BundleError, DenyListError, OSError) as e:
+        v.fault("deny", "deny list: %r" % (e,))
+    try:
+        recent = RecentTaps(data_dir + "/replay.bin").open()
+        allowance = AllowanceStore(data_dir + "/allowance.bin").open()
+    except (StoreError, AllowanceError) as e:
+        v.fault("storage", "stores: %r" % (e,))
+        return v
+    if v.journal is None:
+        return v
+    v.pipeline = Pipeline(verifier, fares, deny, recent, allowance, v.journal,
+                          (JournalFull, JournalError), cfg.passback_s, cfg.qr_window_s)
+    return v
+
+
+def _installed(data_dir, kind):
+    bundles = _bundles()
+    r = bundles.open_installed(data_dir, kind)
+    try:
+        return r.header.version, r.body()
+    finally:
+        r.close()
