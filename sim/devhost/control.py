@@ -87,8 +87,13 @@ def _qr_noise(h, r):
 
 def _qr_state(h, r):
     g = h.gm65
+    if r.get("reset"):
+        g.power_on()
     if "silent" in r:
         g.silent = bool(r["silent"])
+    if "baud" in r:
+        g.baud = int(r["baud"])
+    g.faults.extend(r.get("faults", []))
     return {"mode": g.mode, "tail": g.zones[0x60], "zones0": g.zones[0],
             "commands": [c.hex() for c in g.commands[-20:]]}
 

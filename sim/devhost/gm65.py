@@ -42,12 +42,17 @@ class VirtualGM65:
     def __init__(self, baud=9600):
         self.uart = None
         self.baud = baud
+        self._lock = threading.Lock()
+        self.power_on()
+
+    def power_on(self):
+        """Factory state (what a module fresh from the box holds)."""
+        self.faults = []  # for tests: "bad_crc", "fail", "truncate" on the next replies
         self.zones = bytearray(0x100)
         self.zones[0x0000] = 0xD4  # LED on, sound on, manual read mode
         self.zones[0x0060] = 0x00  # no tail
         self.saved = bytes(self.zones)
         self._buf = bytearray()
-        self._lock = threading.Lock()
         self.silent = False
         self.triggered = False
         self.scans = []  # (text, delivered?)
@@ -59,6 +64,18 @@ class VirtualGM65:
 
     def _wire_ok(self):
         return self.uart is not None and self.uart.baudrate == self.baud
+
+    def _reply(self, data):
+        r = reply(data)
+        fault = self.faults.pop(0) if self.faults else None
+        if fault == "bad_crc":
+            r = r[:-1] + bytes(((r[-1] + 1) & 0xFF,))
+        elif fault == "fail":
+            c = crc16(b"\x01\x01\x00")  # type 01: the module could not do it
+            r = b"\x02\x00\x01\x01\x00" + bytes((c >> 8, c & 0xFF))
+        elif fault == "truncate":
+            r = r[:4]
+        self._send(r)
 
     def _send(self, data):
         if self.uart is None:
@@ -102,15 +119,15 @@ class VirtualGM65:
     def _command(self, typ, addr, data):
         if typ == 0x07 and len(data) == 1:
             k = data[0] or 1
-            self._send(reply(bytes(self.zones[addr: addr + k]).ljust(k, b"\x00")))
+            self._reply((bytes(self.zones[addr: addr + k]).ljust(k, b"\x00")))
         elif typ == 0x08 and addr + len(data) <= len(self.zones):
             self.zones[addr: addr + len(data)] = data
             if addr == 0x0002 and data[:1] == b"\x01":
                 self.triggered = True  # command-triggered mode: read once
-            self._send(reply(b"\x00"))
+            self._reply((b"\x00"))
         elif typ == 0x09:
             self.saved = bytes(self.zones)
-            self._send(reply(b"\x00"))
+            self._reply((b"\x00"))
         # anything else: no reply, as the module does with commands it does not know
 
     # --- the world -----------------------------------------------------------------

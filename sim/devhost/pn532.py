@@ -101,7 +101,9 @@ class VirtualPN532:
         with self._lock:
             now = time.monotonic()
             if self._i2c_out and self._i2c_out[0][0] <= now and not self.silent:
-                f = self._i2c_out.pop(0)[1]
+                # a 1-byte read is the host polling the ready byte; a longer read
+                # takes the frame (the next read starts with the next frame)
+                f = self._i2c_out[0][1] if n <= 1 else self._i2c_out.pop(0)[1]
                 out = b"\x01" + f
             else:
                 out = b"\x00"
