@@ -268,11 +268,12 @@ class BackofficeStore:
             "wallet IS NOT NULL GROUP BY wallet ORDER BY wallet")}
 
     def proofs_used_twice(self):
-        """[(proof hex, uses, validators, wallet hex)] for proofs accepted more than once."""
+        """[(proof hex, uses, validators, wallet hex)] for proofs accepted more than once
+        (a proof signs one pass of one wallet, so grouping by (proof, wallet) is by proof)."""
         return [(bytes(r[0]).hex(), int(r[1]), int(r[2]), bytes(r[3]).hex() if r[3] else None)
                 for r in self._all(
-                    "SELECT proof, COUNT(*), COUNT(DISTINCT device_id), MAX(wallet) FROM taps "
-                    "WHERE answer = 0 AND proof IS NOT NULL GROUP BY proof "
+                    "SELECT proof, COUNT(*), COUNT(DISTINCT device_id), wallet FROM taps "
+                    "WHERE answer = 0 AND proof IS NOT NULL GROUP BY proof, wallet "
                     "HAVING COUNT(*) > 1 ORDER BY proof")]
 
     def over_allowance(self):
@@ -280,9 +281,9 @@ class BackofficeStore:
         all validators together) than the allowance in the pass."""
         out = []
         for pid, wallet, spent, rec_allow, issuer_allow in self._all(
-                "SELECT t.pass_id, MAX(t.wallet), SUM(t.fare), MAX(t.allowance), "
+                "SELECT t.pass_id, t.wallet, SUM(t.fare), MAX(t.allowance), "
                 "MAX(p.allowance) FROM taps t LEFT JOIN passes p ON p.pass_id = t.pass_id "
-                "WHERE t.answer = 0 AND t.pass_id IS NOT NULL GROUP BY t.pass_id "
+                "WHERE t.answer = 0 AND t.pass_id IS NOT NULL GROUP BY t.pass_id, t.wallet "
                 "ORDER BY t.pass_id"):
             allow = rec_allow if rec_allow is not None else issuer_allow
             if allow is not None and spent > allow:

@@ -1,0 +1,126 @@
+"""The back office on SQLite and on a real PostgreSQL (throw-away cluster): idempotent
+ingest, settlement, proofs used twice, passes over allowance, signed deny deltas, and the
+HTTP API's typed refusals."""
+
+import json
+import urllib.error
+import urllib.request
+
+import cbor2
+import pytest
+
+from host import bundles as hb
+from host.backoffice.server import BackofficeServer, batch_mac
+from host.backoffice.store import BackofficeError, open_store
+from tests.host.backoffice_pg import pg_cluster  # noqa: F401 - session fixture
+
+KEY = hb.generate_key()
+PUB = hb.public_bytes(KEY)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = open_store(tmp_path / "bo.db")
+    else:
+        s = open_store(request.getfixturevalue("pg_cluster").new_database())
+    s.register_depot("depot-A", b"A" * 32)
+    s.register_depot("depot-B", b"B" * 32)
+    yield s
+    s.close()
+
+
+def rec(wallet, proof, fare=3500, answer=0, pass_id=None, allowance=None, t=1760000000):
+    m = {1: t, 2: 0, 3: 1, 4: answer, 5: 0 if answer == 0 else 41, 6: wallet,
+         7: pass_id or wallet, 8: 0, 9: fare, 10: proof, 11: 1}
+    if allowance is not None:
+        m[12] = allowance
+    return cbor2.dumps(m)
+
+
+def test_ingest_is_idempotent(store):
+    taps = [("v1", s, 1760000000 + s, rec(b"w1", b"p%d" % s)) for s in range(1, 11)]
+    assert store.ingest("depot-A", "depot-A:1", taps) == {"taps": 10, "new": 10,
+                                                           "duplicate_batch": False}
+    # the same batch again (a retry after a lost answer): first answer, nothing applied
+    assert store.ingest("depot-A", "depot-A:1", taps) == {"taps": 10, "new": 10,
+                                                           "duplicate_batch": True}
+    # the same taps in another batch (depot re-packed them): stored once
+    assert store.ingest("depot-A", "depot-A:2", taps[5:] + [("v1", 11, 1, rec(b"w1", b"q"))]) \
+        == {"taps": 6, "new": 1, "duplicate_batch": False}
+    assert store.count() == 11
+    with pytest.raises(BackofficeError) as e:
+        store.ingest("depot-B", "depot-A:1", taps)
+    assert e.value.reason == "conflict"
+
+
+def test_settlement_double_use_allowance_and_deny_deltas(store):
+    w1, w2, w3 = b"wallet-1", b"wallet-2", b"wallet-3"
+    store.register_pass(w3, w3, 5000)  # issuer data for a pass whose records carry no 12
+    taps = [
+        ("v1", 1, 0, rec(w1, b"proof-a")),
+        ("v2", 1, 0, rec(w1, b"proof-a")),             # same proof on a second validator
+        ("v1", 2, 0, rec(w2, b"proof-b", allowance=10000)),
+        ("v1", 3, 0, rec(w2, b"proof-c", allowance=10000)),
+        ("v1", 4, 0, rec(w2, b"proof-d", allowance=10000)),
+        ("v1", 5, 0, rec(w2, b"proof-e", allowance=10000)),  # 14000 > 10000
+        ("v1", 6, 0, rec(w3, b"proof-f", fare=1000)),
+        ("v1", 7, 0, rec(w3, b"proof-g", answer=1, fare=0)),  # rejected: not settled
+        ("v1", 8, 0, b"\xff\x00garbage"),                    # kept, flagged
+    ]
+    store.ingest("depot-A", "k1", taps)
+    assert store.settlement() == {w1.hex(): {"taps": 2, "rupiah": 7000},
+                                  w2.hex(): {"taps": 4, "rupiah": 14000},
+                                  w3.hex(): {"taps": 1, "rupiah": 1000}}
+    assert store.proofs_used_twice() == [(b"proof-a".hex(), 2, 2, w1.hex())]
+    assert store.over_allowance() == [(w2.hex(), w2.hex(), 14000, 10000)]
+    assert [b[:2] for b in store.bad_records()] == [("v1", 8)]
+    # publish: wallet 1 (proof used twice), pass 2 (over allowance)
+    assert store.publish(KEY) == 1
+    assert store.publish(KEY) is None  # nothing new
+    store.ingest("depot-B", "k2", [("v3", 1, 0, rec(w3, b"proof-f", fare=1000))])
+    assert store.publish(KEY) == 2  # proof-f now used twice: wallet 3
+    d1, d2 = [hb.parse_bundle(raw, PUB, expect_kind=hb.DENY_DELTA)
+              for raw in store.deltas_since(0)]
+    entries = hb.merge_delta(hb.merge_delta(set(), 0, d1), 1, d2)
+    assert entries == {hb.deny_entry(b"W", w1), hb.deny_entry(b"P", w2),
+                       hb.deny_entry(b"W", w3)}
+    assert store.deltas_since(1) == [d2.raw]
+
+
+def _post(url, body, depot="depot-A", key="k-1", mac=None, secret=b"A" * 32):
+    req = urllib.request.Request(url + "/v1/batches", data=body, method="POST", headers={
+        "X-BRT-Depot": depot, "Idempotency-Key": key,
+        "X-BRT-MAC": mac or batch_mac(secret, body)})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_http_api_refusals(tmp_path):
+    s = open_store("sqlite:%s" % (tmp_path / "bo.db"))
+    s.register_depot("depot-A", b"A" * 32)
+    srv = BackofficeServer(s).start()
+    try:
+        body = json.dumps({"depot": "depot-A", "batch": "k-1",
+                           "taps": [["v1", 1, 5, rec(b"w", b"p").hex()]]}).encode()
+        assert _post(srv.url, body) == (200, {"taps": 1, "new": 1, "duplicate_batch": False})
+        assert _post(srv.url, body)[1]["duplicate_batch"] is True
+        assert _post(srv.url, body, mac="0" * 64) == (401, {"error": "bad_mac",
+                                                            "detail": "depot-A"})
+        assert _post(srv.url, body, depot="nobody")[1]["error"] == "unknown_depot"
+        assert _post(srv.url, body, key="k-2")[1]["error"] == "malformed"  # key != body
+        for bad in (b"{", b"[]", json.dumps({"depot": "depot-A", "batch": "k-1",
+                                             "taps": [["v1", "x", 5, "zz"]]}).encode()):
+            assert _post(srv.url, bad)[1]["error"] == "malformed"
+        with urllib.request.urlopen(srv.url + "/v1/report", timeout=10) as r:
+            rep = json.loads(r.read())
+        assert rep["taps"] == 1 and rep["settlement"] == {b"w".hex(): {"taps": 1,
+                                                                       "rupiah": 3500}}
+        with urllib.request.urlopen(srv.url + "/v1/deny/deltas?since=0", timeout=10) as r:
+            assert json.loads(r.read()) == {"latest": 0, "deltas": []}
+    finally:
+        srv.stop()
+        s.close()
