@@ -31,6 +31,7 @@ class VirtualDS3231:
         self._base = 946684800  # 2000-01-01T00:00:00Z, the chip's reset value
         self._mono = time.monotonic()
         self.running = True
+        self.garbage = False  # registers hold an impossible time (written so)
         self.ptr = 0
         self.silent = False
         self._lock = threading.Lock()
@@ -45,6 +46,7 @@ class VirtualDS3231:
 
     def set_time(self, unix_seconds, clear_osf=False):
         with self._lock:
+            self.garbage = False
             self._base = int(unix_seconds)
             self._mono = time.monotonic()
             if clear_osf:
@@ -68,6 +70,8 @@ class VirtualDS3231:
 
     # --- registers -----------------------------------------------------------------
     def _render(self):
+        if self.garbage:
+            return  # "illogical entries result in undefined operation": keep them
         t = time.gmtime(self.now())
         yy = t.tm_year - 2000
         century = 0
@@ -78,17 +82,22 @@ class VirtualDS3231:
                                 bcd(t.tm_mday), bcd(t.tm_mon) | century, bcd(yy)))
 
     def _parse(self):
+        """Unix time of registers 00h-06h, or None if they hold no valid time."""
         r = self.regs
+        masks = (0x7F, 0x7F, 0x3F, 0x07, 0x3F, 0x1F, 0xFF)
+        if any((r[i] & m & 0x0F) > 9 or ((r[i] & m) >> 4) > 9 for i, m in enumerate(masks)):
+            return None
         year = 2000 + unbcd(r[6]) + (100 if r[5] & 0x80 else 0)
         if r[2] & 0x40:  # 12-hour mode
             hour = unbcd(r[2] & 0x1F) % 12 + (12 if r[2] & 0x20 else 0)
         else:
             hour = unbcd(r[2] & 0x3F)
-        try:
-            return calendar.timegm((year, unbcd(r[5] & 0x1F), unbcd(r[4]), hour,
-                                    unbcd(r[1] & 0x7F), unbcd(r[0] & 0x7F), 0, 0, 0))
-        except (ValueError, OverflowError):
+        mon, day = unbcd(r[5] & 0x1F), unbcd(r[4] & 0x3F)
+        mi, sec = unbcd(r[1] & 0x7F), unbcd(r[0] & 0x7F)
+        if not (1 <= mon <= 12 and 1 <= day <= calendar.monthrange(year, mon)[1]
+                and hour < 24 and mi < 60 and sec < 60):
             return None
+        return calendar.timegm((year, mon, day, hour, mi, sec, 0, 0, 0))
 
     def i2c_write(self, data, stop=True):
         with self._lock:
@@ -112,6 +121,7 @@ class VirtualDS3231:
                 self.ptr = (self.ptr + 1) % NREGS
             if touched_time:
                 t = self._parse()
+                self.garbage = t is None
                 if t is not None:
                     self._base = t
                     self._mono = time.monotonic()
