@@ -74,7 +74,7 @@ class Uplink:
     def run_once(self, now=None, max_batches=100):
         """Pack new taps, send what is due until one fails; returns batches sent."""
         now = self.clock() if now is None else now
-        self.store.pack(self.batch_taps)
+        self.store.pack(self.batch_taps, now)
         sent = 0
         for _ in range(max_batches):
             r = self.send_one(now)

@@ -178,10 +178,10 @@ class DepotStore:
         return [tuple(r) for r in cur]
 
     # --- outbox ---------------------------------------------------------------------------
-    def pack(self, max_taps=500):
+    def pack(self, max_taps=500, now=None):
         """Put unbatched taps into new outbox batches (each with its idempotency key)."""
         depot = self.meta("depot_id")
-        now = self.clock()
+        now = self.clock() if now is None else now
 
         def tx(db):
             made = 0

@@ -1,0 +1,108 @@
+"""The whole chain: validators (MicroPython) -> depot (loopback HTTP) -> back office, with the
+back office down for a simulated week while taps pile up, then draining; and deny-list
+deltas from the back office merged by the depot and installed on the validator."""
+
+import time
+
+import pytest
+
+from host import bundles as hb
+from host.backoffice.server import BackofficeServer
+from host.backoffice.store import open_store
+from host.depot.outbox import BACKOFF_MAX_S, Uplink
+from host.depot.server import status_page
+from tests.host.sync_support import OPKEY, OPPUB, SECRET, Depot, Validator, gen_rec
+
+DEPOT_SECRET = b"depot-secret-for-the-uplink-0001"
+HOUR = 3600.0
+
+
+class FakeClock:
+    def __init__(self, t):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def chain(tmp_path):
+    clock = FakeClock(time.time())  # simulated time runs ahead of the real clock
+    depot = Depot(tmp_path / "depot.db")
+    depot.store.set_meta("depot_id", "depot-A")
+    bo = open_store(tmp_path / "bo.db")
+    bo.register_depot("depot-A", DEPOT_SECRET)
+    bo_srv = BackofficeServer(bo).start()
+    up = Uplink(depot.store, bo_srv.url, DEPOT_SECRET, operator_key=OPKEY, clock=clock,
+                batch_taps=200)
+    vals = []
+    for i in (1, 2):
+        depot.store.register("val-%d" % i, SECRET)
+        vals.append(Validator(tmp_path, depot.url, device="val-%d" % i))
+    yield clock, depot, bo, bo_srv, up, vals
+    for v in vals:
+        v.close()
+    bo_srv.stop()
+    depot.stop()
+
+
+def accepted(base, n, first_seq):
+    return {first_seq + i for i in range(n) if gen_rec(i, base)[4] == 0}
+
+
+def test_backoffice_down_for_a_week_then_drains(chain):
+    clock, depot, bo, bo_srv, up, vals = chain
+    bo_srv.down.set()
+    want = set()
+    seqs = {v: 0 for v in vals}
+    for day in range(7):
+        for k, v in enumerate(vals):
+            base = (day * 2 + k) * 1000
+            v.gen(150, base=base)
+            want |= {(v.args["device"], s) for s in accepted(base, 150, seqs[v] + 1)}
+            seqs[v] += 150
+            r = v.sync()
+            assert r["state"] == 6 and r["unsent"] == 0, r
+        for _hour in range(24):  # the uplink keeps trying every hour, always refused
+            clock.t += HOUR
+            assert up.run_once() == 0
+    st = depot.store.outbox_status()
+    assert st["delivered_batches"] == 0 and st["pending_taps"] == 7 * 2 * 150
+    assert st["max_attempts"] >= 7  # retried, with backoff capped at an hour
+    assert up.last_error is not None
+    assert "pending: %d batches" % st["pending_batches"] in status_page(
+        depot.server.app.status())
+    assert bo.count() == 0
+    # the link comes back: everything drains, exactly once
+    bo_srv.down.clear()
+    clock.t += BACKOFF_MAX_S * 1.3
+    while up.run_once():
+        pass
+    st = depot.store.outbox_status()
+    assert st["pending_batches"] == 0 and st["delivered_taps"] == 2100
+    assert bo.count() == 2100
+    assert bo.tap_keys(accepted_only=True) == want
+    # a delivered batch sent again (say its answer was lost) changes nothing
+    bid, key, taps = 1, "depot-A:1", depot.store.taps()[:1]
+    assert bo.ingest("depot-A", key, taps)["duplicate_batch"] is True
+    assert bo.count() == 2100 and bid == 1
+
+
+def test_deny_delta_reaches_the_validator(chain, tmp_path):
+    clock, depot, bo, bo_srv, up, vals = chain
+    v1, v2 = vals
+    # the same proof accepted on two validators (a copied token): the wallet gets denied
+    rec = gen_rec(3)
+    v1.tap([rec])
+    v2.tap([rec])
+    for v in vals:
+        assert v.sync()["unsent"] == 0
+    assert up.run_once() >= 1
+    assert bo.proofs_used_twice()[0][0] == rec[2]
+    assert bo.publish(OPKEY) == 1
+    assert up.pull_deny(OPPUB) == 1
+    r = v1.sync()
+    assert [2, 1] in r["installed"], r
+    raw = (tmp_path / "data-val-1" / "deny.bin").read_bytes()
+    b = hb.parse_bundle(raw, OPPUB, expect_kind=hb.DENY)
+    assert hb.deny_entry(b"W", bytes.fromhex(rec[0])) in hb.parse_deny(b.body)
