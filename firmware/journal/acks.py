@@ -29,6 +29,8 @@ class AckStore:
         for sec in range(ACK_SECTORS):
             for base in range(0, ACK_SLOTS * ACK_SLOT, _CHUNK):
                 self._part.readblocks(sec, self._buf, base)
+                if blank(self._buf, _CHUNK):  # the usual case: skip 32 erased slots at once
+                    continue
                 for off in range(0, _CHUNK, ACK_SLOT):
                     slot = (base + off) // ACK_SLOT
                     if blank(memoryview(self._buf)[off:off + ACK_SLOT], ACK_SLOT):
