@@ -1,14 +1,5 @@
-# Validator entry point: MicroPython runs /main.py after boot.py.
-# The application (boot sequence and tap loop) lands with the validator issue; until then
-# the board only reports its firmware version and clock.
-import clock
+# Validator entry point: MicroPython runs /main.py after boot.py (which holds the
+# production lock). The application is in app/ (docs/validator.md).
+import app.main
 
-VERSION = "0.1.0"
-
-
-def main():
-    print("brt-validator", VERSION, "unix time", clock.unix_now())
-
-
-if __name__ == "__main__":
-    main()
+app.main.run()

@@ -4,20 +4,21 @@
     python -m sim tap --wallet NAME    headless: an NFC tap, one JSON decision per line
     python -m sim qr 'TEXT' | --wallet NAME
     python -m sim scenario FILE
-Options: --state DIR (default build/sim), --fresh (new flash and keys), --heap 128K.
+Options: --state DIR (default build/sim), --fresh (new flash and keys), --heap SIZE.
 """
 
 import argparse
 import sys
 
 from sim import world as simworld
+from sim.launcher import SIM_HEAP
 
 
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n")[0])
     p.add_argument("--state", default=None, help="state directory (default build/sim)")
     p.add_argument("--fresh", action="store_true", help="start from a new flash image")
-    p.add_argument("--heap", default="128K", help="MicroPython heap (default 128K)")
+    p.add_argument("--heap", default=SIM_HEAP, help="MicroPython heap (default %s)" % SIM_HEAP)
     sub = p.add_subparsers(dest="cmd")
     t = sub.add_parser("tap", help="NFC tap of a demo wallet")
     t.add_argument("--wallet", required=True, choices=simworld.WALLET_ORDER)

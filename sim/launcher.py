@@ -32,6 +32,11 @@ SIMBOOT = ROOT / "sim" / "vboard" / "simboot.py"
 SEED = ROOT / "sim" / "seed.py"
 MAIN = ROOT / "firmware" / "main.py"
 BOOT_TIMEOUT_S = 60
+# The simulator's MicroPython heap. Not the ESP32's ~110 KB: the whole firmware (drivers,
+# tokens, journal, app) is ~200 KB of bytecode on the heap once imported, plus ~30 KB of
+# virtual-board modules (machine, network, flash model) that are C on the ESP32. `make
+# bench` (group tap) reports the measured figures; docs/validator.md discusses them.
+SIM_HEAP = "384K"
 
 
 class SimError(Exception):
@@ -39,7 +44,7 @@ class SimError(Exception):
 
 
 class SimBoard:
-    def __init__(self, state_dir=None, heap="128K", fresh=False, log=None):
+    def __init__(self, state_dir=None, heap=SIM_HEAP, fresh=False, log=None):
         self.state = pathlib.Path(state_dir or simworld.default_state_dir())
         self.heap = heap
         self.fresh = fresh

@@ -32,6 +32,7 @@ class Validator:
         self.trust_version = 0
         self.fares_version = 0
         self.deny_version = 0
+        self.reload_pending = False   # the depot installed bundles: reboot when idle
 
     def fault(self, name, detail):
         if name not in self.faults:
