@@ -126,9 +126,20 @@ class DevHost:
         with self._lock:
             self.events.append((time.monotonic(), kind, detail))
 
+    def wdt_expired(self):
+        """True if the firmware armed the watchdog and its deadline has passed."""
+        if self.wdt_timeout_ms is None or self.wdt_fed is None:
+            return False
+        return time.monotonic() - self.wdt_fed > self.wdt_timeout_ms / 1000.0
+
     def note_exit(self, returncode):
         """The launcher reports how the firmware process ended; the next boot's
-        machine.reset_cause() follows from it."""
+        machine.reset_cause() follows from it. Returns the effective exit code: a
+        process the watchdog thread had to kill (stuck in pure Python) counts as
+        EXIT_WDT, because the host saw the deadline pass."""
+        if returncode == -9 and self.wdt_expired():
+            returncode = wire.EXIT_WDT
+        self.wdt_timeout_ms = self.wdt_fed = None  # the next boot starts unarmed
         if returncode == wire.EXIT_WDT:
             self.reset_cause = wire.WDT_RESET
             self.note("wdt_reset")
@@ -137,6 +148,7 @@ class DevHost:
         else:
             self.reset_cause = wire.PWRON_RESET  # power cut or crash: a cold start
         self.note("exit", returncode)
+        return returncode
 
     # --- serving -----------------------------------------------------------------------
     def _accept_loop(self):

@@ -46,18 +46,17 @@ class Firmware:
         return self.proc
 
     def wait(self, timeout=None):
-        rc = self.proc.wait(timeout)
+        rc = self.host.note_exit(self.proc.wait(timeout))
         self.exits.append(rc)
-        self.host.note_exit(rc)
         return rc
 
     def kill(self):
         """Power cut: the process ends at whatever instruction it was on."""
         if self.proc is not None and self.proc.poll() is None:
+            self.host.wdt_timeout_ms = None  # a power cut is not a watchdog reset
             self.proc.kill()
             self.proc.wait()
-            self.exits.append(self.proc.returncode)
-            self.host.note_exit(self.proc.returncode)
+            self.exits.append(self.host.note_exit(self.proc.returncode))
 
     def run_forever(self, max_restarts=None, **popen):
         """Run, and restart after a reset/WDT exit (and after crashes) like a board
@@ -77,7 +76,7 @@ def run_firmware(host, args, timeout=60, **kw):
     fw = Firmware(host, args, **kw)
     r = subprocess.run(fw.cmd, env=fw.env, cwd=fw.cwd, capture_output=True, text=True,
                        timeout=timeout)
-    host.note_exit(r.returncode)
+    r.returncode = host.note_exit(r.returncode)
     return r
 
 

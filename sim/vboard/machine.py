@@ -105,6 +105,8 @@ def _recv_exact(n):
 def _call(op, payload=b"", wait_ms=0):
     """One request/reply; OSError if the device host is gone or the device says so."""
     global _sock
+    if _wdt_expired:
+        sys.exit(EXIT_WDT)
     if _sock is None:
         _connect()
     s = _sock
@@ -396,9 +398,11 @@ _wdt = None
 
 
 class WDT:
-    """A watchdog that really resets: a thread watches the deadline and, once missed,
-    ends the process with EXIT_WDT (via micropython.schedule, which runs between
-    bytecodes of the main thread, so a firmware stuck in a Python loop is reset too).
+    """A watchdog that really resets. A thread watches the deadline; once it is missed,
+    the next call into the virtual board (any bus access, feed(), ...) ends the process
+    with EXIT_WDT. A firmware stuck in pure Python that never touches the board is
+    killed by the thread after a grace period (SIGKILL); the device host saw the
+    deadline pass, so the launcher reports that as EXIT_WDT too (docs/simulator.md).
     Once started it cannot be stopped, as on the ESP32."""
 
     def __init__(self, id=0, timeout=5000):
@@ -418,26 +422,23 @@ class WDT:
 
     def feed(self):
         w = _wdt or self
+        _call(OP_WDT_FEED)  # raises SystemExit if the deadline has already passed
         w._deadline = time.ticks_add(time.ticks_ms(), w._timeout)
-        try:
-            _call(OP_WDT_FEED)
-        except OSError:
-            pass
 
 
-def _wdt_fire(_):
-    sys.exit(EXIT_WDT)
+_wdt_expired = False
+_WDT_GRACE_MS = const(1000)
 
 
 def _wdt_watch():
-    import micropython
+    global _wdt_expired
     while True:
-        time.sleep_ms(20)
+        time.sleep_ms(10)
         w = _wdt
         if w is not None and time.ticks_diff(time.ticks_ms(), w._deadline) > 0:
-            micropython.schedule(_wdt_fire, None)
-            # if the main thread does not get to run the callback (stuck in C), kill it
-            time.sleep_ms(2000)
+            _wdt_expired = True
+            time.sleep_ms(_WDT_GRACE_MS)
+            # the main thread did not come by the board in the grace period
             os.system("kill -9 $PPID")
             return
 
