@@ -1,0 +1,105 @@
+# A long-lived MicroPython worker for the token tests (run by tests/support/mp.MPWorker):
+# one JSON request per line in, one JSON answer per line out. It runs the real firmware
+# verifier (firmware/ is on MICROPYPATH); exceptions that escape the verifier are reported
+# as {"escaped": ...} so the tests can insist that none do.
+import gc
+import json
+import sys
+from binascii import hexlify, unhexlify
+
+from tokens import p256
+from tokens.trust import TrustStore
+from tokens.verify import TokenVerifier
+
+_verifiers = {}
+_ballast = []
+
+
+def _hex(b):
+    return None if b is None else hexlify(b).decode()
+
+
+def verifier(req):
+    key = (req["trust"], req.get("operator", "TSM"), req.get("window", 30))
+    v = _verifiers.get(key)
+    if v is None:
+        if len(_verifiers) > 4:
+            _verifiers.clear()
+        v = TokenVerifier(TrustStore.from_body(unhexlify(req["trust"])),
+                          req.get("operator", "TSM"), qr_window=req.get("window", 30))
+        _verifiers[key] = v
+    if req.get("nocache"):
+        v.cache.clear()
+    return v
+
+
+def verdict(v):
+    return {"ok": v.ok, "reason": v.reason, "detail": v.detail, "channel": v.channel,
+            "wallet_id": _hex(v.wallet_id), "pass_id": _hex(v.pass_id),
+            "category": v.category, "allowance": v.allowance, "pass_exp": v.pass_exp,
+            "proof_id": _hex(v.proof_id), "proof_time": v.proof_time,
+            "counter": v.counter, "cached": v.cached, "kid": _hex(v.kid)}
+
+
+def squeeze(leave):
+    # hold on to heap until only `leave` bytes are free (memory-exhaustion tests)
+    gc.collect()
+    size = 1024
+    while gc.mem_free() > leave and size >= 16:
+        try:
+            _ballast.append(bytearray(min(size, gc.mem_free() - leave + 16)))
+        except MemoryError:
+            size //= 2  # fragmentation: fill the smaller holes
+
+
+def handle(req):
+    op = req["op"]
+    if op == "verify":
+        return {"ok": p256.verify(unhexlify(req["pub"]), unhexlify(req["msg"]),
+                                  unhexlify(req["sig"]))}
+    if op == "verify_many":
+        # [[pub, msg, sig], ...] -> [bool, ...]: one round trip for many checks
+        return {"ok": [p256.verify(unhexlify(a), unhexlify(b), unhexlify(c))
+                       for a, b, c in req["cases"]]}
+    if op == "trust":
+        try:
+            TrustStore.from_body(unhexlify(req["body"]))
+            return {"ok": True}
+        except Exception as e:
+            return {"ok": False, "error": type(e).__name__,
+                    "reason": getattr(e, "reason", None)}
+    if op in ("qr", "nfc"):
+        v = verifier(req)
+        gc.collect()
+        free0 = gc.mem_free()
+        if op == "qr":
+            text = req["text"].encode() if "text" in req else unhexlify(req["raw"])
+        else:
+            payload, ch = unhexlify(req["payload"]), unhexlify(req["challenge"])
+        if "leave" in req:
+            squeeze(req["leave"])
+        try:
+            if op == "qr":
+                r = v.check_qr(text, req["now"], req.get("clock_ok", True))
+            else:
+                r = v.check_nfc(payload, ch, req["now"], req.get("clock_ok", True))
+        finally:
+            del _ballast[:]
+        out = verdict(r)
+        out["free_before"] = free0
+        return out
+    if op == "mem":
+        gc.collect()
+        return {"free": gc.mem_free(), "alloc": gc.mem_alloc()}
+    return {"error": "unknown op"}
+
+
+while True:
+    line = sys.stdin.readline()
+    if not line:
+        break
+    try:
+        ans = handle(json.loads(line))
+    except Exception as e:  # reported, not hidden: tests assert there are none
+        ans = {"escaped": "%s: %s" % (type(e).__name__, e)}
+    print(json.dumps(ans))
