@@ -1,0 +1,90 @@
+"""`python -m host.backoffice COMMAND` — the reference back office's command line.
+
+  serve           HTTP API for depots (batches in, deny deltas out, report)
+  register-depot  add a depot and its shared secret
+  register-pass   issuer data: a pass's wallet and offline allowance (rupiah)
+  report          settlement per wallet, proofs used twice, passes over allowance (JSON)
+  publish         sign a deny-list delta for what the analysis found (operator key)
+
+--store is a SQLite path (default backoffice.db), `sqlite:PATH`, or a PostgreSQL conninfo
+(`postgresql://user@host/db` or `host=/run/postgresql dbname=bo`). Errors: one line, exit 1/2.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+from host import bundles as hb
+from host.backoffice.server import BackofficeServer, report
+from host.backoffice.store import BackofficeError, open_store
+
+
+def _hex(s, what):
+    try:
+        return bytes.fromhex(s)
+    except ValueError:
+        raise BackofficeError("bad_input", "%s is not hex" % what) from None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m host.backoffice")
+    p.add_argument("--store", default="backoffice.db")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8090)
+    s.add_argument("--operator-key", help="PEM: publish deny deltas every --interval s")
+    s.add_argument("--interval", type=float, default=60.0)
+    r = sub.add_parser("register-depot")
+    r.add_argument("depot_id")
+    r.add_argument("secret_hex")
+    rp = sub.add_parser("register-pass")
+    rp.add_argument("pass_hex")
+    rp.add_argument("wallet_hex")
+    rp.add_argument("allowance", type=int)
+    sub.add_parser("report")
+    pb = sub.add_parser("publish")
+    pb.add_argument("--operator-key", required=True)
+    a = p.parse_args(argv)
+    try:
+        store = open_store(a.store)
+    except BackofficeError as e:
+        print("backoffice: %s" % e, file=sys.stderr)
+        return 2
+    try:
+        if a.cmd == "register-depot":
+            store.register_depot(a.depot_id, _hex(a.secret_hex, "secret"))
+            print("registered depot %s" % a.depot_id)
+        elif a.cmd == "register-pass":
+            store.register_pass(_hex(a.pass_hex, "pass id"), _hex(a.wallet_hex, "wallet id"),
+                                a.allowance)
+            print("registered pass %s" % a.pass_hex)
+        elif a.cmd == "report":
+            print(json.dumps(report(store), indent=1))
+        elif a.cmd == "publish":
+            v = store.publish(hb.load_private_key(a.operator_key))
+            print("published deny delta version %d" % v if v else "nothing new to deny")
+        else:
+            key = hb.load_private_key(a.operator_key) if a.operator_key else None
+            srv = BackofficeServer(store, a.host, a.port).start()
+            print("back office (%s) serving on %s" % (store.be.name, srv.url), flush=True)
+            try:
+                while True:
+                    time.sleep(a.interval)
+                    if key is not None:
+                        store.publish(key)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                srv.stop()
+        return 0
+    except (BackofficeError, hb.BundleError) as e:
+        print("backoffice: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
