@@ -126,7 +126,6 @@ class Journal:
                 self._next_seq, self._wpos = acked + 1, SECTOR
             self._tail, self._tail_base = head, hbase
             self._walk_tail(nd, acked, meta)
-        meta = None
         self._nd = nd
         a = (self._head + 1) % nd
         if self._free_sector(a):
