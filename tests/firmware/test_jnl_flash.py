@@ -125,6 +125,7 @@ def test_heap_locked_calls_do_not_allocate():
         try:
             p.ioctl(6, 1)
             p.writeblocks(1, buf, 200)
+            p.writeblocks(3, buf)                   # erase + program form
             p.readblocks(1, buf, 0)
             n = p.ioctl(4, 0)
             f.arm_cut(f.op_index, 3)
