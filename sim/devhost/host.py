@@ -55,9 +55,10 @@ class Wlan:
 
 class DevHost:
     def __init__(self, unique_id=b"\x24\x0a\xc4\x00\x00\x01", pn532_bus="hsu",
-                 ssid="depot", psk=None, host="127.0.0.1", port=0):
+                 ssid="depot", psk=None, host="127.0.0.1", port=0, antenna=None):
         self.unique_id = bytes(unique_id)
-        self.antenna = Antenna()
+        # the RF side: phones presented in this process, or nfcpy (nfcpy_rf.NfcpyAntenna)
+        self.antenna = antenna if antenna is not None else Antenna()
         self.pn532 = VirtualPN532(self.antenna)
         self.gm65 = VirtualGM65()
         self.ssd1306 = VirtualSSD1306()

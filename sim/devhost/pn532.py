@@ -22,6 +22,7 @@ NACK frame), "error_frame", "garbage" (noise before the next frame), "truncate",
 "no_response"; `silent = True` makes the chip answer nothing at all.
 """
 
+import queue
 import threading
 import time
 
@@ -55,6 +56,8 @@ class VirtualPN532:
         self._i2c_out = []  # [(ready time, frame)] for the I2C transport
         self._buf = bytearray()
         self._lock = threading.RLock()
+        self._queue = queue.Queue()
+        self._worker = None
         self.silent = False
         self.faults = []
         self.commands = []  # (cmd, data) received, for tests and the UI
@@ -75,27 +78,57 @@ class VirtualPN532:
             self.faults = []
 
     # --- transports --------------------------------------------------------------------
-    def on_uart_write(self, data):
+    # Bytes from the host are handled on the chip's own thread, so a bus write returns at
+    # once as on real hardware even while the RF side is slow (nfcpy, a real phone).
+    def _post(self, fn, data):
         with self._lock:
-            if self.silent:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="pn532",
+                                                daemon=True)
+                self._worker.start()
+        self._queue.put((fn, data))
+
+    def _work(self):
+        while True:
+            fn, data = self._queue.get()
+            try:
+                with self._lock:
+                    fn(data)
+            finally:
+                self._queue.task_done()
+
+    def idle(self, timeout=5.0):
+        """Wait until every byte written so far has been processed (tests, benches)."""
+        t_end = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < t_end:
+            time.sleep(0.001)
+
+    def on_uart_write(self, data):
+        self._post(self._hsu_bytes, data)
+
+    def _hsu_bytes(self, data):
+        if self.silent:
+            return
+        if not self.awake:
+            i = data.find(b"\x55")
+            if i < 0:
                 return
-            if not self.awake:
-                i = data.find(b"\x55")
-                if i < 0:
-                    return
-                self.awake = True
-                data = data[i:]
-            self._buf += data
-            self._parse()
+            self.awake = True
+            data = data[i:]
+        self._buf += data
+        self._parse()
 
     def i2c_write(self, data, stop=True):
         with self._lock:
             self.i2c_mode = True
-            self.awake = True  # I2C wakes the chip on its address match
-            if self.silent:
-                return
-            self._buf += data
-            self._parse()
+        self._post(self._i2c_bytes, data)
+
+    def _i2c_bytes(self, data):
+        self.awake = True  # I2C wakes the chip on its address match
+        if self.silent:
+            return
+        self._buf += data
+        self._parse()
 
     def i2c_read(self, n):
         with self._lock:

@@ -2,41 +2,15 @@
 MicroPython on the virtual board: a real token goes over the virtual PN532 (ISO-DEP
 APDUs with GET RESPONSE chaining) and over the virtual QR scanner, byte for byte."""
 
-import subprocess
-import threading
-
 import pytest
 
 from host import tokens as ht
-from sim.devhost import DevHost, Firmware
+from sim.devhost import DevHost
 from sim.wallet import Wallet, WalletError
-from tests.support.mp import ROOT
+from tests.host.drv_support import run_tap
 
 ISSUER = ht.key_from_int(0x1234567)
 KEYS = {ht.kid(ht.public_bytes(ISSUER)): ht.public_bytes(ISSUER)}
-
-
-def run_tap(host, wallet, timeout=60):
-    fw = Firmware(host, [ROOT / "tests/host/drv_tap_mp.py"])
-    proc = fw.start(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out = {}
-
-    def feed():
-        for line in proc.stdout:
-            if line.startswith("@@READY"):
-                wallet.present(host)
-                threading.Timer(0.3, wallet.show_qr, (host,)).start()
-            elif line.startswith("@@NFC "):
-                _, version, tok, us = line.split()
-                out["nfc"] = (int(version), bytes.fromhex(tok), int(us))
-            elif line.startswith("@@QR "):
-                out["qr"] = line[5:].rstrip("\n")
-    t = threading.Thread(target=feed, daemon=True)
-    t.start()
-    rc = proc.wait(timeout)
-    t.join(5)
-    assert rc == 0, proc.stderr.read()
-    return out
 
 
 @pytest.fixture
@@ -49,7 +23,7 @@ def host():
 
 def test_nfc_and_qr_tokens_arrive_byte_for_byte(host):
     w = Wallet.issue(ISSUER, b"W-000001", b"P-000001", category=1)
-    out = run_tap(host, w)
+    out = run_tap(host, w, lambda: w.present(host))
     version, tok, _ = out["nfc"]
     assert version == 1
     challenge, payload = w.answers[-1]
