@@ -77,6 +77,8 @@ class SyncClient:
         self.inst = None
         self._inst_for = None
         self._batch_n = 0
+        self._batch_len = 0
+        self._next = None       # a piece of work for the next step
         self.backoff_ms = BACKOFF_MIN_MS
         self.retry_at = 0
         self.last_error = None
@@ -100,6 +102,7 @@ class SyncClient:
         return self.state not in (IDLE, DONE)
 
     def stop(self):
+        self._next = None
         self.http.close()
         if self.inst is not None:
             self.inst.abort()
@@ -122,6 +125,11 @@ class SyncClient:
                 self._install(now_ms)
             return self.state
         try:
+            if self._next is not None:  # work split off the previous step to keep each short
+                fn = self._next
+                self._next = None
+                fn(now_ms)
+                return self.state
             try:
                 if self.http.step(now_ms, self.ticks_diff):
                     self._answer(now_ms)
@@ -200,7 +208,7 @@ class SyncClient:
                            if o.get("kind") in KINDS]
             self.state = UPLOAD
             self.sent_last = -1
-            self._upload(now_ms)
+            self._next = self._upload  # next step: read the first batch
         elif self.state == UPLOAD:
             acked = msg.get("acked")
             if acked != self.sent_last:  # the depot must acknowledge exactly what we sent
@@ -209,7 +217,7 @@ class SyncClient:
             self.acked = acked
             self.uploaded += self._batch_n
             self.backoff_ms = BACKOFF_MIN_MS  # progress: the next failure retries quickly
-            self._upload(now_ms)
+            self._next = self._upload
 
     def _upload(self, now_ms):
         recs = self.journal.unsent(self.batch_records, self.batch_bytes)
@@ -233,8 +241,12 @@ class SyncClient:
             return
         struct.pack_into(">IH", b, self._prefix, self.unix_now() & 0xFFFFFFFF, n)
         self._batch_n = n
+        self._batch_len = i
+        self._next = self._send_batch  # the MAC and connect in a step of their own
+
+    def _send_batch(self, now_ms):
         self._request(now_ms, "POST", "/v1/sync/%s/batch" % self.device_id,
-                      memoryview(b)[:i])
+                      memoryview(self.bbuf)[:self._batch_len])
 
     def _next_fetch(self, now_ms):
         if not self.offers:
@@ -282,6 +294,7 @@ class SyncClient:
             self.inst = None
 
     def _failed(self, now_ms, reason, detail):
+        self._next = None
         self.http.close()
         self.cycles += 1
         self.last_error = reason + (": " + detail if detail else "")

@@ -33,8 +33,9 @@ def _free_port():
 
 
 class Cluster:
-    def __init__(self, bindir):
+    def __init__(self, bindir, fsync=False):
         self.bindir = bindir
+        self.fsync = fsync  # off for tests (speed); on for benchmark figures (honest)
         self.root = tempfile.mkdtemp(prefix="brt-pg-")
         self.data = os.path.join(self.root, "data")
         self.port = _free_port()
@@ -55,8 +56,8 @@ class Cluster:
         self._run("initdb", "-D", self.data, "-A", "trust", "-U", self.user, "--no-sync",
                   "-E", "UTF8")
         self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.root, "log"), "-w",
-                  "-o", "-k %s -p %d -c listen_addresses='' -c fsync=off" % (self.root,
-                                                                             self.port),
+                  "-o", "-k %s -p %d -c listen_addresses='' -c fsync=%s"
+                  % (self.root, self.port, "on" if self.fsync else "off"),
                   "start")
         return self
 

@@ -85,6 +85,17 @@ def op_gen(req):
     return {"last": last}
 
 
+def _pct(hist, q):
+    """Upper edge (us) of the 0.1 ms bucket holding quantile q of the step durations."""
+    total = sum(hist)
+    acc = 0
+    for i, n in enumerate(hist):
+        acc += n
+        if total and acc >= q * total:
+            return (i + 1) * 100
+    return 0
+
+
 def op_sync(req):
     c = S.client
     t0 = time.ticks_ms()
@@ -92,6 +103,7 @@ def op_sync(req):
     steps = 0
     worst = 0          # longest step that was not a bundle install (socket + one chunk)
     worst_install = 0  # the install step: ES256 verify + rename
+    hist = [0] * 500
     taps = []
     pending = list(req.get("during", []))  # taps answered while the sync runs
     every = req.get("tap_every", 0)
@@ -108,6 +120,7 @@ def op_sync(req):
             worst_install = max(worst_install, d)
         else:
             worst = max(worst, d)
+            hist[min(d // 100, 499)] += 1  # 0.1 ms buckets for the percentiles
         steps += 1
         if every and pending and steps % every == 0:
             taps.append(S.tap(pending.pop(0), 1760100000 + steps))
@@ -120,11 +133,46 @@ def op_sync(req):
     while pending:  # the rest of the riders after the sync
         taps.append(S.tap(pending.pop(0), 1760200000))
     js = S.journal.status()
-    return {"state": c.state, "steps": steps, "worst_step_us": worst, "worst_install_us": worst_install,
+    return {"p50_step_us": _pct(hist, 0.5), "p99_step_us": _pct(hist, 0.99),
+            "p999_step_us": _pct(hist, 0.999), "state": c.state, "steps": steps, "worst_step_us": worst, "worst_install_us": worst_install,
             "ms": time.ticks_diff(time.ticks_ms(), t0), "acked": c.acked,
             "uploaded": c.uploaded, "installed": c.installed, "errors": c.errors,
             "last_error": c.last_error, "cycles": c.cycles, "taps": taps,
             "unsent": js.unsent, "times": S.times[-1:]}
+
+
+def op_prof(req):
+    """Time the journal calls the client makes and the steps by state (for the bench)."""
+    import gc
+    j = S.journal
+    tm = {"unsent": 0, "ack": 0, "gc": 0}
+    ou, oa = j.unsent, j.ack
+
+    def unsent(a, b):
+        t = time.ticks_us()
+        r = ou(a, b)
+        tm["unsent"] = max(tm["unsent"], time.ticks_diff(time.ticks_us(), t))
+        return r
+
+    def ack(s):
+        t = time.ticks_us()
+        oa(s)
+        tm["ack"] = max(tm["ack"], time.ticks_diff(time.ticks_us(), t))
+    S.client.journal = type("J", (), {"unsent": staticmethod(unsent), "ack": staticmethod(ack)})
+    t = time.ticks_us()
+    gc.collect()
+    tm["gc"] = time.ticks_diff(time.ticks_us(), t)
+    c = S.client
+    c.start(time.ticks_ms())
+    by = {}
+    while c.state not in (5, 6):
+        st = c.state
+        a = time.ticks_us()
+        c.step(time.ticks_ms())
+        d = time.ticks_diff(time.ticks_us(), a)
+        by[st] = max(by.get(st, 0), d)
+    S.client.journal = j
+    return {"max_us": tm, "step_by_state": by, "state": c.state}
 
 
 def op_status(req):
@@ -138,7 +186,7 @@ def op_mem(req):
     return {"free": gc.mem_free()}
 
 
-OPS = {"init": op_init, "tap": op_tap, "sync": op_sync, "status": op_status, "gen": op_gen, "mem": op_mem}
+OPS = {"init": op_init, "tap": op_tap, "sync": op_sync, "status": op_status, "gen": op_gen, "prof": op_prof, "mem": op_mem}
 
 
 def main():

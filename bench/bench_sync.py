@@ -1,0 +1,129 @@
+"""Sync figures: a validator (MicroPython, real journal on the flash model) syncing 2,000
+taps to the depot on loopback; the depot's ingest rate over HTTP; the back office's ingest
+rate on SQLite and on PostgreSQL (a throw-away cluster, fsync on, like SQLite's
+synchronous=FULL)."""
+
+import statistics
+import tempfile
+import time
+import urllib.request
+
+import cbor2
+
+from host.backoffice.store import open_store
+from host.depot import wire
+from tests.host.sync_support import SECRET, Depot, Validator
+
+TAPS = 2000
+RUNS = 3
+ESP32_TYPICAL = 170  # DESIGN §2: unix port ~170x faster than the ESP32 on typical code
+
+
+def _sync_runs():
+    rows = []
+    times, steps, worst, p99 = [], [], [], []
+    for _ in range(RUNS):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Depot(tmp + "/depot.db")
+            d.store.register("val-1", SECRET)
+            v = Validator(tmp, d.url, batch=24, flash_size=512 * 1024)
+            try:
+                v.gen(TAPS)
+                r = v.sync(max_ms=120000)
+                assert r["state"] == 6 and r["uploaded"] == TAPS, r
+                assert len(d.store.taps("val-1")) == TAPS
+                times.append(r["ms"])
+                steps.append(r["steps"])
+                worst.append(r["worst_step_us"])
+                p99.append(r["p99_step_us"])
+            finally:
+                v.close()
+                d.stop()
+    med = statistics.median(times)
+    rows.append({"name": "sync 2,000 taps, validator under MicroPython -> depot (loopback)",
+                 "value": med, "unit": "ms",
+                 "note": "median of %d; batches of 24 records, HMAC each; %d steps"
+                         % (RUNS, statistics.median(steps))})
+    rows.append({"name": "  same, records per second", "value": TAPS / (med / 1000.0),
+                 "unit": "rec/s", "note": "unix port; on the ESP32 Wi-Fi and flash dominate"})
+    w = statistics.median(worst)
+    q = statistics.median(p99)
+    rows.append({"name": "client step p99 (unix port)", "value": q / 1000.0, "unit": "ms",
+                 "note": "0.1 ms histogram over all steps of a run; median of %d runs" % RUNS})
+    rows.append({"name": "client step max (unix port)", "value": w / 1000.0, "unit": "ms",
+                 "note": "median over runs of the longest step; includes journal.unsent/ack "
+                         "on the file-backed flash model, GC, and scheduler noise (2 shared "
+                         "cores)"})
+    rows.append({"name": "client step p99, ESP32 estimate", "value": q * ESP32_TYPICAL / 1000.0,
+                 "unit": "ms", "note": "ESTIMATE: unix p99 x%d (DESIGN §2 typical bytecode "
+                 "factor); socket and flash time on the board are not modelled" % ESP32_TYPICAL})
+    rows.append({"name": "client step max, ESP32 estimate", "value": w * ESP32_TYPICAL / 1e6,
+                 "unit": "s", "note": "ESTIMATE: unix max x%d, same caveats; this is the "
+                 "longest a tap could wait for a sync step" % ESP32_TYPICAL})
+    return rows
+
+
+def _record(i):
+    return cbor2.dumps({1: 1760000000 + i, 2: 0, 3: 1, 4: 0, 5: 0, 6: b"w%07d" % (i % 500),
+                        7: b"p%07d" % (i % 500), 8: 0, 9: 3500, 10: b"%016d" % i, 11: 1})
+
+
+def _depot_ingest():
+    n, per = 10000, 500
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Depot(tmp + "/depot.db")
+        d.store.register("val-1", SECRET)
+        bodies = [wire.encode_batch("val-1", 0, [(s, 0, _record(s)) for s in
+                                                 range(b * per + 1, (b + 1) * per + 1)])
+                  for b in range(n // per)]
+        t0 = time.perf_counter()
+        for body in bodies:
+            req = urllib.request.Request(d.url + "/v1/sync/val-1/batch", data=body,
+                                         method="POST",
+                                         headers={"X-BRT-MAC": wire.mac(SECRET, body)})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                r.read()
+        dt = time.perf_counter() - t0
+        assert len(d.store.taps("val-1")) == n
+        d.stop()
+    return {"name": "depot ingest over HTTP (SQLite WAL, synchronous=FULL)", "value": n / dt,
+            "unit": "rows/s", "note": "%d records in batches of %d, one commit per batch"
+                                      % (n, per)}
+
+
+def _bo_ingest(store, label):
+    n, per = 10000, 500
+    taps = [("val-%d" % (i % 10), i, 0, _record(i)) for i in range(n)]
+    t0 = time.perf_counter()
+    for b in range(n // per):
+        store.ingest("depot-A", "depot-A:%d" % b, taps[b * per:(b + 1) * per])
+    dt = time.perf_counter() - t0
+    assert store.count() == n
+    return {"name": "back office ingest, %s" % label, "value": n / dt, "unit": "rows/s",
+            "note": "%d tap records (CBOR parsed) in batches of %d, one transaction each"
+                    % (n, per)}
+
+
+def run():
+    rows = _sync_runs()
+    rows.append(_depot_ingest())
+    with tempfile.TemporaryDirectory() as tmp:
+        s = open_store(tmp + "/bo.db")
+        s.register_depot("depot-A", b"A" * 32)
+        rows.append(_bo_ingest(s, "SQLite"))
+        s.close()
+    from tests.host.backoffice_pg import Cluster, _bindir
+    if _bindir() is None:
+        rows.append({"name": "back office ingest, PostgreSQL", "value": "skipped",
+                     "unit": "", "note": "no PostgreSQL binaries here"})
+        return rows
+    c = Cluster(_bindir(), fsync=True).start()
+    try:
+        s = open_store(c.new_database())
+        s.register_depot("depot-A", b"A" * 32)
+        rows.append(_bo_ingest(s, "PostgreSQL 15"))
+        s.close()
+    finally:
+        c.stop()
+    rows[-1]["note"] += "; local cluster, Unix socket, fsync on"
+    return rows
