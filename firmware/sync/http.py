@@ -179,6 +179,8 @@ class Exchange:
             if end < 0:
                 return
             self._parse_head(end)
+            if self.state == DONE:  # Content-Length: 0, nothing more to read
+                return
             rest = self.n - (end + 4)
             self.rbuf[0:rest] = self.rbuf[end + 4:self.n]
             self.n = 0

@@ -128,13 +128,14 @@ class Validator:
     """firmware/sync + journal + bundles in a MicroPython process (tests/host/sync_validator.py)."""
 
     def __init__(self, tmp, url, device="val-1", secret=SECRET, batch=24, opkey=OPPUB,
-                 flash_size=256 * 1024):
+                 flash_size=256 * 1024, timeout_ms=8000):
         self.tmp = str(tmp)
         self.data = os.path.join(self.tmp, "data-" + device)
         os.makedirs(self.data, exist_ok=True)
         self.args = {"op": "init", "flash": os.path.join(self.tmp, device + ".flash"),
                      "data": self.data, "url": url, "device": device, "secret": secret.hex(),
-                     "opkey": opkey.hex(), "batch": batch, "flash_size": flash_size}
+                     "opkey": opkey.hex(), "batch": batch, "flash_size": flash_size,
+                     "timeout_ms": timeout_ms}
         self.w = None
         self.start(fresh=True)
 

@@ -41,7 +41,8 @@ class Session:
         self.client = SyncClient(req["url"], req["device"], H(req["secret"]), self.journal,
                                  H(req["opkey"]), data_dir=req["data"],
                                  on_time=self.times.append,
-                                 batch_records=req.get("batch", 24))
+                                 batch_records=req.get("batch", 24),
+                                 timeout_ms=req.get("timeout_ms", 8000))
         self.tapped = []  # seqs appended while syncing
 
     def tap(self, rec, t):
@@ -99,6 +100,8 @@ def _pct(hist, q):
 def op_sync(req):
     c = S.client
     t0 = time.ticks_ms()
+    if c.state == 5:  # left in backoff by the previous request: a fresh session now
+        c.stop()
     c.start(t0)
     steps = 0
     worst = 0          # longest step that was not a bundle install (socket + one chunk)
@@ -198,7 +201,10 @@ def main():
             req = json.loads(line)
             out = OPS[req["op"]](req)
         except Exception as e:  # noqa: BLE001 - report to the test, keep serving
-            out = {"exc": "%s: %s" % (type(e).__name__, e)}
+            import io
+            tb = io.StringIO()
+            sys.print_exception(e, tb)
+            out = {"exc": "%s: %s\n%s" % (type(e).__name__, e, tb.getvalue())}
         print(json.dumps(out))
 
 
