@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -117,3 +118,62 @@ def test_decode_batch_round_trip_and_mutations(recs, pos, xor):
         wire.decode_batch(bytes(bad))
     except DepotError as e:
         assert e.reason == "malformed"
+
+
+def _req(url, body=None, headers=None, method=None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)
+
+
+def test_hello_bundles_and_typed_errors(tmp_path):
+    s = DepotStore(str(tmp_path / "d.db")).open()
+    s.register("val-1", b"k" * 32)
+    key = hb.generate_key()
+    raw = hb.sign_bundle(hb.FARES, 4, hb.fares_body({0: 3500}), key)
+    s.add_bundle(hb.FARES, 4, raw)
+    srv = DepotServer(s).start()
+    u = srv.url
+    try:
+        hello = json.dumps({"time": 1, "unsent": 3, "have": {"3": 2}}).encode()
+        code, body, _ = _req(u + "/v1/sync/val-1/hello", hello,
+                             {"X-BRT-MAC": wire.mac(b"k" * 32, hello)})
+        ans = json.loads(body)
+        assert code == 200 and ans["bundles"] == [{"kind": 3, "version": 4, "size": len(raw),
+                                                   "path": "/v1/bundles/3/4"}]
+        hello4 = json.dumps({"have": {"3": 4}}).encode()
+        code, body, _ = _req(u + "/v1/sync/val-1/hello", hello4,
+                             {"X-BRT-MAC": wire.mac(b"k" * 32, hello4)})
+        assert json.loads(body)["bundles"] == []  # nothing newer than what it has
+        assert s.devices()[0]["have"] == {"3": 4}
+        bad = b'{"have": {"x": 1}}'
+        code, body, _ = _req(u + "/v1/sync/val-1/hello", bad,
+                             {"X-BRT-MAC": wire.mac(b"k" * 32, bad)})
+        assert (code, json.loads(body)["error"]) == (400, "malformed")
+        code, body, _ = _req(u + "/v1/sync/nobody/hello", hello, {"X-BRT-MAC": "0" * 64})
+        assert (code, json.loads(body)["error"]) == (404, "unknown_device")
+        code, body, _ = _req(u + "/v1/bundles/3/4")
+        assert code == 200 and body == raw
+        code, body, h = _req(u + "/v1/bundles/3/4", headers={"Range": "bytes=100-"})
+        assert code == 206 and body == raw[100:]
+        assert h["Content-Range"] == "bytes 100-%d/%d" % (len(raw) - 1, len(raw))
+        code, body, _ = _req(u + "/v1/bundles/3/4", headers={"Range": "bytes=9999-"})
+        assert (code, json.loads(body)["error"]) == (416, "bad_range")
+        assert _req(u + "/v1/bundles/3/5")[0] == 404
+        assert _req(u + "/nope")[0] == 404
+        big = b"x" * (wire.MAX_BODY + 1)
+        code, body, _ = _req(u + "/v1/sync/val-1/batch", big, {"X-BRT-MAC": "0" * 64})
+        assert (code, json.loads(body)["error"]) == (413, "too_large")
+    finally:
+        srv.stop()
+        s.close()
+
+
+def test_backoff_schedule():
+    from host.depot.outbox import BACKOFF_MAX_S, backoff
+    assert [backoff(n, lambda: 0.5) for n in (1, 2, 3)] == [5.0, 10.0, 20.0]
+    assert backoff(30, lambda: 0.5) == BACKOFF_MAX_S
+    assert 0.8 * 5 <= backoff(1) <= 1.2 * 5
