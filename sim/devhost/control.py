@@ -104,7 +104,13 @@ def _screen(h, r):
 
 
 def _lights(h, r):
-    return h.pins.state()
+    out = h.pins.state()
+    if r.get("timeline"):
+        import time
+        now = time.monotonic()
+        out["timeline"] = [[round(now - t, 3), n, k, list(v) if isinstance(v, tuple) else v]
+                           for t, n, k, v in h.pins.timeline()[-int(r["timeline"]):]]
+    return out
 
 
 def _rtc_set(h, r):
@@ -113,6 +119,8 @@ def _rtc_set(h, r):
         d.set_time(int(r["time"]), clear_osf=bool(r.get("clear_osf", False)))
     if r.get("stop"):
         d.stop_oscillator()
+    if "osf" in r:  # the flag alone (e.g. a brown-out the chip noticed), time kept
+        d.regs[0x0F] = (d.regs[0x0F] & 0x7F) | (0x80 if r["osf"] else 0)
     if "silent" in r:
         d.silent = bool(r["silent"])
     return {"time": d.now(), "osf": d.osf}

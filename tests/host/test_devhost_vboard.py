@@ -251,3 +251,13 @@ import machine, json
 print(machine.sim_control(json.dumps({"cmd": "wifi", "reachable": True})))
 """)
     assert json.loads(r.stdout)["reachable"] is True and host.wlan.reachable
+
+
+def test_control_rtc_flag_and_light_timeline(host):
+    assert dispatch(host, {"cmd": "rtc.set", "time": 1767312245, "clear_osf": True})["osf"] is False
+    assert dispatch(host, {"cmd": "rtc.set", "osf": True})["osf"] is True
+    assert abs(dispatch(host, {"cmd": "rtc.get"})["time"] - 1767312245) <= 1
+    host.pins.set(25, 1)
+    host.pins.set(25, 0)
+    tl = dispatch(host, {"cmd": "lights", "timeline": 5})["timeline"]
+    assert [e[1:] for e in tl[-2:]] == [["green", "level", 1], ["green", "level", 0]]
