@@ -20,3 +20,7 @@ def test_cut_really_interrupts_and_is_not_an_exception():
     assert total > 400 and len(tr.returned) >= 200 and tr.acked > 0 and tr.cfg >= 10
     assert pc.run_cut(rig, total // 2, 5)
     assert not pc.run_cut(rig, total + 10, 5)  # beyond the workload: no cut, still checks
+
+
+def test_brownout_storm_of_80_cuts():
+    assert pc.storm(80, seed=5, stop=6000) == 80
