@@ -1,0 +1,107 @@
+# MicroPython: 1,000 taps in a row through the real decision core under a 128 KB heap
+# (tests/host/test_app_soak.py writes the inputs). Only what a tap needs is imported -
+# no boot code, no drivers - so the heap holds the tap path alone: the verifier, the
+# stores on LittleFS, the journal on its raw partition of the flash model.
+#
+#   micropython -X heapsize=128K app_soak_mp.py <dir>
+# <dir>: flash.img (created), trust.cbor, fares.cbor (bundle bodies), deny.bin (a signed
+# deny bundle), config.json, taps.txt (one "<now> <qr text>" per line).
+# Prints one JSON line: taps, answers by kind, seqs, heap after collection at checkpoints.
+import gc
+import json
+import os
+import sys
+
+import esp32
+import flashdev
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def main(d):
+    flash = flashdev.Flash(flashdev.DATA_SIZE, path=d + "/flash.img")
+    parts = esp32.attach(flash)
+    os.VfsLfs2.mkfs(parts["vfs"])
+    os.mount(os.VfsLfs2(parts["vfs"]), "/data")
+    with open("/data/deny.bin", "wb") as f:
+        f.write(read(d + "/deny.bin"))
+    # the flash model's buffers first, the tap path's code after: big blocks before the
+    # heap is cut up by imports (the flash model is the simulator's, C on the ESP32)
+    from app import record
+    from app.allowance import AllowanceStore
+    from app.decision import Pipeline
+    from app.denylist import DenyList
+    from app.fares import FareTable
+    from app.recent import RecentTaps
+    from journal import Journal, JournalError, JournalFull
+    from tokens import cbor
+    from tokens.trust import TrustStore
+    from tokens.verify import TokenVerifier
+    j = Journal(parts["journal"])
+    j.mount()
+    cfg = json.loads(read(d + "/config.json"))
+    ver = TokenVerifier(TrustStore.from_body(read(d + "/trust.cbor")), cfg["operator"],
+                        qr_window=cfg["qr_window_s"])
+    fares = FareTable.from_body(cbor.loads(read(d + "/fares.cbor")), 1)
+    p = Pipeline(ver, fares, DenyList.open("/data/deny.bin"),
+                 RecentTaps("/data/replay.bin").open(),
+                 AllowanceStore("/data/allowance.bin").open(), j,
+                 (JournalFull, JournalError), cfg["passback_s"], cfg["qr_window_s"])
+    counts = {"0/0": 0}
+    # preallocated: a list growing during the run would itself look like heap growth
+    heap = [0] * 64
+    nh = 0
+    seqs = 0
+    last_seq = 0
+    n = 0
+    bad = []
+    with open(d + "/taps.txt", "rb") as f:
+        while True:
+            line = f.readline()
+            if not line:
+                break
+            sp = line.index(b" ")
+            now = int(line[:sp])
+            dd = p.decide_qr(memoryview(line)[sp + 1:len(line) - 1], now, True)
+            n += 1
+            k = "%d/%d" % (dd.answer, dd.reason)
+            counts[k] = counts.get(k, 0) + 1
+            if dd.seq is None or dd.seq != last_seq + 1:
+                bad.append((n, dd.seq))
+            else:
+                last_seq = dd.seq
+                seqs += 1
+            dd = None
+            if n % 50 == 0 and nh < len(heap):
+                gc.collect()
+                heap[nh] = gc.mem_alloc()
+                nh += 1
+    # every tap journaled once: read the journal back, page by page, like the depot
+    seen = 0
+    accepted = 0
+    prev = 0
+    while True:
+        batch = j.unsent(limit=40)
+        if not batch:
+            break
+        for seq, _t, payload in batch:
+            if seq != prev + 1:
+                bad.append(("gap", prev, seq))
+            prev = seq
+            r = record.decode(payload)
+            seen += 1
+            if r[record.T_ANSWER] == record.ACCEPTED:
+                accepted += 1
+        j.ack(batch[-1][0])
+        batch = None
+    print(json.dumps({"taps": n, "journaled": seqs, "records": seen, "accepted_records": accepted,
+                      "answers": counts, "heap": heap[:nh], "bad": bad[:10],
+                      "free_at_end": gc.mem_free()}))
+    os.umount("/data")
+    flash.close()
+
+
+main(sys.argv[1])
