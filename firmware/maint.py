@@ -27,6 +27,7 @@ SECRET = "/data/secret.bin"
 MANIFEST = "/manifest.json"  # the installed build's manifest: the firmware's identity
 SECRET_LEN = const(32)
 WINDOW_MS = const(3000)  # after a reset, how long a locked validator listens first
+SESSION_MS = const(10000)  # after an authenticated request, how long Ctrl-C is let in
 _LINE_MAX = const(160)
 _MAC_LABEL = b"BRT-MAINT-v1|"
 
@@ -310,8 +311,8 @@ def boot():
     secret, devid = _secret(), device_id()
     print("BRT-LOCKED", devid)
     if listen(secret, devid, WINDOW_MS):
-        micropython.kbd_intr(3)
-        return
+        _session()
+    _forget()
     try:
         with open("main.py") as f:
             src = f.read()
@@ -324,6 +325,25 @@ def boot():
     except BaseException as e:  # noqa: B036 - the app failed: stay locked, keep listening
         sys.print_exception(e)
     # the app ended: a locked validator waits for maintenance instead of showing a prompt
-    while not listen(secret, devid, 0):
-        pass
+    while True:
+        if listen(secret, devid, 0):
+            _session()
+
+
+def _session():
+    # Authenticated: let the depot tool's Ctrl-C in. The KeyboardInterrupt ends boot.py
+    # with an exception, and then the ESP32 port skips main.py: the tool gets the REPL
+    # with a clean heap, not one full of the validator app. No Ctrl-C in time: stay locked.
+    _forget()  # whatever the app left loaded: the tool's REPL needs the heap
     micropython.kbd_intr(3)
+    t0 = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t0) < SESSION_MS:
+        time.sleep_ms(20)
+    micropython.kbd_intr(-1)
+
+
+def _forget():
+    for m in list(sys.modules):
+        if m != "maint":
+            del sys.modules[m]
+    gc.collect()

@@ -87,6 +87,7 @@ def _run_step(name, fn, log, link):
         res = fn()
     except ProvisionError as e:
         log.record(name, False, error=e.code, message=e.msg)
+        e.recorded = True
         raise
     try:
         info = link.call("info") if name != "lock" else None
@@ -124,12 +125,27 @@ def run(a):
         return 0
     site = _site(a) if a.cmd in ("enroll", "configure", "all") or \
         (a.cmd == "unlock" and a.site) else None
+    try:
+        _session(a, log, port, site)
+    except ProvisionError as e:
+        if not getattr(e, "recorded", False):  # failed before a step began (no port, locked…)
+            log.record(a.cmd, False, error=e.code, message=e.msg, port=port)
+        raise
+    if a.cmd == "all":
+        say("done: validator provisioned and locked")
+    return 0
+
+
+def _session(a, log, port, site):
     with Link(port, a.baud) as link:
         if a.cmd == "unlock":
             reg = _registry(a, site)
             _run_step("unlock", lambda: steps.unlock(link, reg, a.wait, say), log, link)
-            return 0
+            return
         link.enter_raw()
+        # a clean interpreter, as mpremote does: main.py (the validator app) had the heap;
+        # a soft reset from the raw REPL runs boot.py only
+        link.soft_reset()
         try:
             info = link.call("info")
             log.device, log.fw, log.cfg = info["id"], info["fw"], info["cfg"]
@@ -150,9 +166,6 @@ def run(a):
                 _run_step(name, lambda: steps.selftest(link, say), log, link)
             elif name == "lock":
                 _run_step(name, lambda: steps.lock(link, say), log, link)
-    if a.cmd == "all":
-        say("done: validator provisioned and locked")
-    return 0
 
 
 def main(argv=None):

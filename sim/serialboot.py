@@ -72,10 +72,11 @@ def _mount():
 
 def _run(name, g):
     # like pyexec_file_if_exists: a missing file is no error, an exception is printed
+    # True unless it raised; like the ESP32 port, main.py runs only if boot.py succeeded
     try:
         os.stat(name)
     except OSError:
-        return
+        return True
     try:
         with open(name) as f:
             src = f.read()
@@ -84,10 +85,11 @@ def _run(name, g):
         raise
     except BaseException as e:  # noqa: B036 - as the ESP32 port: print and go on
         sys.print_exception(e)
+        return False
+    return True
 
 
 _mount()
-_run("boot.py", globals())
-if os.getenv("BRT_MODE") != "raw":
+if _run("boot.py", globals()) and os.getenv("BRT_MODE") != "raw":
     _run("main.py", globals())
 del _mount, _run

@@ -114,7 +114,7 @@ class Link:
         return bytes(buf)
 
     # --- raw REPL -----------------------------------------------------------------------
-    def enter_raw(self, attempts=3, wait=1.5):
+    def enter_raw(self, attempts=3, wait=1.0):
         """Interrupt whatever runs and enter the raw REPL; DeviceLocked/NoAnswer if not."""
         for _ in range(attempts):
             self.write(b"\r\x03")
@@ -125,13 +125,14 @@ class Link:
             try:
                 self.read_until(RAW_PROMPT, wait)
             except NoAnswer:
+                # a locked validator ignores Ctrl-C/Ctrl-A but answers a maintenance hello
+                if self.probe_locked(0.7):
+                    raise DeviceLocked("the validator is locked (production mode): no REPL "
+                                       "on its port", "run `provision.py unlock` (needs the "
+                                       "depot registry) to open a maintenance session") from None
                 continue
             self.raw, self._prompt = True, True
             return
-        if self.probe_locked():
-            raise DeviceLocked("the validator is locked (production mode): no REPL on its port",
-                               "run `provision.py unlock` (needs the depot registry) to open "
-                               "a maintenance session")
         raise NoAnswer("no answer from a MicroPython REPL on %s" % self.port,
                        "is MicroPython flashed (`provision.py flash`)? a locked validator "
                        "serving riders is silent too: reset it and run `provision.py unlock`")
@@ -223,7 +224,14 @@ class Link:
                 raise DeviceError("%s: %s" % (res.get("err"), res.get("msg")))
         raise DeviceError("no result from maint.%s: %r" % (name, out[-200:]))
 
-    def soft_reset(self):
+    def clean(self):
+        """Free what the interrupted app left in the REPL session (its modules and globals):
+        used when a soft reset is not possible (a maintenance session would close)."""
+        self.exec("import gc, sys\nfor _m in list(sys.modules):\n    del sys.modules[_m]\n"
+                  "for _k in list(globals()):\n    if _k not in ('__name__', 'gc'):\n"
+                  "        del globals()[_k]\ngc.collect()\n")
+
+    def soft_reset(self, expect_raw=True):
         """Ctrl-D in the raw REPL: reboot the firmware (boot.py runs; main.py does not)."""
         if not self.raw:
             self.enter_raw()
@@ -232,3 +240,6 @@ class Link:
         self.write(b"\x04")
         self.read_until(b"soft reboot\r\n", self.timeout)
         self.raw, self._prompt = False, False
+        if expect_raw:  # back in the raw REPL, as mpremote expects after a soft reset
+            self.read_until(RAW_PROMPT, self.timeout)
+            self.raw, self._prompt = True, True

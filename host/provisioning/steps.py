@@ -90,7 +90,7 @@ def lock(link, say=print):
     if not info["secret_fp"] or not info["cfg"]:
         raise DeviceError("lock: enroll and configure the device first")
     cfg = link.call("lock", True)
-    link.soft_reset()
+    link.soft_reset(expect_raw=False)
     # the proof: after the reboot nobody gets a REPL any more
     try:
         link.read_until(b"BRT-LOCKED", 10)
@@ -129,7 +129,7 @@ def open_session(link, registry, wait=60.0, say=print):
         raise DeviceLocked("the validator refused the maintenance request: %s"
                            % line.decode("ascii", "replace").strip())
     say("unlock: maintenance session open on %s" % dev)
-    link.enter_raw()
+    link.enter_raw()  # its Ctrl-C ends boot.py: main.py is skipped, the heap is clean
     return dev
 
 
