@@ -94,8 +94,11 @@ def build(nfc_bus=None):
     signals = Signals(machine.Pin(PIN_GREEN, machine.Pin.OUT, value=0),
                       machine.Pin(PIN_RED, machine.Pin.OUT, value=0),
                       machine.PWM(machine.Pin(PIN_BUZZER), freq=2700, duty_u16=0))
-    return Board(nfc, qr, SSD1306(i2c, OLED_ADDR), DS3231(i2c, RTC_ADDR),
-                 signals, i2c)
+    global _board
+    b = Board(nfc, qr, SSD1306(i2c, OLED_ADDR), DS3231(i2c, RTC_ADDR), signals, i2c)
+    if _board is None:
+        _board = b  # get() (selftest, set_time) shares it instead of a second set of buffers
+    return b
 
 
 _board = None

@@ -65,10 +65,11 @@ class SSD1306(framebuf.FrameBuffer):
         self._send(self.i2c.writeto, self._c)
 
     def init_display(self):
-        """Power-up sequence, then a blank screen."""
+        """Power-up sequence, then the current image (blank for a new driver). Unlike
+        micropython-lib it does not clear what was already drawn, so a boot message
+        drawn first survives a re-init."""
         for c in INIT:
             self.write_cmd(c)
-        self.fill(0)
         self.show()
 
     def poweroff(self):

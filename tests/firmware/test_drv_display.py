@@ -92,3 +92,10 @@ def test_unplugged_display_raises_typed_error():
     except SSD1306Error:
         pass
     ctl("device", part="ssd1306", present=True)
+
+
+def test_reinit_keeps_what_was_drawn():
+    d = fresh()
+    layout.lines(d, ["MEMULAI"])
+    d.init_display()
+    assert ctl("screen")["text"] == "MEMULAI"
