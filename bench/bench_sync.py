@@ -63,6 +63,57 @@ def _sync_runs():
     return rows
 
 
+def _install_step():
+    """The one long client step: a downloaded bundle's ES256 check + rename."""
+    from host import bundles as hb
+    from tests.host.sync_support import OPKEY
+    us = []
+    for _ in range(RUNS):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Depot(tmp + "/depot.db")
+            d.store.register("val-1", SECRET)
+            d.store.add_bundle(hb.FARES, 3, hb.sign_bundle(hb.FARES, 3, hb.fares_body(
+                {0: 3500, 1: 1000}), OPKEY))
+            v = Validator(tmp, d.url)
+            try:
+                r = v.sync()  # the first verify also builds P-256's tables: a warm-up
+                assert r["installed"] == [[3, 3]], r
+                d.store.add_bundle(hb.FARES, 4, hb.sign_bundle(hb.FARES, 4, hb.fares_body(
+                    {0: 3600, 1: 1000}), OPKEY))
+                r = v.sync()
+                assert r["installed"] == [[3, 3], [3, 4]], r
+                us.append(r["worst_install_us"])
+            finally:
+                v.close()
+                d.stop()
+    m = statistics.median(us)
+    return [{"name": "bundle install step (ES256 verify + rename), unix port", "value": m / 1000,
+             "unit": "ms", "note": "median of %d (second install of a process); runs only when "
+                                   "the app passes allow_slow" % RUNS},
+            {"name": "bundle install step, ESP32 estimate", "value": m * 115 / 1e6,
+             "unit": "s", "note": "ESTIMATE: unix x115 (DESIGN §2 bignum-heavy factor)"}]
+
+
+def _heap():
+    """Heap the sync client costs on MicroPython: its modules' bytecode and its buffers."""
+    from tests.support.mp import run_code
+    out = run_code("""
+import gc
+gc.collect(); a = gc.mem_free()
+import sync.client
+gc.collect(); b = gc.mem_free()
+c = sync.client.SyncClient("http://127.0.0.1:1", "val-1", b"k" * 32, None, b"\x04" * 65)
+gc.collect(); d = gc.mem_free()
+print(a - b, b - d)
+""")
+    mods, bufs = (int(x) for x in out.split())
+    return [{"name": "sync client heap: modules (sync, bundles, hmac256)", "value": mods,
+             "unit": "B", "note": "compiled from source on the unix port (.mpy on the board "
+                                  "holds the same bytecode); the app imports them at the depot"},
+            {"name": "sync client heap: one SyncClient", "value": bufs, "unit": "B",
+             "note": "receive buffer 1.5 KiB + batch buffer 2 KiB + state, allocated once"}]
+
+
 def _record(i):
     return cbor2.dumps({1: 1760000000 + i, 2: 0, 3: 1, 4: 0, 5: 0, 6: b"w%07d" % (i % 500),
                         7: b"p%07d" % (i % 500), 8: 0, 9: 3500, 10: b"%016d" % i, 11: 1})
@@ -106,6 +157,8 @@ def _bo_ingest(store, label):
 
 def run():
     rows = _sync_runs()
+    rows += _install_step()
+    rows += _heap()
     rows.append(_depot_ingest())
     with tempfile.TemporaryDirectory() as tmp:
         s = open_store(tmp + "/bo.db")
