@@ -9,7 +9,10 @@ import time
 
 from micropython import const
 
-ZONE_MODE = const(0x0000)  # bits 1-0: 00 manual, 01 command, 10 continuous, 11 sensing
+# Frames, CRC and zone 0x0000 as in the GM65 manual §8 (its examples are in the tests).
+ZONE_MODE = const(0x0000)  # bits 1-0: 00 manual, 01 command, 10 continuous, 11 sensor
+# The tail zone is from the Grow family's zone table as we read it; not checked against a
+# module here (the virtual GM65 implements the same reading): verify on real hardware.
 ZONE_TAIL = const(0x0060)  # bit 7 add tail, bits 6-5: 00 CR, 01 CRLF, 10 TAB
 MODE_CONTINUOUS = const(2)
 MODE_SENSING = const(3)

@@ -53,10 +53,29 @@ def wait_line(g, ms=1000):
     return None
 
 
+# the GM65 manual's own examples (§8.2-8.4), byte for byte
+MANUAL_READ_0A = bytes.fromhex("7e000701000a01ee8a")
+MANUAL_READ_0A_REPLY = bytes.fromhex("02000001" "3ee4ac")
+MANUAL_WRITE_0A_3E = bytes.fromhex("7e000801000a3e4ccf")
+MANUAL_OK_REPLY = bytes.fromhex("02000001003331")
+MANUAL_SAVE = bytes.fromhex("7e0009010000" "00dec8")
+
+
 def test_frame_builder_matches_manual_examples():
-    # "save to EEPROM" and the write-success reply, as printed in the module's manual
-    assert cmd_frame(0x09, 0x0000, b"\x00") == bytes.fromhex("7e0009010000 00dec8".replace(" ", ""))
-    assert xmodem(b"\x00\x01\x00") == 0x3331  # reply 02 00 00 01 00 33 31
+    assert cmd_frame(0x09, 0x0000, b"\x00") == MANUAL_SAVE
+    assert cmd_frame(0x07, 0x000A, b"\x01") == MANUAL_READ_0A
+    assert cmd_frame(0x08, 0x000A, b"\x3e") == MANUAL_WRITE_0A_3E
+    assert xmodem(MANUAL_OK_REPLY[2:5]) == 0x3331
+    assert xmodem(MANUAL_READ_0A_REPLY[2:5]) == 0xE4AC
+
+
+def test_manual_write_and_read_exchange_on_the_wire():
+    g = fresh()
+    g.write_zone(0x000A, b"\x3e")
+    assert g.read_zone(0x000A) == b"\x3e"
+    log = ctl("uart.log", uart=1, clear=True)
+    assert bytes.fromhex(log["tx"]) == MANUAL_WRITE_0A_3E + MANUAL_READ_0A
+    assert bytes.fromhex(log["rx"]) == MANUAL_OK_REPLY + MANUAL_READ_0A_REPLY
 
 
 def test_configure_exact_bytes_and_idempotent():
