@@ -195,6 +195,7 @@ class DepotApp:
         return {"depot_id": self.store.meta("depot_id"), "time": int(self.clock()),
                 "devices": self.store.devices(),
                 "gaps": [list(g) for g in self.store.gaps()],
+                "conflicts": [[d, s, t] for d, s, t, _p in self.store.conflicts()],
                 "outbox": self.store.outbox_status(),
                 "bundles": {str(k): v[0] for k, v in self.store.latest_bundles().items()},
                 "counters": dict(self.counters)}
@@ -246,6 +247,8 @@ def status_page(st):
            "-" if d["skew_s"] is None else d["skew_s"]) for d in st["devices"])
     gaps = "".join("<li>%s: seq %d&ndash;%d missing</li>" % (e(g[0]), g[1], g[2])
                    for g in st["gaps"]) or "<li>none</li>"
+    conf = "".join("<li>%s: seq %d</li>" % (e(c[0]), c[1]) for c in st.get("conflicts", [])) \
+        or "<li>none</li>"
     ob = st["outbox"]
     return """<!doctype html><html><head><meta charset="utf-8"><title>Depot %s</title>
 <meta http-equiv="refresh" content="10"></head><body>
@@ -256,10 +259,12 @@ def status_page(st):
 <th>last upload</th><th>taps stored</th><th>last seq</th><th>unsent on device</th>
 <th>clock skew s</th></tr>%s</table>
 <h2>Sequence gaps</h2><ul>%s</ul>
+<h2>Conflicts (same seq, different record: kept, not uploaded)</h2><ul>%s</ul>
 <h2>Bundles</h2><p>%s</p></body></html>
 """ % (e(st["depot_id"]), e(st["depot_id"]), _ts(st["time"]), ob["pending_batches"],
        ob["pending_taps"], _ts(ob["oldest_pending"]), ob["delivered_batches"],
        ob["delivered_taps"], ob["max_attempts"], e(str(ob["last_error"] or "-")), rows, gaps,
+       conf,
        e(", ".join("kind %s v%s" % kv for kv in sorted(st["bundles"].items())) or "none"))
 
 

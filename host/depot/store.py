@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS bundles (
     kind INTEGER NOT NULL, version INTEGER NOT NULL, data BLOB NOT NULL,
     added_at REAL NOT NULL, PRIMARY KEY (kind, version));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS conflicts (
+    id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, seq INTEGER NOT NULL, t INTEGER NOT NULL,
+    payload BLOB NOT NULL, received_at REAL NOT NULL, UNIQUE (device_id, seq, payload));
 """
 
 
@@ -154,6 +157,16 @@ class DepotStore:
                                  "VALUES (?,?,?,?,?) ON CONFLICT(device_id, seq) DO NOTHING",
                                  (device_id, seq, t, payload, now))
                 new += cur.rowcount
+                if cur.rowcount == 0:
+                    # a true re-send carries the same bytes; different bytes under a known
+                    # seq (a journal wiped and restarted at 1, say) must not be dropped as
+                    # a duplicate: kept aside and shown on the status page
+                    old = db.execute("SELECT payload FROM taps WHERE device_id=? AND seq=?",
+                                     (device_id, seq)).fetchone()
+                    if bytes(old[0]) != bytes(payload):
+                        db.execute("INSERT INTO conflicts(device_id, seq, t, payload, "
+                                   "received_at) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                                   (device_id, seq, t, payload, now))
             db.execute("UPDATE devices SET last_upload=?, last_seen=? WHERE device_id=?",
                        (now, now, device_id))
             return new
@@ -168,6 +181,11 @@ class DepotStore:
             args = (device_id,)
         return [(r[0], r[1], r[2], bytes(r[3])) for r in
                 self._db().execute(q + " ORDER BY device_id, seq", args)]
+
+    def conflicts(self):
+        """[(device_id, seq, t, payload)] received under a stored seq with other content."""
+        return [(r[0], r[1], r[2], bytes(r[3])) for r in self._db().execute(
+            "SELECT device_id, seq, t, payload FROM conflicts ORDER BY device_id, seq")]
 
     def gaps(self):
         """Holes in each device's sequence numbers: [(device_id, first_missing, last_missing)]."""

@@ -177,3 +177,15 @@ def test_backoff_schedule():
     assert [backoff(n, lambda: 0.5) for n in (1, 2, 3)] == [5.0, 10.0, 20.0]
     assert backoff(30, lambda: 0.5) == BACKOFF_MAX_S
     assert 0.8 * 5 <= backoff(1) <= 1.2 * 5
+
+
+def test_same_seq_different_record_is_kept_as_conflict(tmp_path):
+    s = DepotStore(str(tmp_path / "d.db")).open()
+    s.register("val-1", b"k" * 32)
+    assert s.ingest("val-1", [(1, 0, b"a"), (2, 0, b"b")]) == (2, 0)
+    assert s.ingest("val-1", [(1, 0, b"a"), (2, 0, b"B")]) == (0, 2)  # journal restarted?
+    assert s.conflicts() == [("val-1", 2, 0, b"B")]
+    assert s.taps("val-1") == [("val-1", 1, 0, b"a"), ("val-1", 2, 0, b"b")]
+    from host.depot.server import DepotApp
+    assert "val-1: seq 2" in status_page(DepotApp(s).status())
+    s.close()
