@@ -8,7 +8,7 @@
 #        assemble; -> faults, journal status
 #   {"op": "qr", "text": str, "now": t, "clock_ok": bool}          -> decision summary
 #   {"op": "nfc", "payload": hex, "challenge": hex, "now": t, "clock_ok": bool}
-#   {"op": "cut", "at": n, "seed": s}   arm a power cut at the n-th flash op from now
+#   {"op": "cut", "at": n, "seed": s}   arm a power cut n flash operations from now
 #   {"op": "records", "limit": n, "ack": bool}   the oldest unsent records, decoded
 #        (and then acknowledged, so the next call pages on)
 #   {"op": "mem"}                       heap in use after a collection
@@ -108,9 +108,11 @@ def main():
                 ans = boot(req)
             elif op in ("qr", "nfc"):
                 ans = decide(req)
+                ans["ops"] = S["flash"].op_index
             elif op == "cut":
-                S["flash"].arm_cut(req["at"], req.get("seed", 1))
-                ans = {}
+                fl = S["flash"]
+                fl.arm_cut(fl.op_index + req["at"], req.get("seed", 1))
+                ans = {"armed": fl.op_index + req["at"]}
             elif op == "records":
                 ans = records(req)
             elif op == "mem":
@@ -125,7 +127,8 @@ def main():
             buf = io.StringIO()
             sys.print_exception(e, buf)
             ans = {"error": buf.getvalue()}
-        print(json.dumps(ans))
+        # a prefix: anything else the firmware prints (a finaliser's message...) is told apart
+        print("@@J", json.dumps(ans))
 
 
 main()

@@ -6,61 +6,10 @@ gives its expected answer, reason and journal record.
 The firmware side runs in tests/host/app_worker_mp.py (MicroPython, 128 KB heap).
 """
 
-import json
-
 import pytest
 
 from sim.world import World
-from tests.support.mp import MPWorker
-
-NOW = 1_800_000_000          # 2027-01-15: a fixed world time, so the test is repeatable
-WORKER = "tests/host/app_worker_mp.py"
-ACC, REJ, PAID = 0, 1, 2
-
-
-class Board:
-    """The worker plus the bookkeeping the assertions need."""
-
-    def __init__(self, tmp, world):
-        self.tmp = tmp
-        self.world = world
-        prov = tmp / "provision"
-        prov.mkdir(exist_ok=True)
-        for name, data in world.data_files(NOW).items():
-            (prov / name).write_bytes(data)
-        self.prov = prov
-        self.image = tmp / "flash.img"
-        # 256K, not 128K: this worker imports the whole boot path from source - config,
-        # bundles (re-verifying every installed bundle), journal, tokens, app, and the
-        # simulator's flash model in Python - ~110 KB of bytecode before the first tap
-        # (bench 'tap' reports the figures). The 1,000-tap soak (test_app_soak.py) runs
-        # the decision core alone under 128K.
-        self.w = MPWorker(WORKER, heap="256K", paths=["sim/vboard"])
-
-    def ask(self, **req):
-        ans = json.loads(self.w.ask(json.dumps(req)))
-        assert "error" not in ans, ans
-        return ans
-
-    def boot(self):
-        return self.ask(op="boot", image=str(self.image), provision=str(self.prov))
-
-    def qr(self, text, now=NOW, clock_ok=True):
-        return self.ask(op="qr", text=text, now=now, clock_ok=clock_ok)
-
-    def nfc(self, wallet, challenge, now=NOW, clock_ok=True, phone_now=None):
-        payload = self.world.nfc_answer(wallet, challenge, now if phone_now is None else phone_now)
-        return self.ask(op="nfc", payload=payload.hex(), challenge=challenge.hex(), now=now,
-                        clock_ok=clock_ok)
-
-    def records(self):
-        out = []
-        while True:
-            page = self.ask(op="records", limit=40, ack=True)["records"]
-            if not page:
-                return out
-            out.extend(page)
-
+from tests.host.app_support import ACC, NOW, PAID, REJ, Board
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
@@ -69,7 +18,7 @@ def board(tmp_path_factory):
     st = b.boot()
     assert st["faults"] == [], st
     yield b
-    b.w.close()
+    b.close()
 
 
 def _expect(d, answer, reason, fare=0):
