@@ -10,7 +10,7 @@ STUBS   := $(VENV)/mpstubs
 MP      := $(BIN)/micropython
 PYTEST_ARGS ?=
 
-.PHONY: venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full
+.PHONY: venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full powercut-app
 
 venv: $(STAMP)
 
@@ -68,6 +68,10 @@ sim: $(STAMP)
 powercut-full: $(STAMP)
 	bash -o pipefail -c "MICROPYPATH=firmware:sim/vboard $(MP) -X heapsize=1M \
 	    tests/firmware/jnl_powercut.py full 2>&1 | grep -v -E '^OSError: [0-9]+\$$'"
+
+## powercut-app: power cuts during taps, 30 sessions (~15 cuts each); make test runs 2
+powercut-app: $(STAMP)
+	BRT_APP_CUT_SESSIONS=30 $(BIN)/python -m pytest tests/host/test_app_powercut.py -q
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache
