@@ -51,6 +51,7 @@ def test_sync_uploads_everything_once_sets_clock_and_keeps_answering(depot, val)
     assert r["taps"] == list(range(101, 113))
     assert stored(depot) == list(range(1, 113))
     assert depot.store.gaps() == []
+    assert depot.store.devices()[0]["unsent_on_device"] == 100  # reported at hello
     # the clock callback got the depot's time
     assert abs(r["times"][0] - depot.server.app.clock()) < 5
     # bounded steps (a socket op + one chunk each): the typical step is far below a tap's
