@@ -1,14 +1,14 @@
 # DS3231 battery-backed RTC on I2C (Maxim datasheet 19-5170): time in BCD registers
 # 00h-06h (24-hour mode, century bit in the month register), and the oscillator-stop flag
-# OSF (status register 0Fh bit 7), set when the time stopped (first power-up, flat
+# _OSF (status register 0Fh bit 7), set when the time stopped (first power-up, flat
 # battery) and cleared by us only after setting a real time. Unix time is computed here
 # with integer calendar arithmetic, so it is the same on the ESP32 (epoch 2000) and the
 # unix port (epoch 1970).
 from micropython import const
 
-REG_TIME = const(0x00)
-REG_STATUS = const(0x0F)
-OSF = const(0x80)
+_REG_TIME = const(0x00)
+_REG_STATUS = const(0x0F)
+_OSF = const(0x80)
 
 
 class DS3231Error(Exception):
@@ -71,14 +71,14 @@ class DS3231:
             raise DS3231Error("RTC: %s" % e)
 
     def lost_power(self):
-        """True while OSF is set: the time cannot be trusted."""
-        self._read(REG_STATUS, self._s)
-        return bool(self._s[0] & OSF)
+        """True while _OSF is set: the time cannot be trusted."""
+        self._read(_REG_STATUS, self._s)
+        return bool(self._s[0] & _OSF)
 
     def read_time(self):
         """Unix seconds the chip holds; DS3231Error if the registers are no valid time."""
         r = self._t
-        self._read(REG_TIME, r)
+        self._read(_REG_TIME, r)
         sec = _unbcd(r[0])
         mi = _unbcd(r[1])
         if r[2] & 0x40:  # 12-hour mode (not set by us, but a chip may come so)
@@ -93,12 +93,12 @@ class DS3231:
         return days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + sec
 
     def now(self):
-        """(unix seconds, trusted): trusted is False while OSF is set."""
+        """(unix seconds, trusted): trusted is False while _OSF is set."""
         lost = self.lost_power()
         return self.read_time(), not lost
 
     def set_time(self, unix):
-        """Write the time (2000..2199) and clear OSF: the time is now known."""
+        """Write the time (2000..2199) and clear _OSF: the time is now known."""
         days = unix // 86400
         rem = unix - days * 86400
         y, m, d = civil_from_days(days)
@@ -106,7 +106,7 @@ class DS3231:
             raise DS3231Error("year %d out of the chip's range" % y)
         wd = (days + 3) % 7 + 1  # 1 = Monday
         w = self._w
-        w[0] = REG_TIME
+        w[0] = _REG_TIME
         w[1] = _bcd(rem % 60)
         w[2] = _bcd((rem // 60) % 60)
         w[3] = _bcd(rem // 3600)  # bit 6 clear: 24-hour mode
@@ -115,6 +115,6 @@ class DS3231:
         w[6] = _bcd(m) | (0x80 if y >= 2100 else 0)
         w[7] = _bcd(y % 100)
         self._write(w)
-        self._read(REG_STATUS, self._s)
-        self._s[0] &= ~OSF & 0xFF
-        self._write(bytes((REG_STATUS, self._s[0])))
+        self._read(_REG_STATUS, self._s)
+        self._s[0] &= ~_OSF & 0xFF
+        self._write(bytes((_REG_STATUS, self._s[0])))

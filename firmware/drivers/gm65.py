@@ -10,11 +10,11 @@ import time
 from micropython import const
 
 # Frames, CRC and zone 0x0000 as in the GM65 manual §8 (its examples are in the tests).
-ZONE_MODE = const(0x0000)  # bits 1-0: 00 manual, 01 command, 10 continuous, 11 sensor
+_ZONE_MODE = const(0x0000)  # bits 1-0: 00 manual, 01 command, 10 continuous, 11 sensor
 # The tail zone is from the Grow family's zone table as we read it; not checked against a
 # module here (the virtual GM65 implements the same reading): verify on real hardware.
-ZONE_TAIL = const(0x0060)  # bit 7 add tail, bits 6-5: 00 CR, 01 CRLF, 10 TAB
-MODE_CONTINUOUS = const(2)
+_ZONE_TAIL = const(0x0060)  # bit 7 add tail, bits 6-5: 00 CR, 01 CRLF, 10 TAB
+_MODE_CONTINUOUS = const(2)
 MODE_SENSING = const(3)
 TAIL_CR = const(0x80)
 
@@ -137,12 +137,12 @@ class GM65:
 
     def configure(self, mode=MODE_SENSING, tail=TAIL_CR):
         """Read mode (keeping the other bits of zone 0) and CR tail; idempotent."""
-        z = self.read_zone(ZONE_MODE)[0]
+        z = self.read_zone(_ZONE_MODE)[0]
         want = (z & 0xFC) | mode
         if want != z:
-            self.write_zone(ZONE_MODE, bytes((want,)))
-        if self.read_zone(ZONE_TAIL)[0] != tail:
-            self.write_zone(ZONE_TAIL, bytes((tail,)))
+            self.write_zone(_ZONE_MODE, bytes((want,)))
+        if self.read_zone(_ZONE_TAIL)[0] != tail:
+            self.write_zone(_ZONE_TAIL, bytes((tail,)))
 
     # --- scans -----------------------------------------------------------------------
     def _reset_line(self):

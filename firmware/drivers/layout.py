@@ -5,14 +5,14 @@
 import framebuf
 from micropython import const
 
-W = const(128)
-H = const(64)
+_W = const(128)
+_H = const(64)
 
 _glyph = bytearray(8)
 _gfb = framebuf.FrameBuffer(_glyph, 8, 8, framebuf.MONO_VLSB)
 
 
-def fit_scale(text, width=W, largest=3):
+def fit_scale(text, width=_W, largest=3):
     """The largest scale (<= largest) at which text fits the width; 1 at least."""
     n = len(text)
     s = largest
@@ -21,7 +21,7 @@ def fit_scale(text, width=W, largest=3):
     return s
 
 
-def clip(text, scale, width=W):
+def clip(text, scale, width=_W):
     """Printable ASCII only (the font has nothing else), cut to what fits."""
     out = ""
     for ch in text:
@@ -49,7 +49,7 @@ def text(fb, s, x, y, scale=1, c=1):
 
 def centered(fb, s, y, scale):
     s = clip(s, scale)
-    text(fb, s, (W - len(s) * 8 * scale) // 2, y, scale)
+    text(fb, s, (_W - len(s) * 8 * scale) // 2, y, scale)
 
 
 def message(fb, status, big="", english=""):

@@ -19,18 +19,18 @@ from drivers.pn532_link import (
 __all__ = ("PN532", "PN532Error", "PN532Timeout", "PN532FrameError", "PN532CommandError",
            "PN532TargetGone", "Target", "UartLink", "I2CLink")
 
-CMD_GET_FIRMWARE_VERSION = const(0x02)
-CMD_SAM_CONFIGURATION = const(0x14)
-CMD_RF_CONFIGURATION = const(0x32)
-CMD_IN_DATA_EXCHANGE = const(0x40)
-CMD_IN_LIST_PASSIVE_TARGET = const(0x4A)
-CMD_IN_RELEASE = const(0x52)
+_CMD_GET_FIRMWARE_VERSION = const(0x02)
+_CMD_SAM_CONFIGURATION = const(0x14)
+_CMD_RF_CONFIGURATION = const(0x32)
+_CMD_IN_DATA_EXCHANGE = const(0x40)
+_CMD_IN_LIST_PASSIVE_TARGET = const(0x4A)
+_CMD_IN_RELEASE = const(0x52)
 
-CFG_RF_FIELD = const(0x01)
-CFG_MAX_RETRIES = const(0x05)
-BRTY_106A = const(0x00)
+_CFG_RF_FIELD = const(0x01)
+_CFG_MAX_RETRIES = const(0x05)
+_BRTY_106A = const(0x00)
 
-MAX_DATA = const(262)  # InDataExchange data limit, both directions
+_MAX_DATA = const(262)  # InDataExchange data limit, both directions
 
 # InDataExchange status codes (low 6 bits) meaning the phone is no longer there
 _GONE = (0x01, 0x0A, 0x27, 0x29, 0x2A, 0x2B)
@@ -72,7 +72,7 @@ class PN532:
         self.ack_timeout_ms = ack_timeout_ms
         self.timeout_ms = timeout_ms
         self.retries = retries
-        self._out = bytearray(9 + MAX_DATA + 2)  # the largest extended frame we send
+        self._out = bytearray(9 + _MAX_DATA + 2)  # the largest extended frame we send
         self._reader = FrameReader(link)
         self.target = None
         self.ready = False
@@ -109,7 +109,7 @@ class PN532:
         """Send a command, wait for its ACK and answer; return a memoryview of the answer's
         data after D5 CMD+1 (valid until the next call). PN532Timeout has `acked` True
         when the chip took the command but did not answer in time."""
-        if len(params) > MAX_DATA + 2:
+        if len(params) > _MAX_DATA + 2:
             raise PN532Error("command too long")
         n = self._build(cmd, params, tg)
         frame = memoryview(self._out)[:n]
@@ -178,24 +178,24 @@ class PN532:
         return ver
 
     def firmware_version(self):
-        d = self.call(CMD_GET_FIRMWARE_VERSION)
+        d = self.call(_CMD_GET_FIRMWARE_VERSION)
         if len(d) != 4:
             raise PN532FrameError("GetFirmwareVersion answer length")
         return (d[0], d[1], d[2], d[3])
 
     def sam_configuration(self, mode=1, timeout=0, irq=0):
         # mode 1 = normal (no SAM); timeout only matters in virtual-card mode
-        self.call(CMD_SAM_CONFIGURATION, bytes((mode, timeout, irq)))
+        self.call(_CMD_SAM_CONFIGURATION, bytes((mode, timeout, irq)))
 
     def set_passive_retries(self, n):
         """MxRtyATR default 0xFF, MxRtyPSL 0x01, MxRtyPassiveActivation n (0xFF = forever:
         never use that here)."""
         if not 0 <= n < 0xFF:
             raise ValueError("passive retries 0..254")
-        self.call(CMD_RF_CONFIGURATION, bytes((CFG_MAX_RETRIES, 0xFF, 0x01, n)))
+        self.call(_CMD_RF_CONFIGURATION, bytes((_CFG_MAX_RETRIES, 0xFF, 0x01, n)))
 
     def rf_field(self, on):
-        self.call(CMD_RF_CONFIGURATION, bytes((CFG_RF_FIELD, 1 if on else 0)))
+        self.call(_CMD_RF_CONFIGURATION, bytes((_CFG_RF_FIELD, 1 if on else 0)))
 
     # --- a tap ---------------------------------------------------------------------------
     def list_target(self, timeout_ms=None):
@@ -203,7 +203,7 @@ class PN532:
         retries and by timeout_ms (after which the command is aborted)."""
         self.target = None
         try:
-            d = self.call(CMD_IN_LIST_PASSIVE_TARGET, b"\x01\x00", timeout_ms)
+            d = self.call(_CMD_IN_LIST_PASSIVE_TARGET, b"\x01\x00", timeout_ms)
         except PN532Timeout as e:
             if not e.acked:
                 raise
@@ -234,10 +234,10 @@ class PN532:
         t = self.target
         if t is None:
             raise PN532TargetGone("no target listed")
-        if len(apdu) > MAX_DATA:
-            raise PN532Error("APDU over %d bytes" % MAX_DATA)
+        if len(apdu) > _MAX_DATA:
+            raise PN532Error("APDU over %d bytes" % _MAX_DATA)
         try:
-            d = self.call(CMD_IN_DATA_EXCHANGE, apdu, timeout_ms, t.tg)
+            d = self.call(_CMD_IN_DATA_EXCHANGE, apdu, timeout_ms, t.tg)
         except PN532Timeout as e:
             if e.acked:
                 self.abort()
@@ -260,7 +260,7 @@ class PN532:
         if self.target is not None:
             self.target = None
             try:
-                self.call(CMD_IN_RELEASE, b"\x00")
+                self.call(_CMD_IN_RELEASE, b"\x00")
             except PN532Error:
                 pass
 

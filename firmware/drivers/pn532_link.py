@@ -9,7 +9,7 @@ ACK_FRAME = b"\x00\x00\xff\x00\xff\x00"
 NACK_FRAME = b"\x00\x00\xff\xff\x00\x00"
 WAKE = b"\x55\x55" + bytes(14)  # HSU wake-up: 0x55 then enough zeros (UM §7.2.11)
 
-MAX_FRAME_DATA = const(265)  # TFI + command + 262 data + 1
+_MAX_FRAME_DATA = const(265)  # TFI + command + 262 data + 1
 _MAX_SKIP = const(600)  # garbage bytes tolerated before a start code
 
 
@@ -88,7 +88,7 @@ class I2CLink:
         self.i2c = i2c
         self.addr = addr
         self.poll_ms = poll_ms
-        self._pkt = bytearray(1 + 8 + MAX_FRAME_DATA + 2)
+        self._pkt = bytearray(1 + 8 + _MAX_FRAME_DATA + 2)
         self._st = bytearray(1)
         self._pos = 0
         self._len = 0
@@ -149,7 +149,7 @@ class FrameReader:
 
     def __init__(self, link):
         self.link = link
-        self.buf = bytearray(MAX_FRAME_DATA + 2)  # TFI..data, DCS, postamble
+        self.buf = bytearray(_MAX_FRAME_DATA + 2)  # TFI..data, DCS, postamble
         self.mv = memoryview(self.buf)
         self._h = bytearray(3)
         self._hmv = memoryview(self._h)
@@ -198,7 +198,7 @@ class FrameReader:
             ln = (h[0] << 8) | h[1]
         elif (ln + lcs) & 0xFF:
             raise PN532FrameError("LCS")
-        if ln < 1 or ln > MAX_FRAME_DATA:
+        if ln < 1 or ln > _MAX_FRAME_DATA:
             raise PN532FrameError("frame length %d" % ln)
         buf = self.buf
         # data + DCS; the postamble is read best-effort (some modules omit it)

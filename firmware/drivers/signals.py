@@ -6,18 +6,18 @@ import time
 
 from micropython import const
 
-BEEP_HI = const(2700)  # Hz: the buzzer's loudest band, for "OK"
-BEEP_LO = const(500)  # Hz: low, for "no"
-DUTY_ON = const(32768)
+_BEEP_HI = const(2700)  # Hz: the buzzer's loudest band, for "OK"
+_BEEP_LO = const(500)  # Hz: low, for "no"
+_DUTY_ON = const(32768)
 
 # steps: (green, red, buzzer Hz (0 = silent), milliseconds)
 PATTERNS = {
-    "accepted": ((1, 0, BEEP_HI, 120), (1, 0, 0, 880)),
-    "already_paid": ((1, 0, BEEP_HI, 80), (0, 0, 0, 80), (1, 0, BEEP_HI, 80),
+    "accepted": ((1, 0, _BEEP_HI, 120), (1, 0, 0, 880)),
+    "already_paid": ((1, 0, _BEEP_HI, 80), (0, 0, 0, 80), (1, 0, _BEEP_HI, 80),
                      (1, 0, 0, 760)),
-    "rejected": ((0, 1, BEEP_LO, 150), (0, 1, 0, 100), (0, 1, BEEP_LO, 150),
+    "rejected": ((0, 1, _BEEP_LO, 150), (0, 1, 0, 100), (0, 1, _BEEP_LO, 150),
                  (0, 1, 0, 1100)),
-    "fault": ((0, 1, BEEP_LO, 600), (0, 0, 0, 200), (0, 1, 0, 200), (0, 0, 0, 200),
+    "fault": ((0, 1, _BEEP_LO, 600), (0, 0, 0, 200), (0, 1, 0, 200), (0, 0, 0, 200),
               (0, 1, 0, 200), (0, 0, 0, 200)),
 }
 
@@ -42,7 +42,7 @@ class Signals:
         self.red.value(r)
         if hz:
             self.buzzer.freq(hz)
-            self.buzzer.duty_u16(DUTY_ON)
+            self.buzzer.duty_u16(_DUTY_ON)
         else:
             self.buzzer.duty_u16(0)
 

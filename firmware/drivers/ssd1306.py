@@ -5,33 +5,33 @@
 import framebuf
 from micropython import const
 
-SET_CONTRAST = const(0x81)
-SET_ENTIRE_ON = const(0xA4)
-SET_NORM_INV = const(0xA6)
-SET_DISP = const(0xAE)
-SET_MEM_ADDR = const(0x20)
-SET_COL_ADDR = const(0x21)
-SET_PAGE_ADDR = const(0x22)
-SET_DISP_START_LINE = const(0x40)
-SET_SEG_REMAP = const(0xA0)
-SET_MUX_RATIO = const(0xA8)
-SET_COM_OUT_DIR = const(0xC0)
-SET_DISP_OFFSET = const(0xD3)
-SET_COM_PIN_CFG = const(0xDA)
-SET_DISP_CLK_DIV = const(0xD5)
-SET_PRECHARGE = const(0xD9)
-SET_VCOM_DESEL = const(0xDB)
-SET_CHARGE_PUMP = const(0x8D)
+_SET_CONTRAST = const(0x81)
+_SET_ENTIRE_ON = const(0xA4)
+_SET_NORM_INV = const(0xA6)
+_SET_DISP = const(0xAE)
+_SET_MEM_ADDR = const(0x20)
+_SET_COL_ADDR = const(0x21)
+_SET_PAGE_ADDR = const(0x22)
+_SET_DISP_START_LINE = const(0x40)
+_SET_SEG_REMAP = const(0xA0)
+_SET_MUX_RATIO = const(0xA8)
+_SET_COM_OUT_DIR = const(0xC0)
+_SET_DISP_OFFSET = const(0xD3)
+_SET_COM_PIN_CFG = const(0xDA)
+_SET_DISP_CLK_DIV = const(0xD5)
+_SET_PRECHARGE = const(0xD9)
+_SET_VCOM_DESEL = const(0xDB)
+_SET_CHARGE_PUMP = const(0x8D)
 
 # power-up sequence (datasheet application note, internal charge pump)
 INIT = bytes((
-    SET_DISP,  # off
-    SET_MEM_ADDR, 0x00,  # horizontal addressing
-    SET_DISP_START_LINE, SET_SEG_REMAP | 0x01, SET_MUX_RATIO, 63,
-    SET_COM_OUT_DIR | 0x08, SET_DISP_OFFSET, 0x00, SET_COM_PIN_CFG, 0x12,
-    SET_DISP_CLK_DIV, 0x80, SET_PRECHARGE, 0xF1, SET_VCOM_DESEL, 0x30,
-    SET_CONTRAST, 0xFF, SET_ENTIRE_ON, SET_NORM_INV, SET_CHARGE_PUMP, 0x14,
-    SET_DISP | 0x01,  # on
+    _SET_DISP,  # off
+    _SET_MEM_ADDR, 0x00,  # horizontal addressing
+    _SET_DISP_START_LINE, _SET_SEG_REMAP | 0x01, _SET_MUX_RATIO, 63,
+    _SET_COM_OUT_DIR | 0x08, _SET_DISP_OFFSET, 0x00, _SET_COM_PIN_CFG, 0x12,
+    _SET_DISP_CLK_DIV, 0x80, _SET_PRECHARGE, 0xF1, _SET_VCOM_DESEL, 0x30,
+    _SET_CONTRAST, 0xFF, _SET_ENTIRE_ON, _SET_NORM_INV, _SET_CHARGE_PUMP, 0x14,
+    _SET_DISP | 0x01,  # on
 ))
 
 
@@ -50,7 +50,7 @@ class SSD1306(framebuf.FrameBuffer):
         super().__init__(self.buffer, width, height, framebuf.MONO_VLSB)
         self._c = bytearray(2)
         self._c[0] = 0x80  # Co=1, D/C=0: one command byte follows
-        self._win = bytes((0x00, SET_COL_ADDR, 0, width - 1, SET_PAGE_ADDR, 0,
+        self._win = bytes((0x00, _SET_COL_ADDR, 0, width - 1, _SET_PAGE_ADDR, 0,
                            self.pages - 1))
         self._vec = [b"\x40", self.buffer]
 
@@ -73,17 +73,17 @@ class SSD1306(framebuf.FrameBuffer):
         self.show()
 
     def poweroff(self):
-        self.write_cmd(SET_DISP)
+        self.write_cmd(_SET_DISP)
 
     def poweron(self):
-        self.write_cmd(SET_DISP | 0x01)
+        self.write_cmd(_SET_DISP | 0x01)
 
     def contrast(self, v):
-        self.write_cmd(SET_CONTRAST)
+        self.write_cmd(_SET_CONTRAST)
         self.write_cmd(v)
 
     def invert(self, on):
-        self.write_cmd(SET_NORM_INV | (1 if on else 0))
+        self.write_cmd(_SET_NORM_INV | (1 if on else 0))
 
     def show(self):
         # column/page window in one command stream (control 0x00), then the image
