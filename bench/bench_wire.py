@@ -86,8 +86,9 @@ def run():
                  "trips)" % got["calls"]},
         {"name": "NFC tap: heap allocated by the drivers (estimate)",
          "value": max(0, got["alloc"] - got["calls"] * got["per_call"]), "unit": "B",
-         "note": "all minus %d link calls x %.0f B measured per vboard call; the ESP32's "
-                 "UART driver allocates no such link objects" % (got["calls"], got["per_call"])},
+         "note": "all minus %d link calls x %.0f B (a vboard any() call; reads/writes "
+                 "allocate more, so this over-counts the drivers and the APDU helper)"
+                 % (got["calls"], got["per_call"])},
     ]
     text, on_wire = _qr(w)
     n = len(text) + 1

@@ -73,6 +73,7 @@ class PN532:
         self.timeout_ms = timeout_ms
         self.retries = retries
         self._out = bytearray(9 + _MAX_DATA + 2)  # the largest extended frame we send
+        self._outmv = memoryview(self._out)
         self._reader = FrameReader(link)
         self.target = None
         self.ready = False
@@ -112,7 +113,7 @@ class PN532:
         if len(params) > _MAX_DATA + 2:
             raise PN532Error("command too long")
         n = self._build(cmd, params, tg)
-        frame = memoryview(self._out)[:n]
+        frame = self._outmv[:n]
         rd = self._reader
         link = self.link
         acked = False

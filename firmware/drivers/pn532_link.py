@@ -68,8 +68,10 @@ class UartLink:
         """Fill mv[0:n]; False if the deadline passed first (mv holds what came)."""
         got = 0
         u = self.uart
+        whole = n == len(mv)
         while got < n:
-            k = u.readinto(mv[got:n])
+            # no slice (a heap object) when the caller's view is exactly what is wanted
+            k = u.readinto(mv if (whole and not got) else mv[got:n])
             if k:
                 got += k
             elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
@@ -153,6 +155,9 @@ class FrameReader:
         self.mv = memoryview(self.buf)
         self._h = bytearray(3)
         self._hmv = memoryview(self._h)
+        # exact-size views, made once: reading into them allocates nothing
+        self._h1 = self._hmv[:1]
+        self._h2 = self._hmv[:2]
         self.n = 0
 
     def data(self):
@@ -162,7 +167,7 @@ class FrameReader:
     def _sync(self, deadline):
         # skip preamble zeros and garbage up to the start code 00 FF
         prev = -1
-        h = self._hmv
+        h = self._h1
         for _ in range(_MAX_SKIP):
             if not self.link.readexact(h, 1, deadline):
                 return False
@@ -181,14 +186,14 @@ class FrameReader:
         if not self._sync(deadline):
             raise PN532Timeout("no frame in %d ms" % timeout_ms)
         h = self._h
-        if not link.readexact(self._hmv, 2, deadline):
+        if not link.readexact(self._h2, 2, deadline):
             raise PN532FrameError("truncated frame header")
         ln, lcs = h[0], h[1]
         if ln == 0 and lcs == 0xFF:
-            link.readexact(self._hmv, 1, deadline)  # postamble
+            link.readexact(self._h1, 1, deadline)  # postamble
             return self.ACK
         if ln == 0xFF and lcs == 0:
-            link.readexact(self._hmv, 1, deadline)
+            link.readexact(self._h1, 1, deadline)
             return self.NACK
         if ln == 0xFF and lcs == 0xFF:  # extended frame
             if not link.readexact(self._hmv, 3, deadline):
@@ -209,7 +214,7 @@ class FrameReader:
             s += buf[i]
         if s & 0xFF:
             raise PN532FrameError("DCS")
-        link.readexact(self._hmv, 1, time.ticks_ms())
+        link.readexact(self._h1, 1, time.ticks_ms())
         self.n = ln
         if ln == 1 and buf[0] == 0x7F:
             return self.ERROR
