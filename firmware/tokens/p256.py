@@ -188,7 +188,7 @@ def _wnaf(k, w, out, nbits):
                 carry = 1
             else:
                 carry = 0
-            out[i] = v
+            out[i] = v & 0xFF  # two's complement byte: -31..31 fit
             e = i + w
             i += 1
             while i < e and i <= nbits:
@@ -200,8 +200,11 @@ def _wnaf(k, w, out, nbits):
             i += 1
 
 
-# digit buffers, allocated once (verification is not re-entrant)
-_dig = [[0] * 257 for _ in range(2 * SPLIT)]
+# digit buffers (signed digits as two's complement bytes), allocated once; verification
+# is not re-entrant. 0..3: G's pieces (written up to digit 64 only, so the rest stays
+# zero and a fresh-key verify can walk all 257 positions); 4: a whole u2, or u2's first
+# piece; 5..7: u2's other pieces (prepared keys, which walk positions 0..64 only).
+_dig = [bytearray(257) for _ in range(2 * SPLIT)]
 
 
 def _gtable():
@@ -212,7 +215,9 @@ def _gtable():
 
 
 def _msm(terms, top):
-    """Sum of k_i * P_i from wNAF digits: terms [(digits, packed table)], digits[0..top].
+    """Sum of k_i * P_i from wNAF digits: terms [(digits, packed table)], digits[0..top]
+    (all digit buffers of a call have length > top; shorter pieces are padded by the
+    caller's choice of top).
     Jacobian (X, Y, Z); Z == 0 is the point at infinity."""
     p = P
     from_bytes = int.from_bytes
@@ -233,12 +238,12 @@ def _msm(terms, top):
             d = dg[i]
             if d == 0:
                 continue
-            if d > 0:
+            if d < 128:
                 o = (d >> 1) << 6
                 x2 = from_bytes(tb[o:o + 32], "big")
                 y2 = from_bytes(tb[o + 32:o + 64], "big")
-            else:
-                o = ((-d) >> 1) << 6
+            else:  # a negative digit: -(256 - d) times the point
+                o = ((256 - d) >> 1) << 6
                 x2 = from_bytes(tb[o:o + 32], "big")
                 y2 = p - from_bytes(tb[o + 32:o + 64], "big")
             if Z == 0:

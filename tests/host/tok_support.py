@@ -48,7 +48,14 @@ class Verifier:
         self.w = MPWorker(HERE / "tok_worker_mp.py", heap=heap)
 
     def ask(self, **req):
-        ans = json.loads(self.w.ask(json.dumps(req)))
+        line = self.w.ask(json.dumps(req))
+        try:
+            ans = json.loads(line)
+        except ValueError:
+            self.w.proc.stdin.close()
+            raise AssertionError("worker answered %r\n%s%s" % (
+                line[:300], self.w.proc.stdout.read()[:3000],
+                self.w.proc.stderr.read()[:3000])) from None
         assert "escaped" not in ans, ans["escaped"]
         return ans
 
