@@ -54,7 +54,7 @@ def test_empty_field_and_phone_leaving(rig):
     w, phone, antenna, host = rig
     t0 = time.monotonic()
     assert antenna.activate() is None  # nobody listening: bounded, not nfcpy's 1 s
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 0.8
     phone.present()
     time.sleep(0.2)
     card = antenna.activate()
