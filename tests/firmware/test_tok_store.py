@@ -1,0 +1,71 @@
+# Trust store (from a trust-list body) and the pass cache, inside MicroPython.
+import hashlib
+
+from tokens import cbor, p256
+from tokens.cache import PassCache
+from tokens.errors import TokenError
+from tokens.reasons import MALFORMED
+from tokens.trust import TrustStore
+
+G65 = b"\x04" + p256.GX.to_bytes(32, "big") + p256.GY.to_bytes(32, "big")
+KID = hashlib.sha256(G65).digest()[:8]
+
+
+def row(kid=KID, pub=G65, nb=100, na=200, usage=1):
+    return [kid, pub, nb, na, usage]
+
+
+def reason(body):
+    try:
+        TrustStore.from_body(body)
+    except TokenError as e:
+        return e.reason, e.detail
+    return None
+
+
+def test_trust_store_from_body():
+    ts = TrustStore.from_body(cbor.dumps([row()]))
+    k = ts.get(KID)
+    assert len(ts) == 1 and k is not None and ts.get(b"\x00" * 8) is None
+    assert (k.x, k.y) == (p256.GX, p256.GY) and k.can_sign_passes()
+    assert k.valid_at(99) < 0 and k.valid_at(100) == 0 and k.valid_at(199) == 0
+    assert k.valid_at(200) > 0  # not_after is exclusive
+    assert not TrustStore.from_body(cbor.dumps([row(usage=2)])).get(KID).can_sign_passes()
+    assert len(TrustStore.from_body(cbor.dumps([]))) == 0
+
+
+def test_bad_trust_lists_are_typed_errors():
+    off = b"\x04" + p256.GX.to_bytes(32, "big") + (p256.GY ^ 1).to_bytes(32, "big")
+    cases = [
+        b"\xff",                                   # not CBOR
+        cbor.dumps({1: 2}),                        # not an array
+        cbor.dumps([[KID, G65, 1, 2]]),            # 4 fields
+        cbor.dumps([row(kid=b"\x00" * 8)]),         # kid is not SHA-256(pub)[:8]
+        cbor.dumps([row(kid=KID[:7])]),
+        cbor.dumps([row(pub=G65[:64])]),
+        cbor.dumps([row(pub=off, kid=hashlib.sha256(off).digest()[:8])]),  # off the curve
+        cbor.dumps([row(nb=-1)]),
+        cbor.dumps([row(usage=True)]),
+        cbor.dumps([row(), row()]),                # duplicate kid
+        cbor.dumps([row()] * 33),                  # more than 32 keys
+    ]
+    for body in cases:
+        got = reason(body)
+        assert got is not None and got[0] == MALFORMED, (body, got)
+
+
+def test_pass_cache_is_lru_and_bounded():
+    c = PassCache(3)
+    for k in (b"a", b"b", b"c"):
+        c.put(k, k.upper())
+    assert c.get(b"a") == b"A"          # a is now the most recent
+    c.put(b"d", b"D")                   # evicts b, the least recently used
+    assert c.get(b"b") is None and c.get(b"c") == b"C" and c.get(b"d") == b"D"
+    assert len(c) == 3 and c.hits == 3 and c.misses == 1
+    c.put(b"d", b"D2")
+    assert len(c) == 3 and c.get(b"d") == b"D2"
+    c.clear()
+    assert len(c) == 0 and c.get(b"a") is None
+    off = PassCache(0)
+    off.put(b"x", 1)
+    assert off.get(b"x") is None
