@@ -15,6 +15,7 @@ as a rider would.
 """
 
 import json
+import os
 import pathlib
 import queue
 import subprocess
@@ -248,7 +249,9 @@ class SimBoard:
                 return pending.pop(0)
             return b"\x6d\x00"
 
-        return IsoDepCard(handler)
+        # a phone in card emulation shows a random UID (first byte 08) each time it enters
+        # the field - which is how the validator tells a new tap from a phone left there
+        return IsoDepCard(handler, uid=b"\x08" + os.urandom(3))
 
     def tap(self, wallet, timeout=30, hold=True):
         """Present the wallet's phone by NFC; returns the decision. The phone stays in the

@@ -42,7 +42,7 @@ class TapLoop:
         self.nfc_ok = True
         self.qr_ok = True
         self.display_ok = True
-        self.nfc_hold = False                # a phone still in the field after its tap
+        self.nfc_hold = None                 # UID of the phone still in the field after its tap
         self._retry_at = time.ticks_ms()
         self._answer_until = None
         self._status_at = time.ticks_ms()
@@ -98,7 +98,7 @@ class TapLoop:
                 except Exception:  # noqa: BLE001 - a flash fault shows on the next append
                     pass
         if self.depot is not None:
-            self.depot.step(now_ms, idle and not self.nfc_hold)
+            self.depot.step(now_ms, idle and self.nfc_hold is None)
             if idle and self.v.reload_pending and self.depot.client is None:
                 # new trust list / fares / deny list / config: a clean boot loads and
                 # re-verifies them exactly as at power-on (a few seconds, at the depot)
@@ -121,11 +121,13 @@ class TapLoop:
             self._reader_fault("nfc", e)
             return False
         if tgt is None:
-            self.nfc_hold = False       # the field is empty: the next phone is a new tap
+            self.nfc_hold = None        # the field is empty: the next phone is a new tap
             return False
-        if self.nfc_hold or not tgt.iso_dep():
+        if tgt.uid == self.nfc_hold or not tgt.iso_dep():
             return False                # the same phone still there, or a plain card
-        self.nfc_hold = True
+        # a phone (HCE) keeps its random UID while it stays in the field and takes a new
+        # one when it comes back: the UID tells "still there" from "tapped again"
+        self.nfc_hold = tgt.uid
         t0 = time.ticks_us()
         now, ok = self.now()
         challenge = os.urandom(16)
@@ -137,7 +139,7 @@ class TapLoop:
             d = self._pre(record.NFC, e.reason, now, ok)
         except PN532TargetGone:         # pulled away mid-exchange: nothing was decided
             d = self._pre(record.NFC, reasons.READER_FAULT, now, ok)
-            self.nfc_hold = False
+            self.nfc_hold = None
         except PN532Error as e:
             d = self._pre(record.NFC, reasons.READER_FAULT, now, ok)
             self._reader_fault("nfc", e)
