@@ -37,6 +37,10 @@ while True:
 '''
 
 
+class VectorFileError(Exception):
+    pass
+
+
 def load(path):
     try:
         doc = json.loads(pathlib.Path(path).read_text())
@@ -48,8 +52,8 @@ def load(path):
                               t.get("comment", "")))
         return cases
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise SystemExit("verify-vectors: cannot read %s as Wycheproof ECDSA JSON: %s"
-                         % (path, e)) from None
+        raise VectorFileError("verify-vectors: cannot read %s as Wycheproof ECDSA JSON: %s"
+                              % (path, e)) from None
 
 
 def run(cases, heap="128K"):
@@ -81,7 +85,11 @@ def main(argv=None):
     ap.add_argument("vectors", nargs="?", default=str(DEFAULT))
     ap.add_argument("--heap", default="128K")
     a = ap.parse_args(argv)
-    cases = load(a.vectors)
+    try:
+        cases = load(a.vectors)
+    except VectorFileError as e:
+        print(e, file=sys.stderr)
+        return 2
     bad = run(cases, a.heap)
     for tc, want, got, comment in bad:
         print("FAIL tcId %s: expected %s, verifier said %s (%s)" % (tc, want, got, comment))

@@ -44,7 +44,7 @@ def mint_pass(issuer_key, phone_pub, wallet_id, pass_id, category, allowance, ia
     """
     _check_id("wallet id", wallet_id)
     _check_id("pass id", pass_id)
-    if category not in fmt.CATEGORIES:
+    if isinstance(category, bool) or category not in fmt.CATEGORIES:
         raise TokenToolError("fare category must be one of %s" % (fmt.CATEGORIES,))
     for name, v in (("allowance", allowance), ("iat", iat), ("exp", exp)):
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**32:
