@@ -303,15 +303,36 @@ def listen(secret, devid, window_ms, stream=None, out=None):
 
 
 def boot():
-    """From boot.py: nothing to do unless locked; locked, never return to the prompt
-    unless a maintenance session was authenticated."""
+    """From boot.py: nothing to do unless locked. Locked, it never returns to the prompt:
+    any failure resets the board (fail closed); only an authenticated maintenance session
+    lets the depot tool's Ctrl-C through (which ends boot.py, and the ESP32 port then
+    skips main.py)."""
     if not _locked():
+        micropython.kbd_intr(3)  # boot.py turned it off until this was decided
         return
-    micropython.kbd_intr(-1)
+    while True:
+        micropython.kbd_intr(-1)
+        try:
+            _guard()
+        except BaseException as e:  # noqa: B036 - an escape here would open the REPL
+            _fail_closed(e)
+        _session()
+
+
+def _fail_closed(e):
+    try:
+        sys.print_exception(e)
+    finally:
+        import machine
+        machine.reset()  # never returns on the ESP32; ends the process on the simulator
+
+
+def _guard():
+    # returns only once a maintenance request was authenticated
     secret, devid = _secret(), device_id()
     print("BRT-LOCKED", devid)
     if listen(secret, devid, WINDOW_MS):
-        _session()
+        return
     _forget()
     try:
         with open("main.py") as f:
@@ -324,17 +345,18 @@ def boot():
         machine.reset()
     except BaseException as e:  # noqa: B036 - the app failed: stay locked, keep listening
         sys.print_exception(e)
+    src = None
+    _forget()
     # the app ended: a locked validator waits for maintenance instead of showing a prompt
-    while True:
-        if listen(secret, devid, 0):
-            _session()
+    while not listen(secret, devid, 0):
+        pass
 
 
 def _session():
     # Authenticated: let the depot tool's Ctrl-C in. The KeyboardInterrupt ends boot.py
     # with an exception, and then the ESP32 port skips main.py: the tool gets the REPL
     # with a clean heap, not one full of the validator app. No Ctrl-C in time: stay locked.
-    _forget()  # whatever the app left loaded: the tool's REPL needs the heap
+    _forget()
     micropython.kbd_intr(3)
     t0 = time.ticks_ms()
     while time.ticks_diff(time.ticks_ms(), t0) < SESSION_MS:

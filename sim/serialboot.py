@@ -89,7 +89,21 @@ def _run(name, g):
     return True
 
 
+# The ESP32 port enables the interrupt character only while it runs boot.py or main.py;
+# the unix port has it on from the start of this script: off while mounting (a Ctrl-C
+# here is a plain byte, as on the ESP32 before boot.py), on for each file.
+while True:
+    try:
+        import micropython
+
+        micropython.kbd_intr(-1)
+        break
+    except KeyboardInterrupt:
+        pass
 _mount()
+micropython.kbd_intr(3)
 if _run("boot.py", globals()) and os.getenv("BRT_MODE") != "raw":
+    micropython.kbd_intr(3)
     _run("main.py", globals())
+micropython.kbd_intr(3)
 del _mount, _run

@@ -5,17 +5,12 @@ The secret lives only on the device and in the depot registry (which needs it to
 the device's uploads, DESIGN §6); the provisioning laptop keeps no plain copy — the audit
 log holds a fingerprint. The challenge answer is therefore computed where the secret is.
 
-`LocalRegistry` is the registry of a depot host running on this machine, one JSON file
-(mode 0600) — used when the depot's registry is not reachable over the network, and by
-the tests. Another registry (the depot host's HTTP API) implements the same three calls.
+`DepotRegistry` is the depot host's registry (host/depot's SQLite store). Anything with
+the same three calls (register, fingerprint, answer) can stand in for it.
 """
 
 import hashlib
 import hmac
-import json
-import os
-import pathlib
-
 from .errors import RegistryError
 
 MAC_LABEL = b"BRT-MAINT-v1|"
@@ -31,47 +26,44 @@ def maint_mac(secret, device_id, nonce):
                     hashlib.sha256).digest()
 
 
-class LocalRegistry:
-    def __init__(self, path):
-        self.path = pathlib.Path(path)
+class DepotRegistry:
+    """The depot host's own device registry (host/depot: DepotStore, SQLite), the same
+    database the depot service checks uploads against. The provisioning laptop either is
+    the depot host or has its database path (a share); there is no HTTP registration
+    endpoint in docs/sync-api.md, so this is the depot's library API."""
 
-    def _load(self):
+    def __init__(self, db_path):
+        from host.depot import DepotError, DepotStore
+        self._err = DepotError
+        self.path = str(db_path)
         try:
-            return json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as e:
-            raise RegistryError("device registry %s unreadable: %s" % (self.path, e)) from None
+            self.store = DepotStore(self.path).open()
+        except (DepotError, OSError) as e:
+            raise RegistryError("depot registry %s unusable: %s" % (self.path, e)) from None
 
-    def _save(self, db):
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(db, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+    def close(self):
+        self.store.close()
 
-    def register(self, device_id, secret, meta=None):
-        db = self._load()
-        db[device_id] = {"secret": secret.hex(), "fp": fingerprint(secret),
-                         "meta": meta or {}}
-        self._save(db)
+    def register(self, device_id, secret):
+        try:
+            self.store.register(device_id, secret)
+        except self._err as e:
+            raise RegistryError("depot registry refused %s: %s" % (device_id, e)) from None
 
     def fingerprint(self, device_id):
-        return self._load().get(device_id, {}).get("fp")
+        s = self.store.secret(device_id)
+        return fingerprint(s) if s else None
 
     def answer(self, device_id, nonce):
-        rec = self._load().get(device_id)
-        if rec is None:
-            raise RegistryError("device %s is not in the depot registry" % device_id,
+        s = self.store.secret(device_id)
+        if s is None:
+            raise RegistryError("device %s is not in the depot registry %s" % (device_id, self.path),
                                 "it was never enrolled here: it cannot be unlocked from this depot")
-        return maint_mac(bytes.fromhex(rec["secret"]), device_id, nonce)
+        return maint_mac(s, device_id, nonce)
 
 
 def open_registry(spec):
     if not spec:
-        raise RegistryError("no depot registry given", "pass --registry PATH (or the site "
+        raise RegistryError("no depot registry given", "pass --registry DEPOT_DB (or the site "
                             "file's \"registry\")")
-    return LocalRegistry(spec)
+    return DepotRegistry(spec)

@@ -27,7 +27,7 @@ def enroll(link, registry, say=print):
     fp = link.call("enroll", secret.hex())
     if fp != fingerprint(secret):
         raise DeviceError("enroll: the device stored a different secret (fingerprint %s)" % fp)
-    registry.register(dev, secret, {"enrolled_at": int(time.time())})
+    registry.register(dev, secret)
     del secret  # the depot registry has it now; this laptop keeps the fingerprint only
     say("enroll: %s enrolled, secret fingerprint %s" % (dev, fp))
     return {"skipped": False, "fp": fp}

@@ -29,7 +29,7 @@ def make_site(d, registry=None, **over):
     site = {"operator": "TSM", "operator_key": pub.hex(),
             "wifi": {"ssid": "depot", "psk": "depot-psk-123"},
             "depot_url": "http://10.0.0.1:8080", "trust": "trust.cose", "fares": "fares.cose",
-            "registry": str(registry or d / "registry.json")}
+            "registry": str(registry or d / "depot.db")}
     site.update(over)
     (d / "site.json").write_text(json.dumps(site))
     return d / "site.json", key

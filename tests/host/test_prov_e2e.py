@@ -17,6 +17,7 @@ from host.provisioning import registry as regmod
 from host.provisioning import steps
 from host.provisioning.errors import DeviceLocked, NoAnswer
 from host.provisioning.link import Link
+from host.depot import DepotStore
 from sim.devhost.host import DevHost
 from sim.serialdev import SerialDevice
 from tests.host.prov_support import build_firmware, make_site
@@ -33,7 +34,7 @@ def world(tmp_path_factory):
     host.start()
     dev = SerialDevice(d / "flash.img", devhost=host.address).start()
     w = {"dir": d, "fw": fw, "site": site, "dev": dev, "host": host,
-         "audit": d / "audit.jsonl", "registry": d / "registry.json"}
+         "audit": d / "audit.jsonl", "registry": d / "depot.db"}
     yield w
     dev.stop()
     host.stop()
@@ -60,14 +61,21 @@ def test_install_sends_every_file_then_nothing(world, capsys):
 
 def test_enroll_registers_secret_keeps_fingerprint_only(world, capsys):
     assert _cli(world, "enroll", "--site", str(world["site"])) == 0
-    reg = json.loads(world["registry"].read_text())
-    rec = reg["240ac4a1b2c3"]
-    assert rec["fp"] == regmod.fingerprint(bytes.fromhex(rec["secret"]))
+    store = DepotStore(world["registry"]).open()
+    secret = store.secret("240ac4a1b2c3")
+    assert len(secret) == 32
+    out = capsys.readouterr().out
+    assert regmod.fingerprint(secret) in out
     # re-running keeps the enrolled secret
     assert _cli(world, "enroll", "--site", str(world["site"])) == 0
     assert "already enrolled" in capsys.readouterr().out
-    assert json.loads(world["registry"].read_text()) == reg
-    assert rec["secret"] not in world["audit"].read_text()
+    assert store.secret("240ac4a1b2c3") == secret
+    audit = world["audit"].read_text()
+    assert secret.hex() not in audit and regmod.fingerprint(secret) in audit
+    # the device holds the same secret: its fingerprint matches the depot's
+    with Link(world["dev"].port) as link:
+        assert link.call("info")["secret_fp"] == regmod.fingerprint(secret)
+    store.close()
 
 
 def test_configure_writes_validated_config_and_bundles(world, capsys):
@@ -124,7 +132,7 @@ def test_locked_refuses_unauthenticated_maintenance(world):
         link.write(b"BRT-MAINT OPEN " + b"11" * 32 + b"\r\n")
         assert b"BRT-MAINT DENIED no-challenge" in link.read_until(b"\r\n", 3)
         # answered by a registry holding another secret: refused
-        other = regmod.LocalRegistry(world["dir"] / "other.json")
+        other = regmod.DepotRegistry(world["dir"] / "other-depot.db")
         other.register("240ac4a1b2c3", b"\x01" * 32)
         with pytest.raises(DeviceLocked):
             steps.open_session(link, other, wait=5, say=lambda m: None)
