@@ -98,8 +98,12 @@ class Uplink:
                       for i in range(0, len(self.store.meta("deny_entries", "")), 16))
         changed = False
         for raw in msg.get("deltas", []):
-            d = hb.parse_bundle(bytes.fromhex(raw), operator_pub, expect_kind=hb.DENY_DELTA)
-            entries = hb.merge_delta(entries, have, d)
+            try:  # a forged or broken delta stops the merge there; the good ones stand
+                d = hb.parse_bundle(bytes.fromhex(raw), operator_pub, expect_kind=hb.DENY_DELTA)
+                entries = hb.merge_delta(entries, have, d)
+            except (hb.BundleError, ValueError, TypeError) as e:
+                self.last_error = "deny delta after version %d refused: %s" % (have, e)
+                break
             have = d.version
             changed = True
         if not changed:

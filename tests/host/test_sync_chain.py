@@ -106,3 +106,18 @@ def test_deny_delta_reaches_the_validator(chain, tmp_path):
     raw = (tmp_path / "data-val-1" / "deny.bin").read_bytes()
     b = hb.parse_bundle(raw, OPPUB, expect_kind=hb.DENY)
     assert hb.deny_entry(b"W", bytes.fromhex(rec[0])) in hb.parse_deny(b.body)
+
+
+def test_forged_deny_delta_is_refused_by_the_depot(chain):
+    clock, depot, bo, bo_srv, up, vals = chain
+    bo.publish(OPKEY, extra=[(b"W", b"stolen-phone", "reported")])  # version 1, genuine
+    forged = hb.sign_bundle(hb.DENY_DELTA, 2, hb.delta_body(1, add=[b"\x00" * 8]),
+                            hb.generate_key())
+    bo._tx(lambda db: bo._x(db, "INSERT INTO deltas(version, data) VALUES (?, ?)",
+                            (2, forged)))
+    assert up.pull_deny(OPPUB) == 1  # the genuine delta merged, the forged one refused
+    assert "bad_signature" in up.last_error
+    assert depot.store.latest_bundles()[hb.DENY][0] == 1
+    full = hb.parse_bundle(depot.store.bundle(hb.DENY, 1), OPPUB)
+    assert hb.parse_deny(full.body) == [hb.deny_entry(b"W", b"stolen-phone")]
+    assert up.pull_deny(OPPUB) is None  # still refused next time, version unchanged
