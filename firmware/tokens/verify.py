@@ -71,6 +71,8 @@ class TokenVerifier:
         v = Verdict(fmt.CH_QR)
         try:
             t0 = time.ticks_us()
+            if isinstance(text, str):
+                text = text.encode()
             end = len(text)
             while end and text[end - 1] in (10, 13):
                 end -= 1
