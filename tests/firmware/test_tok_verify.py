@@ -96,7 +96,7 @@ def test_heap_is_bounded_over_many_checks():
     v.check_qr(QR, NOW, True)
     gc.collect()
     before = gc.mem_free()
-    for i in range(15):
+    for _ in range(15):
         assert v.check_qr(QR, NOW, True).ok
         assert not v.check_qr(QR[:-9], NOW, True).ok
     gc.collect()
