@@ -8,7 +8,9 @@ list). The firmware side is firmware/bundles.py; both follow the same byte layou
     | ES256 signature (r||s, 64 bytes) over SHA-256 of everything before it
 
 Library: `sign_bundle`, `parse_bundle`, the body builders (`trust_body`, `deny_body`,
-`fares_body`, `config_body`, `delta_body`), `merge_delta`. CLI: `python -m host.bundles`.
+`fares_body`, `config_body`, `delta_body`), `merge_delta`. CLI: `python -m host.bundles
+build fares --version 3 --key operator.pem --fare 0=3500 --fare 1=1000 -o fares.cose`,
+`python -m host.bundles show FILE --pub HEX`.
 """
 
 import hashlib
@@ -256,3 +258,79 @@ def merge_delta(entries, have_version, delta):
     if frm != have_version:
         raise BundleError("bad_input", "delta from %d, have %d" % (frm, have_version))
     return (set(entries) - set(rem)) | set(add)
+
+
+# --- command line ------------------------------------------------------------------------
+
+def main(argv=None):
+    """`python -m host.bundles`: build a signed bundle, or show/verify one. Exit 0/1."""
+    import argparse
+    import json
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m host.bundles")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build and sign a bundle")
+    b.add_argument("kind", choices=["trust", "deny", "fares", "config"])
+    b.add_argument("--version", type=int, required=True)
+    b.add_argument("--key", required=True, help="operator private key (PEM)")
+    b.add_argument("--out", "-o", required=True)
+    b.add_argument("--fare", action="append", default=[], help="CATEGORY=RUPIAH (fares)")
+    b.add_argument("--issuer", action="append", default=[],
+                   help="PUBHEX:NOT_BEFORE:NOT_AFTER[:USAGE] (trust)")
+    b.add_argument("--deny-wallet", action="append", default=[], help="wallet id hex (deny)")
+    b.add_argument("--deny-pass", action="append", default=[], help="pass id hex (deny)")
+    b.add_argument("--set", action="append", default=[], help="KEY=JSON (config)")
+    s = sub.add_parser("show", help="print a bundle's header (and verify it)")
+    s.add_argument("file")
+    s.add_argument("--pub", help="operator public key hex: verify the signature")
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "show":
+            try:
+                raw = open(a.file, "rb").read()
+            except OSError as e:
+                raise BundleError("bad_input",
+                                  "cannot read %s: %s" % (a.file, e.strerror)) from None
+            pub = bytes.fromhex(a.pub) if a.pub else None
+            bd = parse_bundle(raw, pub)
+            print(json.dumps({"kind": KIND_NAMES[bd.kind], "version": bd.version,
+                              "issued_at": bd.issued_at, "body_bytes": len(bd.body),
+                              "verified": pub is not None}))
+            return 0
+        key = load_private_key(a.key)
+        if a.kind == "fares":
+            fares = {}
+            for f in a.fare:
+                cat, _, amount = f.partition("=")
+                fares[int(cat)] = int(amount)
+            kind, body = FARES, fares_body(fares)
+        elif a.kind == "trust":
+            rows = []
+            for spec in a.issuer:
+                parts = spec.split(":")
+                rows.append((bytes.fromhex(parts[0]), int(parts[1]), int(parts[2]),
+                             int(parts[3]) if len(parts) > 3 else USAGE_PASS))
+            kind, body = TRUST, trust_body(rows)
+        elif a.kind == "deny":
+            entries = [deny_entry(b"W", bytes.fromhex(w)) for w in a.deny_wallet]
+            entries += [deny_entry(b"P", bytes.fromhex(x)) for x in a.deny_pass]
+            kind, body = DENY, deny_body(entries)
+        else:
+            changes = {}
+            for kv in a.set:
+                k, _, v = kv.partition("=")
+                changes[k] = json.loads(v)
+            kind, body = CONFIG, config_body(changes)
+        raw = sign_bundle(kind, a.version, body, key)
+        with open(a.out, "wb") as f:
+            f.write(raw)
+        print("wrote %s: %s version %d, %d bytes" % (a.out, a.kind, a.version, len(raw)))
+        return 0
+    except (BundleError, ValueError, IndexError, OSError) as e:
+        print("bundles: %s" % e, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -122,3 +122,24 @@ print(seen[0][0], seen[0][1])
     assert digest == hashlib.sha256(raw[:-64]).hexdigest()
     assert sig == raw[-64:].hex()
     assert (tmp_path / "deny.bin").read_bytes() == raw
+
+
+def test_cli_build_and_show(tmp_path, capsys):
+    pem = tmp_path / "op.pem"
+    hb.save_private_key(KEY, str(pem))
+    out = tmp_path / "f.bin"
+    assert hb.main(["build", "fares", "--version", "3", "--key", str(pem), "-o", str(out),
+                    "--fare", "0=3500", "--fare", "1=1000"]) == 0
+    b = hb.parse_bundle(out.read_bytes(), PUB, expect_kind=hb.FARES)
+    assert cbor2.loads(b.body)["fares"] == {0: 3500, 1: 1000}
+    assert hb.main(["show", str(out), "--pub", PUB.hex()]) == 0
+    assert '"version": 3' in capsys.readouterr().out
+    assert hb.main(["show", str(out), "--pub", hb.public_bytes(OTHER).hex()]) == 1
+    assert "bad_signature" in capsys.readouterr().err
+    assert hb.main(["build", "fares", "--version", "3", "--key", str(pem), "-o", str(out),
+                    "--fare", "9=1"]) == 1
+    assert hb.main(["build", "config", "--version", "1", "--key", str(pem), "-o", str(out),
+                    "--set", "passback_s=90"]) == 0
+    assert hb.main(["build", "deny", "--version", "1", "--key", str(tmp_path / "none.pem"),
+                    "-o", str(out)]) == 1
+    assert hb.main(["show", str(tmp_path / "none")]) == 1
