@@ -96,6 +96,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as e:
             raise BackofficeError("malformed", str(e)[:100]) from None
         out = store.ingest(depot, key, taps)
+        if self.server.drop_answers.is_set():  # test hook: committed, but the answer is lost
+            raise ConnectionError("answer lost")
         self._json(200, out)
 
     def _get(self):
@@ -121,12 +123,14 @@ def report(store):
 
 
 class BackofficeServer:
-    """`BackofficeServer(store).start()`, `.url`, `.down.set()` (refuse uploads), `.stop()`."""
+    """`BackofficeServer(store).start()`, `.url`, `.stop()`. Test hooks: `.down.set()` refuses
+    uploads; `.drop_answers.set()` commits them but loses the answer."""
 
     def __init__(self, store, host="127.0.0.1", port=0):
         self.store = store
         self.host, self.port = host, port
         self.down = threading.Event()
+        self.drop_answers = threading.Event()
         self.httpd = None
 
     def start(self):
@@ -134,6 +138,7 @@ class BackofficeServer:
         self.httpd.daemon_threads = True
         self.httpd.store = self.store
         self.httpd.down = self.down
+        self.httpd.drop_answers = self.drop_answers
         self.port = self.httpd.server_address[1]
         self._t = threading.Thread(target=self.httpd.serve_forever, daemon=True,
                                    name="backoffice-http")

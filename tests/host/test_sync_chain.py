@@ -121,3 +121,47 @@ def test_forged_deny_delta_is_refused_by_the_depot(chain):
     full = hb.parse_bundle(depot.store.bundle(hb.DENY, 1), OPPUB)
     assert hb.parse_deny(full.body) == [hb.deny_entry(b"W", b"stolen-phone")]
     assert up.pull_deny(OPPUB) is None  # still refused next time, version unchanged
+
+
+def test_lost_backoffice_answer_is_retried_and_counted_once(chain):
+    clock, depot, bo, bo_srv, up, vals = chain
+    v = vals[0]
+    v.gen(300)
+    assert v.sync()["unsent"] == 0
+    bo_srv.drop_answers.set()  # the back office commits each batch, the answer is lost
+    assert up.run_once() == 0
+    assert depot.store.outbox_status()["pending_batches"] == 2 and bo.count() == 200
+    bo_srv.drop_answers.clear()
+    clock.t += BACKOFF_MAX_S * 1.3
+    assert up.run_once() == 2
+    assert bo.count() == 300  # the re-sent first batch was recognised by its key
+    assert depot.store.outbox_status()["delivered_taps"] == 300
+
+
+def test_validators_sync_concurrently(chain, tmp_path):
+    import threading
+    clock, depot, bo, bo_srv, up, vals = chain
+    more = []
+    for i in (3, 4):
+        depot.store.register("val-%d" % i, SECRET)
+        more.append(Validator(tmp_path, depot.url, device="val-%d" % i))
+    try:
+        allv = vals + more
+        for k, v in enumerate(allv):
+            v.gen(200, base=k * 1000)
+        results = {}
+
+        def run(v):
+            results[v.args["device"]] = v.sync()
+        threads = [threading.Thread(target=run, args=(v,)) for v in allv]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for dev, r in results.items():
+            assert r["state"] == 6 and r["unsent"] == 0, (dev, r)
+            assert [s for _d, s, _t, _p in depot.store.taps(dev)] == list(range(1, 201))
+        assert len(results) == 4 and depot.store.gaps() == []
+    finally:
+        for v in more:
+            v.close()
