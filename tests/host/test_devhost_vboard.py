@@ -261,3 +261,23 @@ def test_control_rtc_flag_and_light_timeline(host):
     host.pins.set(25, 0)
     tl = dispatch(host, {"cmd": "lights", "timeline": 5})["timeline"]
     assert [e[1:] for e in tl[-2:]] == [["green", "level", 1], ["green", "level", 0]]
+
+
+def test_board_reboots_after_reset_and_power_cut(host, tmp_path):
+    from sim.devhost import Firmware
+    script = tmp_path / "boot.py"
+    # first boot resets itself; the reboot sees SOFT_RESET and ends
+    script.write_text("import machine\nc = machine.reset_cause()\nprint('cause', c)\n"
+                      "if c != %d:\n    machine.reset()\n" % wire.SOFT_RESET)
+    fw = Firmware(host, [script])
+    assert fw.run_forever(max_restarts=3) == 0
+    assert fw.exits == [wire.EXIT_RESET, 0]
+    # a power cut (SIGKILL) is a cold start for the next boot
+    script.write_text("import time\nwhile True:\n    time.sleep_ms(10)\n")
+    fw = Firmware(host, [script])
+    fw.start()
+    time.sleep(0.3)
+    fw.kill()
+    assert fw.exits[-1] == -9
+    r = mp(host, "import machine; print(machine.reset_cause())")
+    assert r.stdout.strip() == str(wire.PWRON_RESET)
