@@ -11,6 +11,7 @@ from host.backoffice.server import BackofficeServer
 from host.backoffice.store import open_store
 from host.depot.outbox import BACKOFF_MAX_S, Uplink
 from host.depot.server import status_page
+from tests.host.backoffice_pg import pg_cluster  # noqa: F401 - session fixture
 from tests.host.sync_support import OPKEY, OPPUB, SECRET, Depot, Validator, gen_rec
 
 DEPOT_SECRET = b"depot-secret-for-the-uplink-0001"
@@ -25,12 +26,15 @@ class FakeClock:
         return self.t
 
 
-@pytest.fixture
-def chain(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def chain(request, tmp_path):
     clock = FakeClock(time.time())  # simulated time runs ahead of the real clock
     depot = Depot(tmp_path / "depot.db")
     depot.store.set_meta("depot_id", "depot-A")
-    bo = open_store(tmp_path / "bo.db")
+    if request.param == "sqlite":
+        bo = open_store(tmp_path / "bo.db")
+    else:
+        bo = open_store(request.getfixturevalue("pg_cluster").new_database())
     bo.register_depot("depot-A", DEPOT_SECRET)
     bo_srv = BackofficeServer(bo).start()
     up = Uplink(depot.store, bo_srv.url, DEPOT_SECRET, operator_key=OPKEY, clock=clock,
@@ -43,6 +47,7 @@ def chain(tmp_path):
     for v in vals:
         v.close()
     bo_srv.stop()
+    bo.close()
     depot.stop()
 
 
