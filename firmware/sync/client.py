@@ -83,6 +83,7 @@ class SyncClient:
         self.retry_at = 0
         self.last_error = None
         self.errors = []        # (kind, reason) of refused bundles this session
+        self._report = []       # ... and of the previous one (sent in the next hello)
         self.sent_last = -1     # last seq of the batch in flight
         self.acked = -1         # highest seq the depot acknowledged (this boot)
         self.uploaded = 0       # records acknowledged (this boot)
@@ -94,6 +95,8 @@ class SyncClient:
     def start(self, now_ms):
         """Begin a sync session now (no-op if one is running)."""
         if self.state in (IDLE, DONE):
+            # refusals of the last session go to the depot in this session's hello
+            self._report = self.errors
             self.errors = []
             self.sessions += 1
             self._hello(now_ms)
@@ -170,8 +173,9 @@ class SyncClient:
         except (AttributeError, OSError):
             unsent = 0
         err = None
-        if self.errors:
-            err = ",".join("%d:%s" % e for e in self.errors)
+        refused = self._report + self.errors
+        if refused:
+            err = ",".join("%d:%s" % e for e in refused)
         body = json.dumps({"time": self.unix_now(), "have": have,
                            "unsent": unsent, "error": err}).encode()
         self.state = HELLO

@@ -240,11 +240,13 @@ def status_page(st):
     """The small HTML status page: devices, last sync, pending taps and batches, gaps."""
     e = html.escape
     rows = "".join(
-        "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
+        "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
+        "<td>%s</td></tr>"
         % (e(d["device_id"]), _ts(d["last_seen"]), _ts(d["last_upload"]), d["taps"],
            "-" if d["max_seq"] is None else d["max_seq"],
            "-" if d["unsent_on_device"] is None else d["unsent_on_device"],
-           "-" if d["skew_s"] is None else d["skew_s"]) for d in st["devices"])
+           "-" if d["skew_s"] is None else d["skew_s"], e(d["last_error"] or "-"))
+        for d in st["devices"])
     gaps = "".join("<li>%s: seq %d&ndash;%d missing</li>" % (e(g[0]), g[1], g[2])
                    for g in st["gaps"]) or "<li>none</li>"
     conf = "".join("<li>%s: seq %d</li>" % (e(c[0]), c[1]) for c in st.get("conflicts", [])) \
@@ -257,7 +259,7 @@ def status_page(st):
 %d taps; most attempts %d; last error: %s</p>
 <h2>Validators</h2><table border="1" cellpadding="3"><tr><th>device</th><th>last seen</th>
 <th>last upload</th><th>taps stored</th><th>last seq</th><th>unsent on device</th>
-<th>clock skew s</th></tr>%s</table>
+<th>clock skew s</th><th>bundles refused</th></tr>%s</table>
 <h2>Sequence gaps</h2><ul>%s</ul>
 <h2>Conflicts (same seq, different record: kept, not uploaded)</h2><ul>%s</ul>
 <h2>Bundles</h2><p>%s</p></body></html>

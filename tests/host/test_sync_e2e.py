@@ -196,6 +196,8 @@ def test_bundles_installed_and_forged_stale_truncated_refused(depot, proxy, val,
     depot.store._db().execute("DELETE FROM bundles WHERE kind=3 AND version=4")
     r = val.sync()
     assert [4, "truncated"] in r["errors"], r
+    val.sync()  # the next session reports the refusals to the depot (status page)
+    assert "4:truncated" in depot.store.devices()[0]["last_error"]
     assert (data / "fares.cose").read_bytes() == fares
     assert not (data / "config.bun").exists()
     assert sorted(p.name for p in data.iterdir()) == ["deny.bin", "fares.cose"]
