@@ -10,7 +10,7 @@ STUBS   := $(VENV)/mpstubs
 MP      := $(BIN)/micropython
 PYTEST_ARGS ?=
 
-.PHONY: venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full powercut-app
+.PHONY: venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full powercut-app sync-property
 
 venv: $(STAMP)
 
@@ -72,6 +72,10 @@ powercut-full: $(STAMP)
 ## powercut-app: power cuts during taps, 30 sessions (~15 cuts each); make test runs 2
 powercut-app: $(STAMP)
 	BRT_APP_CUT_SESSIONS=30 $(BIN)/python -m pytest tests/host/test_app_powercut.py -q
+
+## sync-property: the sync property test with 300 random interleavings; make test runs 25
+sync-property: $(STAMP)
+	BRT_SYNC_PROP_EXAMPLES=300 $(BIN)/python -m pytest tests/host/test_sync_property.py -q
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache
