@@ -3,6 +3,7 @@ direction, validator reboots, depot restarts, and back-office outages, the back 
 set of taps equals the set of taps the validator answered OK — none lost, none twice."""
 
 import itertools
+import os
 import time
 
 import pytest
@@ -54,7 +55,11 @@ ops = st.one_of(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# make test runs 25 examples; `make sync-property` runs 300
+EXAMPLES = int(os.environ.get("BRT_SYNC_PROP_EXAMPLES", "25"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ops, min_size=1, max_size=7))
 def test_backoffice_set_equals_answered_ok(env, script):
     dev = "prop-%d" % next(_ids)
