@@ -8,7 +8,7 @@ class PassInfo:
     """Claims of a pass whose issuer signature has been verified."""
 
     def __init__(self, kid, iss, iat, exp, wallet_id, pass_id, category, allowance,
-                 operator, qx, qy):
+                 operator, q):
         self.kid = kid
         self.iss = iss
         self.iat = iat
@@ -18,8 +18,7 @@ class PassInfo:
         self.category = category
         self.allowance = allowance
         self.operator = operator
-        self.qx = qx
-        self.qy = qy
+        self.q = q  # the phone's public key x||y (64 bytes), checked on the curve
 
 
 class PassCache:

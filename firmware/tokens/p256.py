@@ -142,20 +142,22 @@ def _odd_multiples(x, y, w):
     return js
 
 
-def _pack(xs, ys):
-    """Affine points as one buffer x0 y0 x1 y1 ... (32 bytes each): ~64 bytes a point,
-    where the same ints would take ~200 (MicroPython's bignums keep spare digits)."""
-    buf = bytearray(64 * len(xs))
+def _pack(xs, ys, buf):
+    """Affine points into buf as x0 y0 x1 y1 ... (32 bytes each): ~64 bytes a point, where
+    the same ints would take ~200 (MicroPython's bignums keep spare digits)."""
     for i in range(len(xs)):
         buf[64 * i:64 * i + 32] = xs[i].to_bytes(32, "big")
         buf[64 * i + 32:64 * i + 64] = ys[i].to_bytes(32, "big")
-    return bytes(buf)
+    return buf
 
 
 def _tables(x, y, w, split):
-    """Packed odd multiples of P, 2^s P, 2^2s P, ... (s = 256/split), one per piece."""
+    """Packed odd multiples of P, 2^s P, 2^2s P, ... (s = 256/split), one per piece.
+    The long-lived buffers are allocated first, while the heap is not yet cut up by the
+    computation's garbage (a 1 KB block can be hard to find on a fragmented 110 KB heap)."""
     step = 256 // split
-    out = []
+    cnt = 1 << (w - 2)
+    out = [bytearray(64 * cnt) for _ in range(split)]
     for j in range(split):
         if j:
             X, Y, Z = x, y, 1
@@ -164,7 +166,7 @@ def _tables(x, y, w, split):
             xs, ys = _affine([(X, Y, Z)])
             x, y = xs[0], ys[0]
         xs, ys = _affine(_odd_multiples(x, y, w))
-        out.append(_pack(xs, ys))
+        _pack(xs, ys, out[j])
     return out
 
 
@@ -205,6 +207,7 @@ def _wnaf(k, w, out, nbits):
 # zero and a fresh-key verify can walk all 257 positions); 4: a whole u2, or u2's first
 # piece; 5..7: u2's other pieces (prepared keys, which walk positions 0..64 only).
 _dig = [bytearray(257) for _ in range(2 * SPLIT)]
+_qbuf = bytearray(64 << (W_Q - 2))  # a new key's table, reused by every verification
 
 
 def _gtable():
@@ -212,6 +215,12 @@ def _gtable():
     if _gtab is None:
         _gtab = _tables(GX, GY, W_G, SPLIT)
     return _gtab
+
+
+def init():
+    """Build G's tables now (4 KB, ~10 ms here) rather than at the first verification:
+    call it at boot, while the heap is still in one piece."""
+    _gtable()
 
 
 def _msm(terms, top):
@@ -315,7 +324,7 @@ def verify_point(qx, qy, digest, sig):
     xs, ys = _affine(_odd_multiples(qx, qy, W_Q))
     dg = _dig[SPLIT]
     _wnaf(u2, W_Q, dg, 256)
-    terms.append((dg, _pack(xs, ys)))
+    terms.append((dg, _pack(xs, ys, _qbuf)))
     X, Y, Z = _msm(terms, 256)
     return _finish(X, Z, r)
 

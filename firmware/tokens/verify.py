@@ -60,15 +60,23 @@ class TokenVerifier:
         self.qr_window = qr_window
         self.iat_skew = iat_skew
         self.cache = PassCache(cache_size)
+        # answers for when not even a Verdict can be allocated (the heap is exhausted)
+        self._oom = {fmt.CH_QR: _oom_verdict(fmt.CH_QR), fmt.CH_NFC: _oom_verdict(fmt.CH_NFC)}
+        p256.init()  # G's and the issuer keys' tables now, while the heap is in one piece
+        trust.prepare()
 
     def set_trust(self, trust):
         """Install a new trust store; cached passes are forgotten (their key may be gone)."""
         self.trust = trust
         self.cache.clear()
+        trust.prepare()
 
     def check_qr(self, text, now, clock_ok):
         """Verdict for QR text (bytes as the scanner sent them; a final CR/LF is ignored)."""
-        v = Verdict(fmt.CH_QR)
+        try:
+            v = Verdict(fmt.CH_QR)
+        except MemoryError:
+            return self._oom[fmt.CH_QR]
         try:
             t0 = time.ticks_us()
             if isinstance(text, str):
@@ -91,13 +99,15 @@ class TokenVerifier:
             v.reason = R.INTERNAL
             v.detail = "out of memory"
         except Exception as e:  # noqa: BLE001 - a bug must reject the tap, not crash the loop
-            v.reason = R.INTERNAL
-            v.detail = repr(e)
+            _internal(v, e)
         return v
 
     def check_nfc(self, payload, challenge, now, clock_ok):
         """Verdict for the phone's answer to the tap command carrying `challenge`."""
-        v = Verdict(fmt.CH_NFC)
+        try:
+            v = Verdict(fmt.CH_NFC)
+        except MemoryError:
+            return self._oom[fmt.CH_NFC]
         try:
             self._check(payload, v, now, clock_ok, bytes(challenge), time.ticks_us())
         except TokenError as e:
@@ -106,9 +116,8 @@ class TokenVerifier:
         except MemoryError:
             v.reason = R.INTERNAL
             v.detail = "out of memory"
-        except Exception as e:  # noqa: BLE001
-            v.reason = R.INTERNAL
-            v.detail = repr(e)
+        except Exception as e:  # noqa: BLE001 - a bug must reject the tap, not crash the loop
+            _internal(v, e)
         return v
 
     # ---- the steps ----
@@ -164,7 +173,9 @@ class TokenVerifier:
         t2 = time.ticks_us()
         v.us_pass = time.ticks_diff(t2, t1)
 
-        if not p256.verify_point(info.qx, info.qy, cose.sig_digest(rprot, rpay), rsig):
+        q = info.q
+        if not p256.verify_point(int.from_bytes(q[:32], "big"), int.from_bytes(q[32:], "big"),
+                                 cose.sig_digest(rprot, rpay), rsig):
             raise TokenError(R.PROOF_BAD_SIGNATURE)
         v.proof_id = cose.low_s_id(rsig)
         try:
@@ -220,6 +231,20 @@ class TokenVerifier:
             raise TokenError(R.PASS_NOT_YET_VALID)
 
 
+def _internal(v, e):
+    v.reason = R.INTERNAL
+    try:
+        v.detail = repr(e)
+    except MemoryError:  # describing the error must not raise a second one
+        v.detail = "internal error"
+
+
+def _oom_verdict(channel):
+    v = Verdict(channel)
+    v.detail = "out of memory"
+    return v
+
+
 def _uint(x):
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
@@ -263,4 +288,6 @@ def _claims(kid, payload):
     qy = p256.decompress(qx, odd)
     if qy is None:
         raise TokenError(R.BAD_CNF_KEY, "not on the curve")
-    return PassInfo(kid, iss, iat, exp, wallet, pid, cat, allow, op, qx, qy)
+    # the point as 64 bytes: a cached pass then holds ~100 bytes less than with two ints
+    return PassInfo(kid, iss, iat, exp, wallet, pid, cat, allow, op,
+                    x + qy.to_bytes(32, "big"))
