@@ -18,6 +18,7 @@ import sys
 if __package__ in (None, ""):  # run as a script: make `host` importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from host import bundles  # noqa: E402
 from host.provisioning import audit as auditlog  # noqa: E402
 from host.provisioning import config as hostconfig  # noqa: E402
 from host.provisioning import flash as flashmod  # noqa: E402
@@ -125,6 +126,17 @@ def run(a):
         return 0
     site = _site(a) if a.cmd in ("enroll", "configure", "all") or \
         (a.cmd == "unlock" and a.site) else None
+    if a.cmd in ("configure", "all"):
+        # refuse a bad config before touching the board (the real device id comes later)
+        try:
+            hostconfig.build(site, "00000000", a.bus, a.route)
+            for kind in (bundles.TRUST, bundles.FARES):
+                hostconfig.check_bundle(site.get({bundles.TRUST: "trust",
+                                                  bundles.FARES: "fares"}[kind]),
+                                        kind, site["operator_key"])
+        except ProvisionError as e:
+            log.record(a.cmd, False, error=e.code, message=e.msg)
+            raise
     try:
         _session(a, log, port, site)
     except ProvisionError as e:
