@@ -9,6 +9,7 @@ one verify's garbage without collecting).
 """
 
 import json
+import os
 import pathlib
 import statistics
 import tempfile
@@ -116,6 +117,7 @@ def run():
               "trust": trust_body().hex(), "qr": qr_text, "now": NOW,
               "nfc": T.nfc_payload(p, nfc_proof).hex(), "challenge": CHALLENGE.hex(),
               "n_token": N_TOKEN}
+    load = os.getloadavg()[0]
     mp = _mp("time", inputs, "128K")
     mem = _mp("alloc", inputs, "4M")
 
@@ -178,6 +180,8 @@ def run():
         {"name": "ESP32 est.: QR token check, pass not cached", "value":
          ms["qr_uncached_us"] * ESP32_FACTOR, "unit": "ms", "note": est},
     ]
+    rows.append({"name": "load average (1 min) when measured", "value": load, "unit": "",
+                 "note": "2 shared cores: above ~1 the timings above are inflated"})
     for r in rows:
         r["group"] = "tokens"
     return rows
