@@ -5,10 +5,11 @@
 # clock state - so the same code runs on the bus, in the simulator and in tests with real
 # parts. It never raises: every failure becomes a rejection with a reason code.
 #
-# The two promises it keeps: never charge twice for one tap (the proof is marked used on
-# flash *before* the tap is journaled, so a power cut between the two can only make the
-# rider show a fresh code, never pay twice), and never say OK before the tap is durable in
-# the journal. A rejection is journaled too (best effort: a full journal still rejects).
+# The two promises it keeps: never say OK before the tap is durable in the journal, and
+# never charge twice for one tap - the journal record is the commit point and carries the
+# proof id and wallet id, and the replay/passback/allowance state is rebuilt from the
+# journal after a power cut (app/recover.py). A rejection is journaled too (best effort:
+# a full journal still rejects). The tap path writes nothing to flash but the journal.
 import time
 
 from app import reasons, record
@@ -99,6 +100,7 @@ class Pipeline:
         # the depot while proofs are in the ring), and a paid tap at least passback_s
         self.horizon = max(2 * qr_window_s + 30, passback_s)
         self.writer = record.RecordWriter()
+        self.last_seq = recent.upto_seq   # newest journal seq the RAM state includes
 
     # --- entry points -------------------------------------------------------------------
 
@@ -183,10 +185,7 @@ class Pipeline:
             d.answer = ALREADY_PAID
             d.reason = reasons.ALREADY_PAID
             if slot >= 0:
-                try:
-                    recent.put(slot, v.proof_id, wkey, now, False)
-                except StoreError:
-                    pass  # not charged either way; the journal still gets the tap
+                recent.put(slot, v.proof_id, wkey, now, False)
             d.us_checks = time.ticks_diff(time.ticks_us(), t1)
             return self._journal(d)
         # step 10 (looked up before 9: the allowance is in rupiah, so it needs the fare)
@@ -198,7 +197,7 @@ class Pipeline:
         # step 9: offline allowance - rupiah this pass spent here, plus this fare
         pkey = deny_key(b"P", v.pass_id)
         try:
-            aslot, spent = self.allowance.find(pkey, now)
+            spent = self.allowance.spent(pkey, now)
         except AllowanceError:
             return self._reject(d, reasons.STORE_ERROR, t1)
         if spent + fare > v.allowance:
@@ -207,37 +206,48 @@ class Pipeline:
             # every slot holds a proof that could still be fresh: recording this one
             # would forget another, which could then be replayed
             return self._reject(d, reasons.BUSY, t1)
-        # step 11: mark the proof used and the allowance spent, *then* journal: a power
-        # cut in between can cost the rider a re-tap, never a second charge
-        try:
-            self.allowance.write(aslot, pkey, spent + fare, v.pass_exp)
-            recent.put(slot, v.proof_id, wkey, now, True)
-        except (AllowanceError, StoreError):
-            self._undo(aslot, pkey, spent, v.pass_exp, slot)
-            return self._reject(d, reasons.STORE_ERROR, t1)
+        # step 11: journal the tap - the one flash write of the tap path, and its commit
+        # point. The proof and the wallet are marked in RAM first; the journal record
+        # carries them, so after a power cut boot re-marks them from the journal
+        # (app/recover.py): once the record is durable, neither the proof nor the boarding
+        # can be charged again; if it is not, nothing was charged.
+        recent.put(slot, v.proof_id, wkey, now, True)
         d.answer = ACCEPTED
         d.reason = reasons.OK
         d.fare = fare
         d.us_checks = time.ticks_diff(time.ticks_us(), t1)
         self._journal(d)
         if d.seq is None:
-            # not durable: the tap did not happen; give back what was marked
-            self._undo(aslot, pkey, spent, v.pass_exp, slot)
+            # not durable: the tap did not happen; forget the mark
+            recent.clear(slot)
             d.answer = REJECTED
             d.fare = 0
             d.reason = reasons.JOURNAL_FULL if d.journal_full else reasons.JOURNAL_ERROR
+            return d
+        self.allowance.add(pkey, fare, v.pass_exp, d.seq)
         # step 12: the answer - the caller shows it
         return d
 
-    def _undo(self, aslot, pkey, spent, exp, slot):
+    # --- idle time: checkpoint the RAM state (the journal covers it until then) --------
+
+    def dirty(self):
+        return self.recent.dirty or bool(self.allowance.pending)
+
+    def checkpoint_step(self, now):
+        """One bounded piece of checkpoint work (one LittleFS write); False when clean.
+
+        Allowance sums first, the ring last: the ring's upto_seq says "the journal up to
+        here is in the files", so it is written only when the sums are."""
         try:
-            self.allowance.write(aslot, pkey, spent, exp)
-        except AllowanceError:
-            pass  # the rider loses allowance, never money
-        try:
-            self.recent.clear(slot)
-        except StoreError:
-            pass  # the proof stays marked: the rider shows a fresh code
+            if self.allowance.flush_one(now):
+                return True
+            if self.recent.dirty:
+                self.recent.save(self.last_seq)
+                return True
+        except (AllowanceError, StoreError):
+            # the journal still has every tap: the next idle moment tries again
+            return False
+        return False
 
     def _reject(self, d, reason, t_start):
         d.answer = REJECTED
@@ -255,6 +265,7 @@ class Pipeline:
                 d.channel, d.answer, d.reason, d.wallet_id, d.pass_id, d.category, d.fare,
                 d.proof_id, fv)
             d.seq = self.journal.append(payload, d.t)
+            self.last_seq = d.seq
         except self.journal_full_exc:
             d.journal_full = True
         except self.journal_exc:

@@ -25,6 +25,7 @@ RETRY_MS = const(5000)           # a faulty reader is tried again this often
 STATUS_MS = const(1000)          # console status line period
 SAME_QR_MS = const(3000)         # the scanner re-reading the code just decided: ignore
 NFC_POLL_MS = const(60)          # bound of one InListPassiveTarget (no card: ~returns fast)
+CHECKPOINT_IDLE_MS = const(1500)  # quiet this long after a tap: checkpoint the RAM state
 MAX_TOKEN = const(512)
 
 PATTERNS = {record.ACCEPTED: "accepted", record.REJECTED: "rejected",
@@ -49,6 +50,7 @@ class TapLoop:
         self._last_qr = None
         self._last_qr_at = time.ticks_ms()
         self._idle_drawn = False
+        self._last_tap_ms = time.ticks_ms()
         self.taps = 0
         self.last = None
 
@@ -91,12 +93,15 @@ class TapLoop:
                 self._recover()
             if not self._idle_drawn:
                 self._draw_idle()
-            j = self.v.journal
-            if j is not None:
-                try:
-                    j.maintain()        # at most one sector erase, so appends never wait
-                except Exception:  # noqa: BLE001 - a flash fault shows on the next append
-                    pass
+            if not self._checkpoint(now_ms, False):
+                j = self.v.journal
+                if j is not None:
+                    try:
+                        j.maintain()    # at most one sector erase, so appends never wait
+                    except Exception:  # noqa: BLE001 - a flash fault shows on the next append
+                        pass
+        elif not tapped:
+            self._checkpoint(now_ms, True)
         if self.depot is not None:
             self.depot.step(now_ms, idle and self.nfc_hold is None)
             if idle and self.v.reload_pending and self.depot.client is None:
@@ -110,6 +115,19 @@ class TapLoop:
             self.report_status()
         if not tapped:
             time.sleep_ms(10)           # the QR UART buffers meanwhile; ~10 ms tap latency
+
+    def _checkpoint(self, now_ms, only_if_full):
+        """Checkpoint the RAM state when the reader has been quiet for a while (or the
+        pending sums are at their bound); one LittleFS write per call."""
+        p = self.v.pipeline
+        if p is None or not p.dirty():
+            return False
+        if only_if_full:
+            if not p.allowance.full():
+                return False
+        elif time.ticks_diff(now_ms, self._last_tap_ms) < CHECKPOINT_IDLE_MS:
+            return False
+        return p.checkpoint_step(self.now()[0])
 
     # --- NFC ----------------------------------------------------------------------------
 
@@ -213,6 +231,7 @@ class TapLoop:
         t0 = time.ticks_us()
         self.taps += 1
         self.last = d
+        self._last_tap_ms = time.ticks_ms()
         head, detail_id, detail_en = messages.lines(d, _token_names())
         if self.display_ok:
             try:

@@ -1,13 +1,21 @@
-# Replay store and anti-passback, in one small ring of recent taps kept across reboot.
+# Replay store and anti-passback, in one small ring of recent taps, in RAM, checkpointed
+# to flash when the validator is idle.
 #
 # One 32-byte slot per checked tap: proof id (16) | wallet key (8) | time u32 BE | flags u8
-# | 3 spare. File /data/replay.bin holds the slots as they are in RAM; a tap rewrites only
-# its own slot (seek + write + flush: LittleFS commits a file sync atomically, so after a
-# power cut the slot is either the old or the new one).
+# | 3 spare. /data/replay.bin = "RCT1" | upto_seq u32 BE | the slots, written whole by
+# save() (tmp + rename: after a power cut the file is wholly old or wholly new).
+#
+# Why not write the ring on every tap: on the flash model a LittleFS write + sync costs
+# about one 4 KiB erase and 35-70 ms (docs/validator.md 'Flash'), more than the whole tap
+# budget allows. The journal is the write-ahead log instead: every accepted or
+# already-paid tap is a journal record carrying its proof id and wallet id, appended
+# before the answer. After a power cut, boot loads the last checkpoint and replays the
+# journal records after `upto_seq` into the ring (app/recover.py), so the ring is exactly
+# what it was when the power went.
 #
 # Why one ring for both: the replay check needs every proof that could still be fresh,
 # anti-passback needs every wallet accepted within passback_s; both are "taps of the last
-# minute or two", and one slot write per tap instead of two halves the flash work.
+# minute or two".
 #
 # A slot may be reused once its tap is older than `horizon` (the longest a proof could
 # still pass the freshness check, or passback_s, whichever is longer). If every slot is
@@ -19,6 +27,8 @@ import struct
 import micropython
 from micropython import const
 
+from fsutil import write_atomic
+
 SLOT = const(32)
 _PID = const(0)
 _WKEY = const(16)
@@ -29,6 +39,7 @@ WKEY_LEN = const(8)
 FLAG_USED = const(1)      # slot holds a tap
 FLAG_PAID = const(2)      # the tap was accepted (anti-passback counts only these)
 CAPACITY = const(128)
+HEAD = const(8)           # "RCT1" + upto_seq
 
 
 class StoreError(Exception):
@@ -58,37 +69,43 @@ class RecentTaps:
         self.path = path
         self.capacity = capacity
         self.buf = bytearray(capacity * SLOT)
-        self._f = None
+        self.upto_seq = 0        # the journal seq the saved file covers
+        self.dirty = False
 
     def open(self):
-        """Load the ring from flash (creating it if missing or of the wrong size)."""
-        size = self.capacity * SLOT
+        """Load the last checkpoint (an empty ring if there is none or it is not one)."""
+        buf = self.buf
+        ok = False
         try:
-            f = open(self.path, "r+b")
-            if f.readinto(self.buf) != size:
-                f.close()
-                f = None
+            with open(self.path, "rb") as f:
+                head = f.read(HEAD)
+                if len(head) == HEAD and head[0:4] == b"RCT1" and \
+                        f.readinto(buf) == len(buf):
+                    self.upto_seq = struct.unpack_from(">I", head, 4)[0]
+                    ok = True
         except OSError:
-            f = None
-        if f is None:
-            # missing or torn by a firmware change of capacity: start empty. (A torn
-            # LittleFS write cannot happen: syncs are atomic.)
-            for i in range(size):
-                self.buf[i] = 0
-            try:
-                f = open(self.path, "wb")
-                f.write(self.buf)
-                f.close()
-                f = open(self.path, "r+b")
-            except OSError as e:
-                raise StoreError("cannot create %s: %s" % (self.path, e))
-        self._f = f
+            pass
+        if not ok:
+            for i in range(len(buf)):
+                buf[i] = 0
+            self.upto_seq = 0
+        self.dirty = False
         return self
 
+    def save(self, upto_seq):
+        """Checkpoint the ring as covering the journal up to `upto_seq` (idle time only)."""
+        head = bytearray(HEAD)
+        head[0:4] = b"RCT1"
+        struct.pack_into(">I", head, 4, upto_seq)
+        try:
+            write_atomic(self.path, (head, self.buf))   # tmp + rename: wholly old or new
+        except OSError as e:
+            raise StoreError("cannot write %s: %s" % (self.path, e))
+        self.upto_seq = upto_seq
+        self.dirty = False
+
     def close(self):
-        if self._f is not None:
-            self._f.close()
-            self._f = None
+        pass
 
     def seen_proof(self, pid):
         buf = self.buf
@@ -135,22 +152,10 @@ class RecentTaps:
         buf[base:base + PID_LEN] = pid
         buf[base + _WKEY:base + _WKEY + WKEY_LEN] = wkey
         struct.pack_into(">IB", buf, base + _TIME, t, FLAG_USED | (FLAG_PAID if paid else 0))
-        self._write(i)
+        self.dirty = True
 
     def clear(self, i):
         """Undo put() (the journal refused the tap, so it never happened)."""
         base = i * SLOT
         for j in range(base, base + SLOT):
             self.buf[j] = 0
-        self._write(i)
-
-    def _write(self, i):
-        f = self._f
-        if f is None:
-            raise StoreError("store not open")
-        try:
-            f.seek(i * SLOT)
-            f.write(memoryview(self.buf)[i * SLOT:(i + 1) * SLOT])
-            f.flush()
-        except OSError as e:
-            raise StoreError("cannot write %s: %s" % (self.path, e))

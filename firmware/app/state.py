@@ -7,6 +7,7 @@
 import sys
 
 from app import config as appconfig
+from app import recover
 from app.allowance import AllowanceError, AllowanceStore
 from app.decision import Pipeline
 from app.denylist import DenyList, DenyListError
@@ -33,6 +34,7 @@ class Validator:
         self.fares_version = 0
         self.deny_version = 0
         self.reload_pending = False   # the depot installed bundles: reboot when idle
+        self.replayed = 0             # journal records replayed into the RAM state at boot
 
     def fault(self, name, detail):
         if name not in self.faults:
@@ -174,8 +176,15 @@ def _assemble(journal_part, data_dir, verify_bundles):
         return v
     if v.journal is None:
         return v
-    v.pipeline = Pipeline(verifier, fares, deny, recent, allowance, v.journal,
-                          (JournalFull, JournalError), cfg.passback_s, cfg.qr_window_s)
+    p = Pipeline(verifier, fares, deny, recent, allowance, v.journal,
+                 (JournalFull, JournalError), cfg.passback_s, cfg.qr_window_s)
+    try:
+        # the taps since the last checkpoint: the journal is the write-ahead log
+        v.replayed = recover.replay(p, v.journal)
+    except (JournalError, AllowanceError, OSError) as e:
+        v.fault("storage", "recovery: %r" % (e,))
+        return v
+    v.pipeline = p
     return v
 
 

@@ -9,6 +9,7 @@
 #   {"op": "qr", "text": str, "now": t, "clock_ok": bool}          -> decision summary
 #   {"op": "nfc", "payload": hex, "challenge": hex, "now": t, "clock_ok": bool}
 #   {"op": "cut", "at": n, "seed": s}   arm a power cut n flash operations from now
+#   {"op": "checkpoint", "now": t}      idle-time checkpoint of the replay ring and sums
 #   {"op": "records", "limit": n, "ack": bool}   the oldest unsent records, decoded
 #        (and then acknowledged, so the next call pages on)
 #   {"op": "mem"}                       heap in use after a collection
@@ -69,12 +70,18 @@ def boot(req):
 
 def decide(req):
     p = S["v"].pipeline
+    fl = S["flash"]
+    e0, b0, t0 = fl.erases, fl.prog_bytes, fl.time_us
     if req["op"] == "qr":
         d = p.decide_qr(req["text"].encode(), req["now"], req.get("clock_ok", True))
     else:
         d = p.decide_nfc(_hexb(req["payload"]), _hexb(req["challenge"]), req["now"],
                          req.get("clock_ok", True))
-    return d.summary(reasons.describe(d.reason))
+    out = d.summary(reasons.describe(d.reason))
+    # what the tap cost the flash (the model's counters and datasheet time model)
+    out["flash"] = {"erases": fl.erases - e0, "prog_bytes": fl.prog_bytes - b0,
+                    "busy_us": fl.time_us - t0}
+    return out
 
 
 def records(req):
@@ -113,6 +120,13 @@ def main():
                 fl = S["flash"]
                 fl.arm_cut(fl.op_index + req["at"], req.get("seed", 1))
                 ans = {"armed": fl.op_index + req["at"]}
+            elif op == "checkpoint":
+                # what the loop does in idle time: checkpoint the RAM state to files
+                p = S["v"].pipeline
+                n = 0
+                while p.checkpoint_step(req.get("now", 0)):
+                    n += 1
+                ans = {"steps": n}
             elif op == "records":
                 ans = records(req)
             elif op == "mem":

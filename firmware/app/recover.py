@@ -1,0 +1,73 @@
+# After a reboot (power cut, reset, watchdog): bring the replay/passback ring and the
+# allowance sums back to where they were, from the journal.
+#
+# The tap path writes only the journal; the ring and the sums are checkpointed to files
+# in idle time (app/recent.py, app/allowance.py). Every journal record after the ring's
+# checkpoint (`upto_seq`) is therefore replayed here: an accepted or already-paid tap
+# marks its proof and wallet again, an accepted tap re-adds its fare to its pass unless
+# the allowance slot already counted it (its last seq says so).
+from micropython import const
+
+from app import record
+from app.denylist import key as deny_key
+from journal.format import REC_HDR
+
+FAR_EXP = const(30 * 86400)   # a replayed pass's expiry is not in the record: keep 30 days
+
+
+def records_since(journal, first):
+    """(seq, payload bytes) of the journal's records with seq >= first, oldest first.
+
+    The journal's public contract (journal/__init__.py) reads only the *oldest* unsent
+    records; recovery needs the *newest* ones, acked or not, so this walks the records the
+    way the journal itself does (Journal._records, read-only, after mount() validated
+    them). If the journal grows a public `since(first)` this uses it instead."""
+    since = getattr(journal, "since", None)
+    if since is not None:
+        for seq, _t, payload in since(first):
+            yield seq, payload
+        return
+    walk = journal._records(first)
+    for seq, n in walk:
+        yield seq, bytes(journal._mv[REC_HDR:REC_HDR + n])
+
+
+def replay(pipeline, journal):
+    """Re-apply the journal records after the ring's checkpoint; returns how many."""
+    recent = pipeline.recent
+    allowance = pipeline.allowance
+    last = journal.status().last_seq
+    if recent.upto_seq > last:
+        # a checkpoint newer than the journal (the journal was formatted): it covers
+        # nothing that is in this journal
+        recent.upto_seq = last
+    pipeline.last_seq = recent.upto_seq
+    first = recent.upto_seq + 1
+    n = 0
+    for seq, payload in records_since(journal, first):
+        n += 1
+        if seq > pipeline.last_seq:
+            pipeline.last_seq = seq
+        try:
+            r = record.decode(payload)
+        except record.RecordError:
+            continue                  # not a tap record (or a future format): nothing to mark
+        answer = r.get(record.T_ANSWER)
+        pid = r.get(record.T_PROOF)
+        wid = r.get(record.T_WALLET)
+        t = r.get(record.T_TIME, 0)
+        if answer not in (record.ACCEPTED, record.ALREADY_PAID) or pid is None or wid is None:
+            continue
+        if not recent.seen_proof(pid):
+            slot = recent.free_slot(t, pipeline.horizon)
+            if slot >= 0:
+                recent.put(slot, pid, deny_key(b"W", wid), t, answer == record.ACCEPTED)
+        pass_id = r.get(record.T_PASS)
+        fare = r.get(record.T_FARE, 0)
+        if answer == record.ACCEPTED and pass_id is not None and fare:
+            pkey = deny_key(b"P", pass_id)
+            _, _, counted = allowance.find(pkey, t)
+            if seq > counted:
+                allowance.add(pkey, fare, t + FAR_EXP, seq)
+    recent.dirty = recent.dirty or n > 0
+    return n
