@@ -154,10 +154,8 @@ def _session(a, log, port, site):
             reg = _registry(a, site)
             _run_step("unlock", lambda: steps.unlock(link, reg, a.wait, say), log, link)
             return
-        link.enter_raw()
-        # a clean interpreter, as mpremote does: main.py (the validator app) had the heap;
-        # a soft reset from the raw REPL runs boot.py only
-        link.soft_reset()
+        # a clean interpreter: main.py (the validator app) may have had the heap
+        link.fresh()
         try:
             info = link.call("info")
             log.device, log.fw, log.cfg = info["id"], info["fw"], info["cfg"]

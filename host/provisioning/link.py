@@ -137,6 +137,12 @@ class Link:
                        "is MicroPython flashed (`provision.py flash`)? a locked validator "
                        "serving riders is silent too: reset it and run `provision.py unlock`")
 
+    def fresh(self):
+        """The raw REPL on a clean interpreter, as mpremote gets it: interrupt, then a soft
+        reset from the raw REPL (boot.py runs, main.py — the validator app — does not)."""
+        self.enter_raw()
+        self.soft_reset()
+
     def probe_locked(self, timeout=1.0):
         """Ask for a maintenance challenge; (device id, nonce) if a locked validator answers."""
         self.write(b"\r\nBRT-MAINT HELLO\r\n")

@@ -54,6 +54,7 @@ def test_install_sends_every_file_then_nothing(world, capsys):
     assert _cli(world, "install", "--build", str(world["fw"])) == 0
     assert "install: 0 of %d files differ" % n in capsys.readouterr().out
     with Link(world["dev"].port) as link:
+        link.fresh()
         info = link.call("info")
     mhash = hashlib.sha256((world["fw"] / "manifest.json").read_bytes()).hexdigest()
     assert info["fw"] == mhash and info["id"] == "240ac4a1b2c3" and info["locked"] is False
@@ -74,6 +75,7 @@ def test_enroll_registers_secret_keeps_fingerprint_only(world, capsys):
     assert secret.hex() not in audit and regmod.fingerprint(secret) in audit
     # the device holds the same secret: its fingerprint matches the depot's
     with Link(world["dev"].port) as link:
+        link.fresh()
         assert link.call("info")["secret_fp"] == regmod.fingerprint(secret)
     store.close()
 
@@ -88,6 +90,7 @@ def test_configure_writes_validated_config_and_bundles(world, capsys):
     out = capsys.readouterr().out
     assert "already as wanted" in out and "fares.cose v1 already installed" in out
     with Link(world["dev"].port) as link:
+        link.fresh()
         text = link.exec("print(open('/data/config.json').read())")
     cfg = json.loads(text)
     assert cfg["bus"] == "B-017" and cfg["route"] == "K1" and cfg["locked"] is False
@@ -151,6 +154,7 @@ def test_unlock_with_depot_registry_reopens_the_repl(world, capsys):
     assert _cli(world, "unlock", "--registry", str(world["registry"]), "--wait", "20") == 0
     assert "maintenance session open" in capsys.readouterr().out
     with Link(dev.port) as link:
+        link.fresh()
         assert link.call("info")["locked"] is False
 
 
