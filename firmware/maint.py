@@ -120,7 +120,7 @@ def info():
         free = -1
     s = _secret()
     return {"id": device_id(), "platform": sys.platform,
-            "mpy": ".".join(str(x) for x in sys.implementation[1][:3]),
+            "mpy": ".".join(str(x) for x in sys.implementation.version[:3]),
             "fw": _sha_file(MANIFEST), "cfg": _sha_file(CONFIG), "locked": _locked(),
             "secret_fp": fingerprint(s) if s else None, "free": free}
 

@@ -24,7 +24,7 @@ def running_version(link):
     """'1.29.0' if a MicroPython REPL answers on the port, else None."""
     try:
         out = link.exec("import sys\nprint('@@V', '.'.join(str(x) for x in "
-                        "sys.implementation[1][:3]), sys.platform)\n", timeout=5)
+                        "sys.implementation.version[:3]), sys.platform)\n", timeout=5)
     except ProvisionError:
         return None
     for line in out.splitlines():
