@@ -186,9 +186,32 @@ class SyncClient:
 
     def _json(self):
         try:
-            return json.loads(self.http.text())
+            msg = json.loads(self.http.text())
         except ValueError:
             raise SyncError("protocol", "JSON body")
+        if not isinstance(msg, dict):
+            raise SyncError("protocol", "JSON body not an object")
+        return msg
+
+    def _offers(self, offers):
+        # what the depot offers is checked like any other input: a malformed list is a
+        # protocol error, and a path goes into a request line only if it is the plain form
+        if not isinstance(offers, list):
+            raise SyncError("protocol", "bundles")
+        out = []
+        for o in offers:
+            if not isinstance(o, dict):
+                raise SyncError("protocol", "bundle offer")
+            k = o.get("kind")
+            v = o.get("version")
+            p = o.get("path")
+            if k not in KINDS or not isinstance(v, int) or not isinstance(p, str):
+                continue
+            if len(p) > 48 or not p.startswith("/v1/bundles/") or \
+                    not p[12:].replace("/", "").isdigit():
+                raise SyncError("protocol", "bundle path")
+            out.append((k, v, p))
+        return out
 
     def _answer(self, now_ms):
         h = self.http
@@ -211,8 +234,7 @@ class SyncClient:
             t = msg.get("time")
             if isinstance(t, int) and self.on_time is not None:
                 self.on_time(t)
-            self.offers = [(o["kind"], o["version"], o["path"]) for o in msg.get("bundles", ())
-                           if o.get("kind") in KINDS]
+            self.offers = self._offers(msg.get("bundles", []))
             self.state = UPLOAD
             self.sent_last = -1
             self._next = self._upload  # next step: read the first batch

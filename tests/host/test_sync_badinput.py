@@ -99,6 +99,11 @@ CASES = [
     # a lying depot: a proper hello, then an ack for records never sent
     ([http(HELLO_OK), http(b'{"acked": 999999}')], "protocol"),
     ([http(HELLO_OK), http(b'{"acked": "10"}')], "protocol"),
+    ([http(b"0")], "protocol"),                                          # JSON, not an object
+    ([http(b'{"time": 1, "bundles": 5}')], "protocol"),
+    ([http(b'{"time": 1, "bundles": [7]}')], "protocol"),
+    ([http(b'{"time": 1, "bundles": [{"kind": 3, "version": 9, '
+           b'"path": "/v1/bundles/3/9 HTTP/1.1\\r\\nX: y"}]}')], "protocol"),  # injection
 ]
 
 
@@ -107,7 +112,7 @@ def test_bad_depot_answers(rig, answers, reason):
     srv, v = rig
     srv.answers = list(answers)
     srv.default = b""
-    r = v.sync(max_ms=400 if reason != "timeout" else 1500, stop_on_fail=True)
+    r = v.sync(max_ms=5000, stop_on_fail=True)  # ends at the first failure
     assert r["state"] == 5, r
     assert r["last_error"].split(":")[0] == reason, r
     assert r["unsent"] == 10 and r["acked"] == -1  # nothing acknowledged
@@ -122,7 +127,7 @@ def test_generated_depot_answers(rig, answer):
     srv, v = rig
     srv.answers = [answer]
     srv.default = b""
-    r = v.sync(max_ms=400, stop_on_fail=True)
+    r = v.sync(max_ms=5000, stop_on_fail=True)
     assert r["state"] in (5, 6), r  # a typed failure (or a harmless valid answer)
     assert r["unsent"] == 10 and r["acked"] == -1, r
     if r["state"] == 5:

@@ -121,7 +121,7 @@ def test_bad_device_secret_uploads_nothing_and_acks_nothing(depot, tmp_path):
     v = Validator(tmp_path, depot.url, secret=b"x" * 32)
     try:
         v.gen(10)
-        r = v.sync(max_ms=1500)
+        r = v.sync(stop_on_fail=True)
         assert r["state"] == 5 and r["last_error"].startswith("http_401"), r
         assert r["unsent"] == 10 and r["acked"] == -1
         assert stored(depot) == []
@@ -133,16 +133,19 @@ def test_bad_device_secret_uploads_nothing_and_acks_nothing(depot, tmp_path):
 def test_depot_restart_mid_upload(depot, proxy, val):
     val.gen(120)
     calls = []
+    stopper = []
 
     def crash(dev):
         calls.append(dev)
         if len(calls) == 2:  # the second batch is committed, then the depot goes down
-            threading.Thread(target=depot.server.stop).start()
+            stopper.append(threading.Thread(target=depot.server.stop))
+            stopper[0].start()
             raise ConnectionError("depot process killed")
     depot.server.app.faults["after_commit"] = crash
-    r = val.sync(max_ms=1500)  # runs into the dead depot, backs off
+    r = val.sync(stop_on_fail=True)  # runs into the dead depot, backs off
     assert r["state"] == 5 and r["unsent"] == 120 - 24, r  # first batch acked only
     assert stored(depot) == list(range(1, 49))  # the second was stored, never acked
+    stopper[0].join(10)
     depot.restart()  # same port, store reopened from disk
     r = val.sync()
     assert r["state"] == 6 and r["unsent"] == 0, r
