@@ -137,6 +137,7 @@ class Flash:
         self.read_ops = 0
         self.read_bytes = 0
         self.time_us = 0      # modelled busy time of the chip
+        self.stale_ops = 0    # calls on partitions made before the last power_on (ignored)
 
     def power_on(self):
         """Power (back) on: the chip works again, no cut armed, op index restarts at 0.
@@ -328,6 +329,7 @@ class Partition:
 
     def _addr(self, block, offset, n):
         if self._boot != self.flash.boot:
+            self.flash.stale_ops += 1  # visible to a test that forgot to remake partitions
             return -1  # stale: see Flash.power_on
         a = block * self.block_size + offset
         if block < 0 or offset < 0 or a + n > self.size:

@@ -168,7 +168,7 @@ def test_stale_partition_after_power_on_does_nothing():
     f.power_on()
     old.writeblocks(0, b"\x00", 0)
     old.ioctl(6, 1)
-    assert _rd(f, 0, 1) == b"\xff" and f.ops == 0
+    assert _rd(f, 0, 1) == b"\xff" and f.ops == 0 and f.stale_ops == 2
 
 
 def test_esp32_shim_finds_partitions_and_littlefs_runs_on_vfs():
