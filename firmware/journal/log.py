@@ -230,7 +230,12 @@ class Journal:
                 self._tail, self._tail_base = a, self._next_seq
         seq = self._next_seq
         k = pack_record(self._buf, seq, t, payload)
-        self._guard(self._part.writeblocks, ACK_SECTORS + self._head, self._mv[0:k], self._wpos)
+        try:  # inline, not via _guard: no bound-method object per tap
+            self._part.writeblocks(ACK_SECTORS + self._head, self._mv[0:k], self._wpos)
+        except OSError as e:
+            self._wpos = SECTOR
+            self._ahead_ready = False
+            raise JournalError("flash write failed: %s" % e)
         self._wpos += k
         self._next_seq = seq + 1
         if self._oldest_t is None:
