@@ -18,6 +18,11 @@ MAX_BODY = 8 * 1024 * 1024
 _KEY = re.compile(r"^[!-~]{1,128}$")
 
 
+def _u32(v):
+    """True for a JSON unsigned 32-bit integer (journal seq and times are u32)."""
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 32
+
+
 def batch_mac(secret, body):
     return hmac.new(bytes(secret), bytes(body), hashlib.sha256).hexdigest()
 
@@ -90,7 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError("depot/batch differ from the headers")
             taps = []
             for dev, seq, t, payload in msg["taps"]:
-                if not (isinstance(dev, str) and isinstance(seq, int) and isinstance(t, int)):
+                if not (isinstance(dev, str) and 0 < len(dev) <= 64 and _u32(seq) and
+                        _u32(t) and isinstance(payload, str) and len(payload) <= 2048):
                     raise ValueError("tap fields")
                 taps.append((dev, seq, t, bytes.fromhex(payload)))
         except (ValueError, KeyError, TypeError) as e:

@@ -125,11 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._authed(app, device_id, body)
         try:
             h = json.loads(body)
-            have = {int(k): int(v) for k, v in h.get("have", {}).items()}
-            unsent = int(h.get("unsent", 0))
-            dtime = int(h.get("time", 0))
+            have = {int(k): _u32(v) for k, v in h.get("have", {}).items()}
+            unsent = _u32(h.get("unsent", 0))
+            dtime = _u32(h.get("time", 0))
             err = h.get("error")
-            if err is not None and not isinstance(err, str):
+            if err is not None and (not isinstance(err, str) or len(err) > 500):
                 raise TypeError
         except (ValueError, TypeError, AttributeError):
             raise DepotError("malformed", "hello body") from None
@@ -168,6 +168,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_page(self, app):
         self._send(200, "text/html; charset=utf-8", status_page(app.status()).encode())
+
+
+def _u32(v):
+    """An unsigned 32-bit integer from JSON (bool and float refused), else ValueError."""
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2 ** 32:
+        raise ValueError("not a u32")
+    return v
 
 
 class DepotApp:

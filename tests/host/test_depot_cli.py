@@ -189,3 +189,76 @@ def test_same_seq_different_record_is_kept_as_conflict(tmp_path):
     from host.depot.server import DepotApp
     assert "val-1: seq 2" in status_page(DepotApp(s).status())
     s.close()
+
+
+JSONV = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.text(max_size=10),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c,
+                                                                          max_size=3),
+                     max_leaves=10)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from host.backoffice.server import BackofficeServer
+    from host.backoffice.store import open_store
+    tmp = tmp_path_factory.mktemp("fuzz")
+    s = DepotStore(str(tmp / "d.db")).open()
+    s.register("val-1", b"k" * 32)
+    srv = DepotServer(s).start()
+    bo = open_store(tmp / "bo.db")
+    bo.register_depot("depot-A", b"A" * 32)
+    bsrv = BackofficeServer(bo).start()
+    yield srv, bsrv
+    srv.stop()
+    bsrv.stop()
+    s.close()
+    bo.close()
+
+
+@pytest.mark.parametrize("hello", [{"time": 2**70}, {"unsent": -1}, {"have": {"1": 2**64}},
+                                   {"time": 1.5}, {"have": {"x": 1}}, {"error": 5}])
+def test_hello_out_of_range_is_malformed(served, hello):
+    srv, _ = served
+    body = json.dumps(hello).encode()
+    code, ans, _ = _req(srv.url + "/v1/sync/val-1/hello", body,
+                        {"X-BRT-MAC": wire.mac(b"k" * 32, body)})
+    assert (code, json.loads(ans)["error"]) == (400, "malformed")
+
+
+@pytest.mark.parametrize("tap", [["v", 2**70, 0, "00"], ["v", 1, -1, "00"], ["v", 1, 1, 5],
+                                 ["v" * 65, 1, 1, "00"], ["v", True, 1, "00"]])
+def test_backoffice_out_of_range_taps_are_malformed(served, tap):
+    from host.backoffice.server import batch_mac
+    _, bsrv = served
+    body = json.dumps({"depot": "depot-A", "batch": "k-9", "taps": [tap]}).encode()
+    code, ans, _ = _req(bsrv.url + "/v1/batches", body, {
+        "X-BRT-Depot": "depot-A", "Idempotency-Key": "k-9",
+        "X-BRT-MAC": batch_mac(b"A" * 32, body)})
+    assert (code, json.loads(ans)["error"]) == (400, "malformed")
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[__import__("hypothesis").HealthCheck.function_scoped_fixture])
+@given(st.one_of(JSONV, st.fixed_dictionaries({}, optional={
+    "time": JSONV, "unsent": JSONV, "error": JSONV,
+    "have": st.dictionaries(st.text(max_size=3), JSONV, max_size=3) | JSONV})),
+    st.fixed_dictionaries({}, optional={"depot": st.just("depot-A") | JSONV,
+                                        "batch": st.just("k-1") | JSONV,
+                                        "taps": st.lists(st.lists(JSONV, max_size=5),
+                                                         max_size=3) | JSONV}))
+def test_generated_json_bodies_get_typed_answers(served, hello, batch):
+    from host.backoffice.server import batch_mac
+    srv, bsrv = served
+    body = json.dumps(hello).encode()
+    code, ans, _ = _req(srv.url + "/v1/sync/val-1/hello", body,
+                        {"X-BRT-MAC": wire.mac(b"k" * 32, body)})
+    assert code in (200, 400), ans
+    if code == 400:
+        assert json.loads(ans)["error"] == "malformed"
+    body = json.dumps(batch).encode()
+    code, ans, _ = _req(bsrv.url + "/v1/batches", body, {
+        "X-BRT-Depot": "depot-A", "Idempotency-Key": "k-1",
+        "X-BRT-MAC": batch_mac(b"A" * 32, body)})
+    assert code in (200, 400, 409), ans
+    if code == 400:
+        assert json.loads(ans)["error"] == "malformed"
