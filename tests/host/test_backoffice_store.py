@@ -78,7 +78,8 @@ def test_settlement_double_use_allowance_and_deny_deltas(store):
     # publish: wallet 1 (proof used twice), pass 2 (over allowance)
     assert store.publish(KEY) == 1
     assert store.publish(KEY) is None  # nothing new
-    store.ingest("depot-B", "k2", [("v3", 1, 0, rec(w3, b"proof-f", fare=1000))])
+    store.ingest("depot-B", "k2", [("v1", 9, 0, rec(w3, b"proof-f", fare=1000))])
+    assert (b"proof-f".hex(), 2, 1, w3.hex()) in store.proofs_used_twice()  # one validator
     assert store.publish(KEY) == 2  # proof-f now used twice: wallet 3
     d1, d2 = [hb.parse_bundle(raw, PUB, expect_kind=hb.DENY_DELTA)
               for raw in store.deltas_since(0)]
