@@ -59,6 +59,7 @@ class SimBoard:
         self.console = []          # last console lines
         self.label = None          # what the next decision is about (wallet name), for logs
         self.offset = 0            # the world's time ahead of the real clock (advance())
+        self.skew = 0              # the validator's clock minus the world's (set_clock())
         self.boots = 0
         self._reader = None
         self._expect_exit = False
@@ -183,8 +184,13 @@ class SimBoard:
 
     def advance(self, seconds):
         """Time passes for everyone: the phones' clocks and the validator's DS3231."""
+        # keep the validator's clock as far from the world's as it was set (re-reading
+        # the chip each time would lose a fraction of a second per step, and drift)
         self.offset += int(seconds)
-        self.host.ds3231.set_time(self.clock() + int(seconds))
+        if self.host.ds3231.running:
+            self.host.ds3231.set_time(self.now() + self.skew)
+        else:
+            self.host.ds3231.set_time(self.clock())
 
     def clock(self):
         return self.host.ds3231.now()
@@ -193,6 +199,7 @@ class SimBoard:
         """Set the DS3231 (as the depot does at every sync): running, OSF cleared."""
         self.host.ds3231.start_oscillator()
         self.host.ds3231.set_time(int(t), clear_osf=True)
+        self.skew = int(t) - self.now()
 
     def unset_clock(self):
         """The DS3231 lost its battery: oscillator stopped, reads 2000-01-01, OSF set."""
@@ -262,6 +269,17 @@ class SimBoard:
         self._drain()
         self.label = wallet
         self.host.antenna.present(self.phone(wallet))
+        try:
+            return self.next_decision(timeout)
+        finally:
+            self.host.antenna.remove()
+
+    def tap_phone(self, answer_fn, label="phone", timeout=30):
+        """NFC tap of any phone: answer_fn(challenge16) -> the wallet's answer bytes (e.g. a
+        partner wallet's own pass and proof)."""
+        self._drain()
+        self.label = label
+        self.host.antenna.present(self.phone(answer_fn=answer_fn))
         try:
             return self.next_decision(timeout)
         finally:

@@ -10,6 +10,7 @@
 #   {"op": "nfc", "payload": hex, "challenge": hex, "now": t, "clock_ok": bool}
 #   {"op": "cut", "at": n, "seed": s}   arm a power cut n flash operations from now
 #   {"op": "checkpoint", "now": t}      idle-time checkpoint of the replay ring and sums
+#   {"op": "flash"}                     the flash model's counters
 #   {"op": "records", "limit": n, "ack": bool}   the oldest unsent records, decoded
 #        (and then acknowledged, so the next call pages on)
 #   {"op": "mem"}                       heap in use after a collection
@@ -127,6 +128,9 @@ def main():
                 while p.checkpoint_step(req.get("now", 0)):
                     n += 1
                 ans = {"steps": n}
+            elif op == "flash":
+                fl = S["flash"]
+                ans = {"erases": fl.erases, "prog_bytes": fl.prog_bytes, "busy_us": fl.time_us}
             elif op == "records":
                 ans = records(req)
             elif op == "mem":

@@ -45,8 +45,10 @@ def test_ui_keys_drive_the_virtual_validator(tmp_path):
             await pilot.pause(0.5)
             oled = app.query_one("#oled", Static)
             assert "█" in str(oled.render()), "the OLED panel shows the screen's pixels"
-            status = str(app.query_one("#status", Static).render())
-            assert "journal: 3 taps" in status, status
+            st = app.query_one("#status", Static)
+            # the firmware reports its status once a second
+            assert await _until(pilot, lambda: "journal: 3 taps" in str(st.render())), \
+                str(st.render())
             boots = board.boots
             await pilot.press("p")                           # power cut and restart
             assert await _until(pilot, lambda: board.boots == boots + 1 and
