@@ -4,27 +4,37 @@
 # lets a pass spend before the wallet is online again); the validator adds up the fares it
 # charged the pass and refuses a tap whose fare would go past it. Sums must survive
 # reboots and must not live in RAM (a bus sees thousands of passes in a pass's lifetime),
-# so they sit in a fixed open-addressing hash table in /data/allowance.bin:
-# 24-byte slots: pass key (8, = SHA-256(b"P"+pass_id)[:8], the deny-list key) | rupiah
+# so they sit in a hash table on flash: 32 bucket files /data/allowance/NN.bin, each of 64
+# slots of 24 bytes: pass key (8, = SHA-256(b"P"+pass_id)[:8], the deny-list key) | rupiah
 # spent u32 BE | pass expiry u32 BE | seq of the last tap counted u32 BE | 4 spare.
-# An all-zero slot is empty; a slot whose pass has expired is free for reuse (the verifier
-# refuses an expired pass before it gets here).
+# Bucket = key[0] % 32, then open addressing from key[1] % 64. An all-zero slot is empty;
+# a slot whose pass has expired is free for reuse (the verifier refuses an expired pass
+# before it gets here). 2,048 passes, 48 KiB of flash.
 #
-# Writes are off the tap path (a LittleFS slot update costs ~one 4 KiB erase): a tap adds
-# its fare to `pending` in RAM; the loop flushes pending sums one slot per idle turn
-# (flush_one). The journal is the write-ahead log: after a power cut, boot re-adds the
-# fares of the journal records after the last checkpoint (app/recover.py), and a slot's
-# last-seq makes that exact - a tap already counted in the slot is not counted again.
+# Why buckets of 1.5 KiB: LittleFS stores a file as a chain of blocks, and changing bytes
+# in the middle of a file rewrites every block from there to its end - one slot update in
+# a single 48 KiB table cost ~7 sector erases on the flash model. A bucket fits one block:
+# rewriting it (tmp + rename, atomic) costs about one.
+#
+# Writes are off the tap path: a tap adds its fare to `pending` in RAM; the loop flushes
+# the pending sums of one bucket per idle turn (flush_one). The journal is the write-ahead
+# log: after a power cut, boot re-adds the fares of the journal records after the last
+# checkpoint (app/recover.py), and a slot's last seq makes that exact - a tap already
+# counted in the slot is not counted again.
+import os
 import struct
 
 from micropython import const
 
+from fsutil import write_atomic
+
 SLOT = const(24)
 KEY_LEN = const(8)
-CAPACITY = const(2048)
-MAX_PROBE = const(48)
+BUCKETS = const(32)
+PER_BUCKET = const(64)
 MAX_SPENT = const(0x3FFFFFFF)  # a small int on every port
 MAX_PENDING = const(64)        # sums waiting for an idle moment (then flushed at once)
+_ZERO = bytes(KEY_LEN)
 
 
 class AllowanceError(Exception):
@@ -32,92 +42,97 @@ class AllowanceError(Exception):
 
 
 class AllowanceStore:
-    def __init__(self, path, capacity=CAPACITY):
-        self.path = path
-        self.capacity = capacity
-        self._f = None
-        self._buf = bytearray(SLOT)
+    def __init__(self, path, buckets=BUCKETS, per_bucket=PER_BUCKET):
+        self.path = path             # a directory
+        self.buckets = buckets
+        self.per = per_bucket
+        self.buf = bytearray(per_bucket * SLOT)
+        self._b = -1                 # which bucket self.buf holds
         self.pending = {}   # pass key -> [rupiah, exp, first seq, last seq] not yet on flash
 
     def open(self):
-        size = self.capacity * SLOT
         try:
-            f = open(self.path, "r+b")
-            if f.seek(0, 2) != size:
-                f.close()
-                f = None
+            os.stat(self.path)
         except OSError:
-            f = None
-        if f is None:
             try:
-                f = open(self.path, "wb")
-                zero = bytes(SLOT * 16)
-                left = size
-                while left > 0:
-                    n = min(left, len(zero))
-                    f.write(zero if n == len(zero) else zero[:n])
-                    left -= n
-                f.close()
-                f = open(self.path, "r+b")
+                os.mkdir(self.path)
             except OSError as e:
                 raise AllowanceError("cannot create %s: %s" % (self.path, e))
-        self._f = f
+        self._b = -1
         return self
 
     def close(self):
-        if self._f is not None:
-            self._f.close()
-            self._f = None
+        self._b = -1
 
-    def _read(self, i):
-        f = self._f
-        if f is None:
-            raise AllowanceError("store not open")
+    def _file(self, b):
+        return "%s/%02d.bin" % (self.path, b)
+
+    def _load(self, b):
+        if self._b == b:
+            return self.buf
+        buf = self.buf
+        n = 0
         try:
-            f.seek(i * SLOT)
-            if f.readinto(self._buf) != SLOT:
-                raise AllowanceError("short read")
+            with open(self._file(b), "rb") as f:
+                n = f.readinto(buf)
         except OSError as e:
-            raise AllowanceError("cannot read %s: %s" % (self.path, e))
-        return self._buf
+            if e.args and e.args[0] != 2:    # ENOENT: a bucket never written is empty
+                self._b = -1
+                raise AllowanceError("cannot read %s: %s" % (self._file(b), e))
+        if n != len(buf):
+            for i in range(len(buf)):
+                buf[i] = 0
+        self._b = b
+        return buf
 
-    def find(self, pkey, now):
-        """(slot, spent, last seq) of the pass on flash; slot is where to write it (spent
-        0 if new). AllowanceError if the table has no room along the probe sequence."""
-        h = ((pkey[0] << 8) | pkey[1]) % self.capacity
+    def _slot(self, buf, pkey, now):
+        """(index, spent, last seq) of the key in a loaded bucket, or where it would go."""
+        per = self.per
+        h = pkey[1] % per
         free = -1
-        for p in range(MAX_PROBE):
-            i = (h + p) % self.capacity
-            b = self._read(i)
-            exp = struct.unpack_from(">I", b, 12)[0]
-            if exp == 0 and b[0:KEY_LEN] == bytes(KEY_LEN):
+        for p in range(per):
+            i = (h + p) % per
+            o = i * SLOT
+            exp = struct.unpack_from(">I", buf, o + 12)[0]
+            key = buf[o:o + KEY_LEN]
+            if exp == 0 and key == _ZERO:
                 return (free if free >= 0 else i), 0, 0   # empty: the key is not further on
-            if b[0:KEY_LEN] == pkey:
-                spent, exp, seq = struct.unpack_from(">III", b, 8)
+            if key == pkey:
+                spent, exp, seq = struct.unpack_from(">III", buf, o + 8)
                 return i, spent, seq
             if exp < now and free < 0:
                 free = i                                    # expired pass: reusable
         if free >= 0:
             return free, 0, 0
-        raise AllowanceError("allowance table full")
+        raise AllowanceError("allowance bucket full")
 
-    def write(self, i, pkey, spent, exp, seq):
-        f = self._f
-        if f is None:
-            raise AllowanceError("store not open")
-        if spent > MAX_SPENT:
-            spent = MAX_SPENT
-        b = self._buf
-        b[0:KEY_LEN] = pkey
-        struct.pack_into(">IIII", b, KEY_LEN, spent, exp, seq, 0)
+    def find(self, pkey, now):
+        """((bucket, index), spent, last seq) of the pass on flash (spent 0 if new).
+        AllowanceError if its bucket has no room or cannot be read."""
+        b = pkey[0] % self.buckets
+        i, spent, seq = self._slot(self._load(b), pkey, now)
+        return (b, i), spent, seq
+
+    def _put(self, buf, i, pkey, spent, exp, seq):
+        o = i * SLOT
+        buf[o:o + KEY_LEN] = pkey
+        struct.pack_into(">IIII", buf, o + KEY_LEN, min(spent, MAX_SPENT), exp, seq, 0)
+
+    def _save(self, b):
         try:
-            f.seek(i * SLOT)
-            f.write(b)
-            f.flush()
+            write_atomic(self._file(b), self.buf)
         except OSError as e:
-            raise AllowanceError("cannot write %s: %s" % (self.path, e))
+            self._b = -1
+            raise AllowanceError("cannot write %s: %s" % (self._file(b), e))
 
-    # --- the tap path: RAM only ----------------------------------------------------------
+    def write(self, slot, pkey, spent, exp, seq):
+        """Set one slot on flash now (tests, tools; the tap path uses add/flush_one)."""
+        b, i = slot
+        buf = self._load(b)
+        self._put(buf, i, pkey, spent, exp, seq)
+        self._save(b)
+
+    # --- the tap path: RAM only (and one bucket read) -------------------------------------
 
     def spent(self, pkey, now):
         """Rupiah this pass spent here: on flash plus not yet flushed."""
@@ -139,15 +154,25 @@ class AllowanceStore:
     def full(self):
         return len(self.pending) >= MAX_PENDING
 
-    # --- idle time: one slot per call -------------------------------------------------------
+    # --- idle time: one bucket per call -----------------------------------------------------
 
     def flush_one(self, now):
-        """Write one pending sum to flash; False when nothing is pending."""
-        for pkey in self.pending:
-            fare, exp, first, last = self.pending[pkey]
-            i, spent, seq = self.find(pkey, now)
+        """Write the pending sums of one bucket to flash; False when nothing is pending."""
+        first = None
+        for k in self.pending:
+            first = k
+            break
+        if first is None:
+            return False
+        b = first[0] % self.buckets
+        buf = self._load(b)
+        done = [k for k in self.pending if k[0] % self.buckets == b]
+        for pkey in done:
+            fare, exp, _first, last = self.pending[pkey]
+            i, spent, seq = self._slot(buf, pkey, now)
             if seq < last:              # not yet counted there (a replayed record may be)
-                self.write(i, pkey, spent + fare, exp, last)
+                self._put(buf, i, pkey, spent + fare, exp, last)
+        self._save(b)
+        for pkey in done:
             del self.pending[pkey]
-            return True
-        return False
+        return True

@@ -170,7 +170,7 @@ def _assemble(journal_part, data_dir, verify_bundles):
         v.fault("deny", "deny list: %r" % (e,))
     try:
         recent = RecentTaps(data_dir + "/replay.bin").open()
-        allowance = AllowanceStore(data_dir + "/allowance.bin").open()
+        allowance = AllowanceStore(data_dir + "/allowance").open()
     except (StoreError, AllowanceError) as e:
         v.fault("storage", "stores: %r" % (e,))
         return v

@@ -170,13 +170,19 @@ def test_recent_wallet_with_many_slots_is_found():
     assert r.paid_within(w, now, 60)
 
 
-def test_allowance_sums_pending_flush_and_reuse():
-    path = TMP + "/allow.bin"
+def _rmtree(path):
     try:
-        os.remove(path)
+        for name in os.listdir(path):
+            os.remove(path + "/" + name)
+        os.rmdir(path)
     except OSError:
         pass
-    a = allowance.AllowanceStore(path, capacity=16).open()
+
+
+def test_allowance_sums_pending_flush_and_reuse():
+    path = TMP + "/allow"
+    _rmtree(path)
+    a = allowance.AllowanceStore(path, buckets=2, per_bucket=8).open()
     now = 1800000000
     exp = now + 86400
     k1 = denylist.key(b"P", b"pass-1")
@@ -185,10 +191,9 @@ def test_allowance_sums_pending_flush_and_reuse():
     a.add(k1, 3500, exp, 9)
     assert a.spent(k1, now) == 7000 and a.find(k1, now)[1] == 0   # RAM only so far
     assert a.flush_one(now) and not a.flush_one(now)
-    i, spent, seq = a.find(k1, now)
+    slot, spent, seq = a.find(k1, now)
     assert (spent, seq) == (7000, 9)
-    a.close()
-    a = allowance.AllowanceStore(path, capacity=16).open()       # after a reboot
+    a = allowance.AllowanceStore(path, buckets=2, per_bucket=8).open()   # after a reboot
     assert a.spent(k1, now) == 7000
     # a tap replayed from the journal that the slot already counted is not counted again
     a.add(k1, 3500, exp, 9)
@@ -197,26 +202,35 @@ def test_allowance_sums_pending_flush_and_reuse():
     a.add(k1, 1000, exp, 12)
     a.flush_one(now)
     assert a.find(k1, now)[1:] == (8000, 12)
-    # fill every slot with passes that collide on the same home slot
-    for s in range(16):
-        if s != i:
-            kk = bytes([k1[0], k1[1]]) + bytes([s]) * 6
-            j, c, _ = a.find(kk, now)
-            assert c == 0
-            a.write(j, kk, 1, now + 10, 1)
+    # fill the bucket with passes that collide on the same home slot
+    b0, h0 = k1[0], k1[1]
+    others = [bytes([b0, h0]) + bytes([s + 1]) * 6 for s in range(7)]
+    for kk in others:
+        sl, c, _ = a.find(kk, now)
+        assert c == 0 and sl[0] == slot[0]
+        a.write(sl, kk, 1, now + 10, 1)
     try:
-        a.find(b"\x00\x00zzzzzz", now)
-        raise AssertionError("full table gave a slot")
+        a.find(bytes([b0, h0]) + b"zzzzzz", now)
+        raise AssertionError("full bucket gave a slot")
     except allowance.AllowanceError:
         pass
     # once those passes expired their slots are free again; the live sum is kept
-    j, c, _ = a.find(b"\x00\x00zzzzzz", now + 11)
-    assert c == 0 and j != i
-    assert a.find(k1, now + 11)[:2] == (i, 8000)
-    a.close()
+    sl, c, _ = a.find(bytes([b0, h0]) + b"zzzzzz", now + 11)
+    assert c == 0 and sl != slot
+    assert a.find(k1, now + 11)[:2] == (slot, 8000)
+    # several pending sums of one bucket go to flash in one write
+    k2, k3 = others[0], others[1]
+    a.add(k2, 100, now + 99, 20)
+    a.add(k3, 200, now + 99, 21)
+    assert a.flush_one(now) and not a.pending
+    assert a.find(k2, now)[1:] == (101, 20) and a.find(k3, now)[1:] == (201, 21)
+    # a torn bucket file (wrong size) reads as empty, never as garbage sums
+    with open(path + "/%02d.bin" % slot[0], "wb") as f:
+        f.write(b"\xff" * 10)
+    a = allowance.AllowanceStore(path, buckets=2, per_bucket=8).open()
+    assert a.spent(k1, now) == 0
+    _rmtree(path)
 
 
 def test_zz_cleanup():
-    for name in os.listdir(TMP):
-        os.remove(TMP + "/" + name)
-    os.rmdir(TMP)
+    _rmtree(TMP)

@@ -48,7 +48,7 @@ def main(d):
     fares = FareTable.from_body(cbor.loads(read(d + "/fares.cbor")), 1)
     p = Pipeline(ver, fares, DenyList.open("/data/deny.bin"),
                  RecentTaps("/data/replay.bin").open(),
-                 AllowanceStore("/data/allowance.bin").open(), j,
+                 AllowanceStore("/data/allowance").open(), j,
                  (JournalFull, JournalError), cfg["passback_s"], cfg["qr_window_s"])
     counts = {"0/0": 0}
     # preallocated: a list growing during the run would itself look like heap growth
