@@ -47,8 +47,9 @@ class Board:
         assert "error" not in ans, ans["error"]
         return ans
 
-    def boot(self):
-        return self.ask(op="boot", image=str(self.image), provision=str(self.prov))
+    def boot(self, **flash):
+        """Power on; flash: flash_size/vfs_size for a small journal (default layout else)."""
+        return self.ask(op="boot", image=str(self.image), provision=str(self.prov), **flash)
 
     def qr(self, text, now=NOW, clock_ok=True):
         return self.ask(op="qr", text=text, now=now, clock_ok=clock_ok)

@@ -11,6 +11,7 @@
 #   {"op": "cut", "at": n, "seed": s}   arm a power cut n flash operations from now
 #   {"op": "checkpoint", "now": t}      idle-time checkpoint of the replay ring and sums
 #   {"op": "flash"}                     the flash model's counters
+#   {"op": "fill", "now": t}            append rejected tap records until JournalFull
 #   {"op": "records", "limit": n, "ack": bool}   the oldest unsent records, decoded
 #        (and then acknowledged, so the next call pages on)
 #   {"op": "mem"}                       heap in use after a collection
@@ -43,10 +44,20 @@ def boot(req):
         S["mounted"] = False
     fl = S["flash"]
     if fl is None:
-        fl = flashdev.Flash(flashdev.DATA_SIZE, path=req["image"])
+        fl = flashdev.Flash(req.get("flash_size", flashdev.DATA_SIZE), path=req["image"])
         S["flash"] = fl
     fl.power_on()
-    simboot.mount_data(fl)
+    if "vfs_size" in req:
+        # a small journal (tests of a full journal): the vfs partition sized explicitly
+        parts = esp32.attach(fl, req["vfs_size"])
+        try:
+            fs = os.VfsLfs2(parts["vfs"])
+        except OSError:
+            os.VfsLfs2.mkfs(parts["vfs"])
+            fs = os.VfsLfs2(parts["vfs"])
+        os.mount(fs, "/data")
+    else:
+        simboot.mount_data(fl)
     S["mounted"] = True
     src = req.get("provision")
     if src:
@@ -128,6 +139,19 @@ def main():
                 while p.checkpoint_step(req.get("now", 0)):
                     n += 1
                 ans = {"steps": n}
+            elif op == "fill":
+                # fill the journal with (rejected) tap records until it is full
+                from journal import JournalFull
+                w = record.RecordWriter()
+                payload = bytes(w.encode(req["now"], 0, record.QR, record.REJECTED, 47))
+                n = 0
+                try:
+                    while True:
+                        S["v"].journal.append(payload, req["now"])
+                        n += 1
+                except JournalFull:
+                    pass
+                ans = {"appended": n, "full": S["v"].journal.status().full}
             elif op == "flash":
                 fl = S["flash"]
                 ans = {"erases": fl.erases, "prog_bytes": fl.prog_bytes, "busy_us": fl.time_us}
