@@ -164,7 +164,7 @@ class TapLoop:
         else:
             us_read = time.ticks_diff(time.ticks_us(), t0)
             if p is None:
-                d = self._pre(record.NFC, self._why_not_ready(), now, ok)
+                d = self._pre(record.NFC, self.v.why_not_ready(), now, ok)
             else:
                 d = p.decide_nfc(payload, challenge, now, ok)
             d.us_read = us_read
@@ -200,7 +200,7 @@ class TapLoop:
         now, ok = self.now()
         p = self.v.pipeline
         if p is None:
-            d = self._pre(record.QR, self._why_not_ready(), now, ok)
+            d = self._pre(record.QR, self.v.why_not_ready(), now, ok)
         else:
             d = p.decide_qr(line, now, ok)
         d.us_read = us_read
@@ -209,23 +209,12 @@ class TapLoop:
 
     # --- answers ------------------------------------------------------------------------
 
-    def _why_not_ready(self):
-        f = self.v.faults
-        if "config" in f:
-            return reasons.NOT_CONFIGURED
-        if "storage" in f:
-            return reasons.JOURNAL_ERROR
-        return reasons.INTERNAL
-
     def _pre(self, channel, reason, now, ok):
         """A tap refused before the decision could start: still journaled if possible."""
         p = self.v.pipeline
         if p is not None:
             return p.fault(channel, reason, now, ok)
-        from app.decision import Decision
-        d = Decision(channel, now, ok)
-        d.reason = reason
-        return d
+        return self.v.refuse(channel, reason, now, ok)
 
     def answer(self, d):
         t0 = time.ticks_us()

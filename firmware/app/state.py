@@ -7,7 +7,7 @@
 import sys
 
 from app import config as appconfig
-from app import recover
+from app import reasons, recover
 from app.allowance import AllowanceError, AllowanceStore
 from app.decision import Pipeline
 from app.denylist import DenyList, DenyListError
@@ -41,6 +41,31 @@ class Validator:
             self.faults.append(name)
         self.details[name] = detail
 
+    def why_not_ready(self):
+        """The reason code for a tap while there is no pipeline."""
+        if "config" in self.faults:
+            return reasons.NOT_CONFIGURED
+        if "storage" in self.faults:
+            return reasons.JOURNAL_ERROR
+        return reasons.INTERNAL
+
+    def refuse(self, channel, reason, now, clock_ok):
+        """A tap refused before any decision could be made; journaled if the journal is
+        there (a validator without config still records that riders tried)."""
+        from app.decision import Decision
+        d = Decision(channel, now, clock_ok)
+        d.reason = reason
+        if self.journal is not None:
+            from app import record
+            try:
+                payload = record.RecordWriter().encode(
+                    now, record.CLOCK_TRUSTED if clock_ok else record.CLOCK_UNTRUSTED,
+                    channel, record.REJECTED, reason)
+                d.seq = self.journal.append(payload, now)
+            except (JournalError, record.RecordError) as e:
+                d.journal_full = isinstance(e, JournalFull)
+        return d
+
     def clear(self, name):
         if name in self.faults:
             self.faults.remove(name)
@@ -62,21 +87,21 @@ def forget(*names):
             del sys.modules[n]
 
 
-def load_config(data_dir=DATA):
+def load_config(data_dir=DATA, verify=True):
     """config.json, overlaid with an installed config bundle's changes; ConfigError."""
     bundles = _bundles()
     d = _json(data_dir + "/config.json")
-    try:
-        r = bundles.open_installed(data_dir, bundles.CONFIG)
-    except bundles.BundleError:
-        r = None
-    if r is not None:
+    if bundles.installed_version(data_dir, bundles.CONFIG):
+        # the bundle's changes count only if it is signed by the operator key that
+        # config.json pins (re-checked here as every bundle is at boot)
+        base = appconfig.validate(d)
         try:
-            changes = cbor.loads(r.body())
+            if verify:
+                bundles.check_file(bundles.path_for(data_dir, bundles.CONFIG),
+                                   base.operator_key_bytes())
+            changes = cbor.loads(_installed(data_dir, bundles.CONFIG)[1])
         except (bundles.BundleError, TokenError, OSError):
-            raise appconfig.ConfigError("(bundle)", "installed config bundle unreadable")
-        finally:
-            r.close()
+            raise appconfig.ConfigError("(bundle)", "installed config bundle invalid")
         if not isinstance(changes, dict):
             raise appconfig.ConfigError("(bundle)", "config bundle body is not a map")
         for k, v in changes.items():
@@ -137,7 +162,7 @@ def _assemble(journal_part, data_dir, verify_bundles):
         except JournalError as e:
             v.fault("storage", "journal: %r" % (e,))
     try:
-        cfg = load_config(data_dir)
+        cfg = load_config(data_dir, verify_bundles)
     except appconfig.ConfigError as e:
         v.fault("config", str(e))
         return v

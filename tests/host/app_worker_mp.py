@@ -81,10 +81,14 @@ def boot(req):
 
 
 def decide(req):
-    p = S["v"].pipeline
+    v = S["v"]
+    p = v.pipeline
     fl = S["flash"]
     e0, b0, t0 = fl.erases, fl.prog_bytes, fl.time_us
-    if req["op"] == "qr":
+    ch = record.QR if req["op"] == "qr" else record.NFC
+    if p is None:       # as the loop does: refused (journaled) with the reason it is not ready
+        d = v.refuse(ch, v.why_not_ready(), req["now"], req.get("clock_ok", True))
+    elif ch == record.QR:
         d = p.decide_qr(req["text"].encode(), req["now"], req.get("clock_ok", True))
     else:
         d = p.decide_nfc(_hexb(req["payload"]), _hexb(req["challenge"]), req["now"],
