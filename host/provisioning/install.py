@@ -16,7 +16,9 @@ import pathlib
 
 from .errors import BuildError, DeviceError
 
-CHUNK = 2048  # raw bytes per raw-paste command (base64 in the command: ~2.8 KB)
+# raw bytes per raw-paste command (base64 in it: ~1.4 KB). Small enough that the board's
+# fragmented ~110 KB heap always has room for the command text and the decoded chunk.
+CHUNK = 1024
 SKIP_DIRS = ("data", "vboard")  # device data and the simulator's board modules
 
 _HASH_FN = """import os, hashlib, binascii, json
@@ -65,14 +67,32 @@ def load_manifest(build_dir):
     return manifest, mpath.read_bytes()
 
 
+def _helpers(link):
+    # the hash helper is sent once per REPL session, not with every file
+    if "_h" in link.defined:
+        return ""
+    link.defined.add("_h")
+    return _HASH_FN
+
+
 def device_hashes(link, paths):
-    code = _HASH_FN + "print('@@H', json.dumps({p: _h(p) for p in %r}))\n" % (list(paths),)
-    return _parse(link.exec(code, timeout=60), "@@H ")
+    """{path: sha256 hex or None} of files on the board (one line each: no big string)."""
+    code = _helpers(link) + "for _p in %r:\n    print('@@H', _p, _h(_p))\n" % (list(paths),)
+    out = {}
+    for line in link.exec(code, timeout=60).splitlines():
+        if line.startswith("@@H "):
+            p, h = line[4:].rsplit(" ", 1)
+            out[p] = None if h == "None" else h
+    if set(out) != set(paths):
+        raise DeviceError("unexpected answer from the device while hashing files")
+    return out
 
 
 def device_files(link):
-    code = _HASH_FN + _LIST_FN % (SKIP_DIRS,) + "print('@@L', json.dumps(_walk('/', [])))\n"
-    return _parse(link.exec(code, timeout=60), "@@L ")
+    code = _helpers(link) + _LIST_FN % (SKIP_DIRS,) + \
+        "for _p in _walk('/', []):\n    print('@@L', _p)\n"
+    return [line[4:] for line in link.exec(code, timeout=60).splitlines()
+            if line.startswith("@@L ")]
 
 
 def _parse(out, tag):
@@ -85,7 +105,7 @@ def _parse(out, tag):
 def put_file(link, path, data, progress=None):
     """Write `data` to `path` on the device through `path.part`, verified, then renamed."""
     parts = path.split("/")[:-1]
-    code = "import os\n_f = None\nfor _d in %r:\n    try:\n        os.mkdir(_d)\n" \
+    code = "import os, gc\n_f = None\ngc.collect()\nfor _d in %r:\n    try:\n        os.mkdir(_d)\n" \
            "    except OSError:\n        pass\n_f = open(%r, 'wb')\n" % (
                ["/".join(parts[:i + 1]) for i in range(len(parts))], path + ".part")
     link.exec(code)
@@ -95,7 +115,7 @@ def put_file(link, path, data, progress=None):
         if progress:
             progress(min(CHUNK, len(data) - i))
     want = hashlib.sha256(data).hexdigest()
-    code = _HASH_FN + ("_f.close()\n_g = _h(%r)\nif _g == %r:\n    os.rename(%r, %r)\n"
+    code = _helpers(link) + ("_f.close()\n_g = _h(%r)\nif _g == %r:\n    os.rename(%r, %r)\n"
                        "print('@@P', json.dumps(_g))\n") % (path + ".part", want, path + ".part",
                                                              path)
     got = _parse(link.exec(code, timeout=60), "@@P ")

@@ -45,6 +45,7 @@ class Link:
         self.raw = False
         self._prompt = False  # the raw REPL's ">" already read
         self._rx = bytearray()  # read from the port, not yet consumed
+        self.defined = set()  # helper names defined in this REPL session (install.py)
 
     def __enter__(self):
         return self
@@ -132,6 +133,7 @@ class Link:
                                        "depot registry) to open a maintenance session") from None
                 continue
             self.raw, self._prompt = True, True
+            self.defined.clear()  # the board may have been reset meanwhile
             return
         raise NoAnswer("no answer from a MicroPython REPL on %s" % self.port,
                        "is MicroPython flashed (`provision.py flash`)? a locked validator "
@@ -246,6 +248,7 @@ class Link:
         self.write(b"\x04")
         self.read_until(b"soft reboot\r\n", self.timeout)
         self.raw, self._prompt = False, False
+        self.defined.clear()
         if expect_raw:  # back in the raw REPL, as mpremote expects after a soft reset
             self.read_until(RAW_PROMPT, self.timeout)
             self.raw, self._prompt = True, True
