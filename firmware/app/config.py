@@ -27,9 +27,20 @@ class ConfigError(Exception):
     """Config refused; .field names the offending key, .why says what is wrong."""
 
     def __init__(self, field, why):
+        field = _printable(field)
         super().__init__("config %s: %s" % (field, why))
         self.field = field
         self.why = why
+
+
+def _printable(s):
+    # a field name may come from the file itself (an unknown key): keep the one-line
+    # message one line and short
+    s = str(s)
+    out = ""
+    for ch in s[:32]:
+        out += ch if 0x20 <= ord(ch) <= 0x7E else "?"
+    return out
 
 
 def _text(d, key, lo, hi):
