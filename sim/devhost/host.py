@@ -192,6 +192,10 @@ class DevHost:
             return wire.reply(wire.ST_OSERROR, bytes((e.errno & 0xFF,)) + e.msg.encode()[:200])
         except (ValueError, IndexError, KeyError, struct.error) as e:
             return wire.reply(wire.ST_VALUEERROR, ("bad request: %s" % e).encode()[:200])
+        except Exception as e:  # noqa: BLE001 - a bug in a virtual chip: an I/O error on
+            # the firmware's bus (visible in host.events), not a dead device host
+            self.note("devhost_error", repr(e))
+            return wire.reply(wire.ST_OSERROR, bytes((errno.EIO,)) + repr(e).encode()[:200])
 
     # --- ops ---------------------------------------------------------------------------
     def _op_hello(self, p):

@@ -60,6 +60,7 @@ class VirtualPN532:
         self._worker = None
         self.silent = False
         self.faults = []
+        self.errors = []  # exceptions inside the model (a bug: tests assert it stays empty)
         self.commands = []  # (cmd, data) received, for tests and the UI
         self.power_on()
         antenna.listeners.append(self._card_arrived)
@@ -94,6 +95,8 @@ class VirtualPN532:
             try:
                 with self._lock:
                     fn(data)
+            except Exception as e:  # noqa: BLE001 - a model bug must not silence the chip
+                self.errors.append(repr(e))
             finally:
                 self._queue.task_done()
 
@@ -173,8 +176,8 @@ class VirtualPN532:
                 if len(buf) < 7:
                     return
                 n = (buf[4] << 8) | buf[5]
-                if (buf[4] + buf[5] + buf[6]) & 0xFF:
-                    del buf[:2]
+                if (buf[4] + buf[5] + buf[6]) & 0xFF or n > 265:
+                    del buf[:2]  # bad LCS, or longer than the chip's 265-byte buffer
                     continue
                 head = 7
             else:

@@ -88,7 +88,8 @@ class VirtualSSD1306:
         elif op <= 0x0F:
             self.col = (self.col & 0xF0) | op
         elif 0x10 <= op <= 0x1F:
-            self.col = (self.col & 0x0F) | ((op & 0x0F) << 4)
+            # the column address is 7 bits: 0x18..0x1F wrap like the chip's counter
+            self.col = ((self.col & 0x0F) | ((op & 0x0F) << 4)) & 0x7F
 
     def _data(self, data):
         for b in data:
