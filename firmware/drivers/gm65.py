@@ -92,8 +92,11 @@ class GM65:
         if len(data) > 8:
             raise GM65Error("command data too long")
         u = self.uart
-        while u.any():  # stale bytes (a scan, noise) are not our reply
-            u.read(u.any())
+        for _ in range(16):  # stale bytes (a scan, noise) are not our reply; bounded
+            n = u.any()
+            if not n:
+                break
+            u.read(n)
         self._reset_line()
         self._cpos = self._clen = 0
         u.write(self._frame(typ, addr, data))
@@ -101,7 +104,7 @@ class GM65:
         r = self._rep
         mv = memoryview(r)
         prev = -1
-        for _ in range(64):  # sync on 02 00
+        for _ in range(1024):  # sync on 02 00, past a scan arriving meanwhile
             if self._read(mv, 1, deadline) < 1:
                 raise GM65Timeout("no reply from the QR scanner")
             if prev == 0x02 and r[0] == 0x00:
