@@ -11,6 +11,7 @@ Exit codes: 0 ok, 1 other, 2 usage, 3 no port, 4 port busy, 5 wrong chip, 6 no a
 """
 
 import argparse
+import hashlib
 import os
 import pathlib
 import sys
@@ -156,11 +157,14 @@ def _session(a, log, port, site):
             return
         # a clean interpreter: main.py (the validator app) may have had the heap
         link.fresh()
+        info = None
         try:
             info = link.call("info")
             log.device, log.fw, log.cfg = info["id"], info["fw"], info["cfg"]
         except ProvisionError:
             pass  # firmware not installed yet: install says so or fixes it
+        if a.cmd == "all":
+            say(_where(a, info))
         todo = STEPS if a.cmd == "all" else (a.cmd,)
         for name in todo:
             if name == "install":
@@ -176,6 +180,25 @@ def _session(a, log, port, site):
                 _run_step(name, lambda: steps.selftest(link, say), log, link)
             elif name == "lock":
                 _run_step(name, lambda: steps.lock(link, say), log, link)
+
+
+def _where(a, info):
+    """One line for the technician: what this validator already has (the device is the
+    resume state: each step checks it again before doing anything)."""
+    if info is None:
+        return "board: no validator firmware yet — starting from install"
+    have = []
+    try:
+        _, mbytes = installmod.load_manifest(a.build)
+        if info["fw"] == hashlib.sha256(mbytes).hexdigest():
+            have.append("firmware current")
+        elif info["fw"]:
+            have.append("older firmware")
+    except ProvisionError:
+        pass
+    have.append("enrolled" if info["secret_fp"] else "not enrolled")
+    have.append("configured" if info["cfg"] else "not configured")
+    return "board %s: %s — steps already done are skipped" % (info["id"], ", ".join(have))
 
 
 def main(argv=None):

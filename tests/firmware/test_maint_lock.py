@@ -111,3 +111,17 @@ def test_not_enrolled_device_denies():
 def test_fingerprint_is_short_and_keyed_on_the_secret():
     a, b = maint.fingerprint(SECRET), maint.fingerprint(b"\x00" * 32)
     assert len(a) == 16 and a != b and SECRET.hex() not in a
+
+
+def test_random_noise_then_the_real_handshake_still_opens():
+    # line noise, stray REPL control bytes, half lines: none of it opens the board, and
+    # it does not stop the genuine request that follows
+    import os
+    for n in (1, 7, 160, 161, 999):
+        out = Out()
+        s = Scripted(out, lambda nonce: Key(SECRET).mac(
+            b"BRT-MAINT-v1|" + DEV.encode() + b"|" + nonce))
+        s.data = bytearray(os.urandom(n).replace(b"\n", b"").replace(b"\r", b"")
+                           + b"\r\n" + b"BRT-MAINT HELLO\r\n")
+        assert maint.listen(SECRET, DEV, 2000, s, out) is True
+        assert out.lines[-1] == "BRT-MAINT OK\r\n"

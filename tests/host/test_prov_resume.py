@@ -117,6 +117,7 @@ def test_all_resumes_after_partial_run_and_rerun_is_safe(world, capsys):
     capsys.readouterr()
     assert _cli(world, *args) == 0
     out = capsys.readouterr().out
+    assert "board %s: firmware current, enrolled, not configured" % DEV in out
     assert "install: 0 of" in out and "already enrolled" in out
     assert "config.json written" in out and "locked" in out
     # run again on the provisioned, locked validator: refused as locked, nothing changed
