@@ -180,3 +180,12 @@ def test_bad_replies():
         except GM65ReplyError as e:
             assert words in str(e), (fault, str(e))
     assert g.read_zone(0) == b"\xd4"
+
+
+def test_command_while_a_scan_is_on_the_wire():
+    g = fresh(reply_timeout_ms=1500)
+    g.configure()
+    ctl("qr.show", text="Q" * 300)  # 301 bytes: about 310 ms at 9600 baud
+    time.sleep_ms(50)
+    assert g.read_zone(0x0000) == b"\xd7"  # the reply is found after the scan's bytes
+    assert g.poll() is None  # what was left of the scan is not taken for a line
