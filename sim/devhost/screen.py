@@ -25,52 +25,70 @@ def _columns(px):
     return cols
 
 
-def _exact(px, x, y, s, glyph):
-    """The s×-scaled glyph covers exactly the 8s×8s block at (x, y)."""
-    for c in range(8):
-        colbits = glyph[c]
-        for r in range(8):
-            want = (colbits >> r) & 1
-            for dy in range(s):
-                row = px[y + r * s + dy]
-                for dx in range(s):
-                    if row[x + c * s + dx] != want:
-                        return False
-    return True
+def _expand(bits, s):
+    """A glyph column (8 bits) scaled by s vertically: 8*s bits."""
+    v = 0
+    for r in range(8):
+        if bits >> r & 1:
+            v |= ((1 << s) - 1) << (r * s)
+    return v
+
+
+def _downsample(cols, s, py):
+    """Per column, the rows py, py+s, py+2s, ... packed into consecutive bits."""
+    if s == 1:
+        return cols
+    rows = range(py, H, s)
+    out = []
+    for v in cols:
+        d = 0
+        for k, y in enumerate(rows):
+            if v >> y & 1:
+                d |= 1 << k
+        out.append(d)
+    return out
 
 
 def read_text(px):
-    """Lines of text found on the screen, top to bottom: [(y, scale, text)]."""
-    px = [list(r) for r in px]
+    """Lines of text found on the screen, top to bottom: [(y, scale, text)].
+
+    Works on one int per pixel column: for each scale (largest first) and row phase, the
+    columns are down-sampled, each text row becomes a byte string of column bytes, and
+    glyph candidates are C-speed slices of it looked up in a dict; a candidate counts only
+    if the whole scaled block matches exactly, and is then blanked so smaller scales do
+    not find pieces of it."""
+    cols = _columns(px)
     found = []
     for s in (4, 3, 2, 1):
         size = 8 * s
+        full = (1 << size) - 1
         for py in range(s):
-            # columns down-sampled to every s-th row starting at py
-            ds = []
-            for x in range(W):
-                v = 0
-                k = 0
-                for y in range(py, H, s):
-                    if px[y][x]:
-                        v |= 1 << k
-                    k += 1
-                ds.append(v)
-            for k in range((H - py) // s - 7):
+            ds = _downsample(cols, s, py)
+            k = 0
+            while k <= (H - py) // s - 8:
                 y = py + k * s
+                row = bytes(((v >> k) & 0xFF) for v in ds)
+                if not any(row):
+                    k += 1
+                    continue
+                hit = False
                 x = 0
                 while x + size <= W:
-                    key = bytes(((ds[x + c * s] >> k) & 0xFF) for c in range(8))
-                    ch = _KEYS.get(key)
-                    if ch is not None and _exact(px, x, y, s, key):
+                    key = row[x:x + size:s]
+                    ch = _KEYS.get(key) if key[0] or key[1] or any(key) else None
+                    if ch is not None and all(
+                            (cols[x + c * s + dx] >> y) & full == _expand(key[c], s)
+                            for c in range(8) for dx in range(s)):
                         found.append((y, x, s, ch))
-                        for dy in range(size):  # blank it: smaller scales must not
-                            row = px[y + dy]    # find pieces of it
-                            for dx in range(size):
-                                row[x + dx] = 0
+                        for c in range(size):
+                            cols[x + c] &= ~(full << y)
+                        hit = True
                         x += size
                     else:
                         x += 1
+                if hit:
+                    ds = _downsample(cols, s, py)  # the blanked glyphs are gone
+                k += 1
     lines = {}
     for y, x, s, ch in found:
         lines.setdefault((y, s), []).append((x, ch))
@@ -105,13 +123,8 @@ def screen_png_bytes(dev, scale=4):
     from PIL import Image
 
     px = dev.pixels()
-    img = Image.new("RGB", (W, H), (8, 10, 16))
-    on = (150, 220, 255)
-    put = img.putpixel
-    for y in range(H):
-        for x in range(W):
-            if px[y][x]:
-                put((x, y), on)
+    img = Image.frombytes("P", (W, H), bytes(v for row in px for v in row))
+    img.putpalette([8, 10, 16, 150, 220, 255])  # dark glass, lit pixel
     img = img.resize((W * scale, H * scale), Image.NEAREST)
     buf = io.BytesIO()
     img.save(buf, "PNG")
