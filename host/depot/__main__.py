@@ -5,6 +5,7 @@
   status    devices, last sync, pending taps and batches, gaps (text or --json)
   bundle    add a signed bundle file to what validators are offered
   upload    one uplink round now (pack + send what is due), then exit
+  prune     delete taps the back office acknowledged more than --days ago
 
 Every command takes --db (default depot.db). Errors are one line on stderr, exit code 1
 (bad input) or 2 (environment: store, network).
@@ -82,6 +83,14 @@ def cmd_bundle(a, store):
     return 0
 
 
+def cmd_prune(a, store):
+    if a.days < 1:
+        raise DepotError("bad_input", "--days must be at least 1")
+    n = store.prune(time.time() - a.days * 86400)
+    print("pruned %d taps delivered more than %d days ago" % (n, a.days))
+    return 0
+
+
 def _uplink(a, store):
     if not a.backoffice:
         return None
@@ -149,10 +158,12 @@ def parser():
     u.add_argument("--secret-hex")
     u.add_argument("--secret-file")
     u.add_argument("--operator-key")
+    pr = sub.add_parser("prune", help="delete taps delivered to the back office long ago")
+    pr.add_argument("--days", type=int, default=30)
     return p
 
 
-COMMANDS = {"serve": cmd_serve, "register": cmd_register, "status": cmd_status,
+COMMANDS = {"prune": cmd_prune, "serve": cmd_serve, "register": cmd_register, "status": cmd_status,
             "bundle": cmd_bundle, "upload": cmd_upload}
 
 

@@ -254,6 +254,26 @@ class DepotStore:
                     max_attempts=r[3] or 0, delivered_batches=d[0], delivered_taps=d[1],
                     last_error=err[0] if err else None, next_try=err[1] if err else None)
 
+    def prune(self, before):
+        """Delete taps the back office acknowledged before `before` (Unix s); returns how many.
+
+        Per device only a prefix goes (below its oldest tap not yet delivered) and its
+        highest seq stays, so gap detection still has an anchor; a pruned tap re-sent by a
+        validator is stored and forwarded again, and the back office keeps it once by
+        (device id, seq)."""
+        def tx(db):
+            cur = db.execute(
+                "DELETE FROM taps WHERE id IN (SELECT t.id FROM taps t JOIN outbox o "
+                "ON o.id = t.outbox_id WHERE o.delivered_at IS NOT NULL AND o.delivered_at < ? "
+                "AND t.seq < (SELECT MAX(m.seq) FROM taps m WHERE m.device_id = t.device_id) "
+                "AND NOT EXISTS (SELECT 1 FROM taps u LEFT JOIN outbox uo ON uo.id = u.outbox_id "
+                "WHERE u.device_id = t.device_id AND u.seq < t.seq AND "
+                "(u.outbox_id IS NULL OR uo.delivered_at IS NULL)))", (before,))
+            # outbox rows stay: a reused row id would reuse an idempotency key, and the back
+            # office would take a new batch for an old one
+            return cur.rowcount
+        return self._tx(tx)
+
     # --- bundles --------------------------------------------------------------------------
     def add_bundle(self, kind, version, data):
         self._tx(lambda db: db.execute(

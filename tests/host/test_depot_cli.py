@@ -262,3 +262,28 @@ def test_generated_json_bodies_get_typed_answers(served, hello, batch):
     assert code in (200, 400, 409), ans
     if code == 400:
         assert json.loads(ans)["error"] == "malformed"
+
+
+def test_prune_keeps_undelivered_and_anchor(tmp_path, capsys):
+    db = str(tmp_path / "d.db")
+    s = DepotStore(db).open()
+    s.register("val-1", b"k" * 32)
+    s.register("val-2", b"k" * 32)
+    s.ingest("val-1", [(i, 0, b"x%d" % i) for i in range(1, 11)])
+    s.ingest("val-2", [(i, 0, b"y%d" % i) for i in range(1, 6)])
+    s.pack(max_taps=4)  # batches: v1 1-4, v1 5-8, v1 9-10 + v2 1-2, v2 3-5
+    for bid in (1, 3, 4):
+        s.delivered(bid)  # batch 2 (val-1 seq 5-8) is still pending
+    assert s.prune(time.time() + 1) == 4 + 4  # val-1 1-4; val-2 1-4 (5 kept as anchor)
+    assert [q for _d, q, _t, _p in s.taps("val-1")] == list(range(5, 11))
+    assert [q for _d, q, _t, _p in s.taps("val-2")] == [5]
+    assert s.gaps() == [] and s.outbox_status()["pending_taps"] == 4
+    s.delivered(2)
+    assert s.prune(time.time() + 1) == 5  # val-1 5-9; 10 stays
+    s.ingest("val-1", [(11, 0, b"x11")])
+    s.pack()
+    assert s.next_batch(time.time() + 1)[1].endswith(":5")  # a fresh idempotency key
+    s.close()
+    assert main(["--db", db, "prune", "--days", "0"]) == 1
+    assert main(["--db", db, "prune", "--days", "30"]) == 0
+    assert "pruned 0 taps" in capsys.readouterr().out
