@@ -20,8 +20,14 @@
 #       Every record <= upto_seq is acknowledged; persisted when it returns; only then is
 #       their space reused. Idempotent (an old/equal seq is a no-op); a seq beyond the last
 #       append raises BadAck. Works when the journal is full.
+#   for seq, t, payload in j.since(first): ...
+#       Every record with seq >= first still on flash, oldest first: all unacked ones, and
+#       acked ones until their sector is reused (status().first_seq is the oldest seq that
+#       is always there). For rebuilding RAM state at boot (the app's write-ahead log); a
+#       generator that allocates per record; no appends while iterating.
 #   st = j.status()
-#       .count .unsent .last_seq .acked_seq .oldest_unsent_t (None if nothing unsent)
+#       .count .unsent .last_seq .acked_seq .first_seq
+#       .oldest_unsent_t (None if nothing unsent)
 #       .free (bytes) .free_records (60-byte taps) .capacity .full .nearly_full
 #       (+ from mount: .formatted .torn .lost)
 #   j.maintain() -> bool

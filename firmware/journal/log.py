@@ -28,6 +28,7 @@ class JournalStatus:
         self.unsent = 0            # records not yet acknowledged by the depot
         self.last_seq = 0          # seq of the newest record (0: none yet)
         self.acked_seq = 0         # everything <= this is acknowledged
+        self.first_seq = 1         # oldest seq since() always returns (unacked are after it)
         self.oldest_unsent_t = None  # t of the oldest unsent record, None if none
         self.free = 0              # bytes available for records before the journal is full
         self.free_records = 0      # taps of TYPICAL_PAYLOAD bytes that still fit
@@ -177,11 +178,12 @@ class Journal:
         return self._next_seq - self._first_unsent()
 
     # -- records -------------------------------------------------------------------
-    def _records(self, first):
-        """Yield (seq, payload length) of each valid record with seq >= first, in order.
+    def _records(self, first, start=-1):
+        """Yield (seq, payload length) of each valid record with seq >= first, in order,
+        from sector `start` (default: the tail) to the head.
 
         The record itself is in self._buf when yielded (valid until the next step)."""
-        s = self._tail
+        s = self._tail if start < 0 else start
         while True:
             h = self._header(s)
             if h is not None:
@@ -267,6 +269,30 @@ class Journal:
             total += n
         return out
 
+    def since(self, first):
+        """Yield (seq, t, payload) of the records with seq >= first still on flash, oldest
+        first: every unacked one, and acked ones as long as their sector has not been
+        reused (status().first_seq is the oldest seq that is always there). For rebuilding
+        state at boot (the app's write-ahead log); allocates per record; do not append
+        while iterating."""
+        self._check()
+        s, base = self._tail, self._tail_base
+        h = self._header(s)
+        epoch = h[0] if h is not None else 0
+        for _ in range(self._nd - 1):  # walk back into acked sectors not yet reused
+            if base <= first:
+                break
+            p = (s - 1) % self._nd
+            if p == self._head:
+                break
+            h = self._header(p)
+            if h is None or h[0] != epoch - 1 or h[1] >= base:
+                break
+            s, base, epoch = p, h[1], h[0]
+        for seq, n in self._records(first, s):
+            t = int.from_bytes(self._buf[5:9], "little")
+            yield seq, t, bytes(self._mv[REC_HDR:REC_HDR + n])
+
     def ack(self, upto_seq):
         """Acknowledge every record <= upto_seq (persisted when this returns).
 
@@ -315,6 +341,7 @@ class Journal:
         st.unsent = self._unsent()
         st.last_seq = self._next_seq - 1
         st.acked_seq = self._acks.acked
+        st.first_seq = self._tail_base
         st.oldest_unsent_t = self._oldest_t
         st.free = (nd - live) * (SECTOR - SEC_HDR) + room
         st.free_records = (nd - live) * per + room // (TYPICAL_PAYLOAD + REC_OVERHEAD)

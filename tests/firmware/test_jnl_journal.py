@@ -232,3 +232,33 @@ def test_append_allocates_little():
     per = (gc.mem_alloc() - a0) / 20
     print("bytes allocated per append: %d" % per)
     assert per < 400
+
+
+def test_since_returns_records_still_on_flash_acked_or_not():
+    f, p = _rig(6)                                         # 4 data sectors
+    j = Journal(p)
+    j.mount()
+    for i in range(100):
+        j.append(_p(i, 60), T + i)
+    j.ack(100)                                             # everything acked ...
+    for i in range(100, 110):
+        j.append(_p(i, 60), T + i)
+    st = j.status()
+    assert st.first_seq > 1                                # the tail moved to the head
+    got = list(j.since(1))                                 # ... but still on flash
+    assert [g[0] for g in got] == list(range(1, 111))
+    assert got[41] == (42, T + 41, _p(41, 60))
+    assert [g[0] for g in j.since(95)] == list(range(95, 111))
+    j = Journal(p)                                         # the same after a reboot
+    j.mount()
+    assert [g[0] for g in j.since(30)] == list(range(30, 111))
+    for i in range(110, 300):                              # the ring wraps: old sectors reused
+        j.append(_p(i, 60), T + i)
+        j.maintain()
+        if i % 40 == 0:
+            j.ack(i - 20)
+    st = j.status()
+    got = [g[0] for g in j.since(1)]
+    assert got[0] > 1 and got[0] <= st.first_seq and got == list(range(got[0], 301))
+    assert [g[0] for g in j.since(st.first_seq)][0] == st.first_seq
+    assert [g[2] for g in j.since(299)] == [_p(298, 60), _p(299, 60)]
