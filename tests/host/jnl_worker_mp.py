@@ -9,6 +9,7 @@
 #   ["c", off, seed, n] cut the power `off` operations ahead, append n bytes, reboot
 #   ["z", addr, hex]    overwrite raw bytes on the chip (corruption), then reboot
 #   ["u"]               every unsent record
+#   ["s", first]        since(first), then status().first_seq
 # Answer: {"res": [...]} one result per op, or {"escaped": "..."} if an exception other
 # than a JournalError escaped (the test insists none does).
 import json
@@ -79,6 +80,9 @@ def run(req):
                     f.mem[op[1] + n] = data[n]
             j, st = reboot()
             res.append(st)
+        elif k == "s":
+            res.append([[q, t, hexlify(p).decode()] for q, t, p in j.since(op[1])]
+                       + [j.status().first_seq])
         elif k == "u":
             res.append([[s, t, hexlify(p).decode()] for s, t, p in j.unsent(100000, 10 ** 7)])
     return res

@@ -41,6 +41,7 @@ op = st.one_of(
     st.tuples(st.just("m")),
     st.tuples(st.just("r")),
     st.tuples(st.just("u")),
+    st.tuples(st.just("s"), st.integers(1, 400)),
     st.tuples(st.just("c"), st.integers(0, 3), st.integers(1, 10 ** 6), st.integers(1, 240)),
 )
 
@@ -60,6 +61,20 @@ def check_unsent(m, got):
     want = m.unsent()
     assert [g[0] for g in got] == [s for s, _ in want], (got, want)
     for (_seq, t, hx), (_s, (i, n)) in zip(got, want):
+        assert t == T + i and bytes.fromhex(hx) == payload(i, n)
+
+
+def check_since(m, first, got, first_seq):
+    # a consecutive run of genuine records ending at the last one; it covers every
+    # unacked record >= first and every record from max(first, first_seq) on
+    seqs = [g[0] for g in got]
+    if m.last < first:
+        assert seqs == []
+        return
+    assert seqs and seqs[-1] == m.last and seqs == list(range(seqs[0], m.last + 1))
+    assert first <= seqs[0] <= max(first, first_seq)
+    for q, t, hx in got:
+        i, n = m.recs[q]
         assert t == T + i and bytes.fromhex(hx) == payload(i, n)
 
 
@@ -98,6 +113,8 @@ def play(worker, sectors, ops):
             assert unsent == len(m.unsent())
         elif k == "u":
             check_unsent(m, r)
+        elif k == "s":
+            check_since(m, o[1], r[:-1], r[-1])
     return m
 
 
