@@ -60,6 +60,8 @@ class SimBoard:
         self.label = None          # what the next decision is about (wallet name), for logs
         self.offset = 0            # the world's time ahead of the real clock (advance())
         self.skew = 0              # the validator's clock minus the world's (set_clock())
+        self.depot_srv = None
+        self.depot_store = None
         self.boots = 0
         self._reader = None
         self._expect_exit = False
@@ -82,6 +84,7 @@ class SimBoard:
         self.host = DevHost(unique_id=bytes.fromhex(self.world.device_id),
                             psk=None)
         self.host.start()
+        self._start_depot()
         # the DS3231's battery kept the time since provisioning set it
         self.host.ds3231.set_time(self.now(), clear_osf=True)
         if not self.image.exists():
@@ -89,6 +92,39 @@ class SimBoard:
         self._spawn()
         self.wait_ready()
         return self
+
+    def _start_depot(self):
+        """The depot host the bus meets when it is in the depot's Wi-Fi (the `d` key /
+        `depot on`): host/depot on loopback, knowing this validator's secret and serving
+        the operator's bundles; its clock is the world's."""
+        from host.depot.server import DepotServer
+        from host.depot.store import DepotStore
+        store = DepotStore(str(self.state / "depot.sqlite")).open()
+        store.register(self.world.device_id, self.world.secret)
+        for name, data in self.world.bundles(self.now()).items():
+            kind = {"trust.cose": 1, "deny.bin": 2, "fares.cose": 3}[name]
+            if store.latest_bundles().get(kind) is None:
+                store.add_bundle(kind, 1, data)
+        self.depot_store = store
+        try:
+            self.depot_srv = DepotServer(store, port=self.world.depot_port,
+                                         clock=lambda: time.time() + self.offset).start()
+        except OSError as e:
+            self.depot_srv = None
+            self.log("[sim] depot host not started (port %d: %s)" % (self.world.depot_port, e))
+
+    def revoke(self, wallet, version=None):
+        """The back office revokes a demo wallet: the depot gets a new deny-list bundle,
+        which the validator installs at its next sync."""
+        from host import bundles as hb
+        have = self.depot_store.latest_bundles().get(hb.DENY, (1, 0))[0]
+        version = version or have + 1
+        entries = [hb.deny_entry(b"W", self.world.ids["revoked"][0]),
+                   hb.deny_entry(b"W", self.world.ids[wallet][0])]
+        raw = hb.sign_bundle(hb.DENY, version, hb.deny_body(entries),
+                             self.world.keys["operator"], self.now())
+        self.depot_store.add_bundle(hb.DENY, version, raw)
+        return version
 
     def _seed(self):
         src = self.state / "provision"
@@ -161,6 +197,9 @@ class SimBoard:
             self.fw.kill()
         if self.host is not None:
             self.host.stop()
+        if getattr(self, "depot_srv", None) is not None:
+            self.depot_srv.stop()
+            self.depot_srv = None
 
     def power_cut(self, restart=True):
         """Cut the power (SIGKILL at whatever instruction) and, by default, power on again."""

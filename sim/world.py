@@ -40,8 +40,9 @@ WALLET_ORDER = list(WALLETS)
 
 
 class World:
-    def __init__(self, root, keys, ids, device_id, secret):
+    def __init__(self, root, keys, ids, device_id, secret, depot_port=8080):
         self.root = pathlib.Path(root)
+        self.depot_port = depot_port  # the embedded depot host's port (fixed per world)
         self.keys = keys          # name -> private key (operator, issuer, forger, phones)
         self.ids = ids            # wallet name -> (wallet_id, pass_id)
         self.device_id = device_id
@@ -59,7 +60,8 @@ class World:
             m = json.loads(meta.read_text())
             keys = {n: ht.load_key(kdir / (n + ".pem")) for n in m["keys"]}
             ids = {n: (bytes.fromhex(w), bytes.fromhex(p)) for n, (w, p) in m["ids"].items()}
-            return cls(root, keys, ids, m["device_id"], bytes.fromhex(m["secret"]))
+            return cls(root, keys, ids, m["device_id"], bytes.fromhex(m["secret"]),
+                       m.get("depot_port", 8080))
         kdir.mkdir(parents=True, exist_ok=True)
         names = ["operator", "issuer", "forger"] + ["phone-" + w for w in WALLET_ORDER]
         keys = {n: ht.generate_key() for n in names}
@@ -68,10 +70,11 @@ class World:
         ids = {w: (secrets.token_bytes(8), secrets.token_bytes(8)) for w in WALLET_ORDER}
         device_id = "240ac4" + secrets.token_hex(3)
         secret = secrets.token_bytes(32)
+        port = _free_port()
         meta.write_text(json.dumps({
-            "keys": names, "device_id": device_id, "secret": secret.hex(),
+            "keys": names, "device_id": device_id, "secret": secret.hex(), "depot_port": port,
             "ids": {w: (a.hex(), b.hex()) for w, (a, b) in ids.items()}}, indent=1))
-        return cls(root, keys, ids, device_id, secret)
+        return cls(root, keys, ids, device_id, secret, port)
 
     # --- what is provisioned on the validator --------------------------------------------
 
@@ -81,7 +84,8 @@ class World:
     def config(self):
         return {"v": 1, "device_id": self.device_id, "operator": OPERATOR, "bus": "B-017",
                 "route": "K1", "wifi": {"ssid": "depot", "psk": "depot-wifi-key"},
-                "depot_url": "http://127.0.0.1:8080", "operator_key": self.operator_pub().hex(),
+                "depot_url": "http://127.0.0.1:%d" % self.depot_port,
+                "operator_key": self.operator_pub().hex(),
                 "qr_window_s": 30, "passback_s": 60, "locked": False}
 
     def bundles(self, issued_at, deny_extra=()):
@@ -160,6 +164,17 @@ def _swap_kid(pass_bytes, kid):
     prot[4] = kid
     return cbor2.dumps([cbor2.dumps(prot, canonical=True), unprot, payload, sig],
                        canonical=True)
+
+
+def _free_port():
+    # a port for this world's depot, chosen once: it is written into the validator's
+    # config.json, so it must stay the same across runs
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def default_state_dir():

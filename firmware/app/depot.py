@@ -11,7 +11,7 @@ import time
 
 from micropython import const
 
-JOIN_EVERY_MS = const(15000)     # how often to look for the depot's Wi-Fi
+JOIN_EVERY_MS = const(5000)      # how often to look for the depot's Wi-Fi
 RESYNC_MS = const(300000)        # a bus parked at the depot syncs again every 5 minutes
 
 
@@ -55,6 +55,8 @@ class Depot:
             return
         self._join_at = time.ticks_add(now_ms, JOIN_EVERY_MS)
         if not self._connected():
+            # out of the depot's range: the next time the bus is back, sync at once
+            self._done_at = None
             w = self.wlan
             try:
                 if w is None:

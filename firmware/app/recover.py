@@ -10,26 +10,8 @@ from micropython import const
 
 from app import record
 from app.denylist import key as deny_key
-from journal.format import REC_HDR
 
 FAR_EXP = const(30 * 86400)   # a replayed pass's expiry is not in the record: keep 30 days
-
-
-def records_since(journal, first):
-    """(seq, payload bytes) of the journal's records with seq >= first, oldest first.
-
-    The journal's public contract (journal/__init__.py) reads only the *oldest* unsent
-    records; recovery needs the *newest* ones, acked or not, so this walks the records the
-    way the journal itself does (Journal._records, read-only, after mount() validated
-    them). If the journal grows a public `since(first)` this uses it instead."""
-    since = getattr(journal, "since", None)
-    if since is not None:
-        for seq, _t, payload in since(first):
-            yield seq, payload
-        return
-    walk = journal._records(first)
-    for seq, n in walk:
-        yield seq, bytes(journal._mv[REC_HDR:REC_HDR + n])
 
 
 def replay(pipeline, journal):
@@ -44,7 +26,9 @@ def replay(pipeline, journal):
     pipeline.last_seq = recent.upto_seq
     first = recent.upto_seq + 1
     n = 0
-    for seq, payload in records_since(journal, first):
+    # Journal.since: the records still on flash from `first` on, acked or not (a tap
+    # acknowledged by the depot a moment ago must still mark its proof)
+    for seq, _t, payload in journal.since(first):
         n += 1
         if seq > pipeline.last_seq:
             pipeline.last_seq = seq
