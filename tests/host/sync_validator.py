@@ -1,4 +1,5 @@
-# A validator's sync side under MicroPython, driven line by line by the CPython tests
+# A validator's sync side under MicroPython (128 KB heap, firmware as .mpy files: see
+# tests/host/sync_support.py), driven line by line by the CPython tests
 # (tests/support/mp.MPWorker): the real journal on the flash model (file-backed, so it
 # survives a restart of this process like flash survives a power cut), the real tap
 # record encoder, bundles installed under a data dir, and firmware/sync's SyncClient
@@ -10,8 +11,7 @@
 #            {"op": "sync", "max_ms": ms, "tap_every": k, "stop_on_fail": bool,
 #             "allow_slow_every": k}
 #            {"op": "status"}
-from tokens import p256  # noqa: F401, I001 - first, as the app loads it at boot: compiling
-#                                it from source needs room a fragmented heap may not have later
+from tokens import p256  # noqa: F401, I001 - first, as the app loads it at boot
 import binascii
 import json
 import os
