@@ -96,6 +96,16 @@ def run_scenario(board, lines, out, name="scenario"):
             if args not in (["on"], ["off"]):
                 raise ScenarioError("%s: depot on|off" % where)
             board.depot(args == ["on"])
+        elif cmd == "revoke":
+            if len(args) != 1 or args[0] not in simworld.WALLETS:
+                raise ScenarioError("%s: revoke needs a wallet" % where)
+            board.revoke(args[0])
+        elif cmd == "sync":
+            # the bus drives into the depot and stays until a sync session has finished
+            try:
+                board.sync(_int(args, where) if args else 60)
+            except SimError as e:
+                raise ScenarioError("%s: %s" % (where, e)) from None
         elif cmd == "status":
             emit({"status": board.status}, out)
         else:

@@ -113,6 +113,34 @@ class SimBoard:
             self.depot_srv = None
             self.log("[sim] depot host not started (port %d: %s)" % (self.world.depot_port, e))
 
+    def sync(self, timeout=60):
+        """In the depot's Wi-Fi until a sync session is done (and a reboot for new bundles,
+        if any, is over); then out of range again. Returns the last status."""
+        # first out of range until the validator noticed (a session that is "done" stays
+        # done while the bus stays at the depot)
+        self.depot(False)
+        t_end = time.monotonic() + 10
+        while self.status.get("sync") in ("done", "syncing") and time.monotonic() < t_end:
+            time.sleep(0.2)
+        self.depot(True)
+        t_end = time.monotonic() + timeout
+        done_at, boots = None, self.boots
+        try:
+            while time.monotonic() < t_end:
+                st = self.status
+                if self.boots != boots:     # rebooted for new bundles: wait for its sync
+                    done_at, boots = None, self.boots
+                elif st.get("sync") == "done" and st.get("ready"):
+                    if done_at is None:
+                        done_at = time.monotonic()
+                    elif time.monotonic() - done_at > 2.5:   # and no reboot followed
+                        return st
+                time.sleep(0.2)
+            raise SimError("no completed sync within %d s (sync: %s)"
+                           % (timeout, self.status.get("sync")))
+        finally:
+            self.depot(False)
+
     def revoke(self, wallet, version=None):
         """The back office revokes a demo wallet: the depot gets a new deny-list bundle,
         which the validator installs at its next sync."""

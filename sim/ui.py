@@ -53,6 +53,7 @@ class ValidatorApp(App):
         Binding("u", "unset_clock", "clock unset"),
         Binding("c", "clock_now", "clock now"),
         Binding("d", "depot", "depot Wi-Fi"),
+        Binding("r", "revoke", "revoke at depot"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -182,6 +183,15 @@ class ValidatorApp(App):
         if self.board.host:
             self.at_depot = not self.at_depot
             self.board.depot(self.at_depot)
+
+    def action_revoke(self):
+        if self.board.depot_store is None:
+            self.bell()
+            return
+        name = simworld.WALLET_ORDER[self.wallet]
+        v = self.board.revoke(name)
+        self._console("[sim] back office revoked %s: deny list v%d at the depot (synced "
+                      "when the bus is in the depot's Wi-Fi, key d)" % (name, v))
 
     async def action_quit(self):
         self.board.stop()

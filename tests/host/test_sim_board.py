@@ -159,3 +159,24 @@ def test_headless_cli_prints_one_json_per_decision(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sim", "--state", str(state), "scenario",
                         str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert r.returncode == 2 and "unknown command" in r.stderr, r.stderr
+
+
+def test_depot_sync_uploads_taps_sets_the_clock_and_brings_revocations(tmp_path):
+    b = SimBoard(tmp_path / "depot")
+    b.start()
+    try:
+        assert b.tap("concession")["answer"] == ACC
+        b.set_clock(b.now() - 3600)              # the validator's clock is an hour off
+        st = b.sync()
+        assert st["journal"]["unsent"] == 0, st   # the depot has the tap ...
+        assert len(b.depot_store.taps()) == 1
+        assert abs(b.clock() - b.now()) <= 2      # ... and set the clock
+        b.revoke("regular")                       # the back office revokes a wallet
+        boots = b.boots
+        b.sync()
+        assert b.boots == boots + 1               # new deny list: rebooted to load it
+        b.advance(70)
+        d = b.tap("regular")
+        assert (d["answer"], d["reason"]) == (REJ, 41), d
+    finally:
+        b.stop()
