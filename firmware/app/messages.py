@@ -1,7 +1,7 @@
 # What the rider reads: the answer in Indonesian first, English second (docs/validator.md).
 #
-# A 128x64 OLED fits one large line (about 10 characters at 12 px) and three small lines
-# of 16 characters; messages are written for that, not for a log.
+# A 128x64 OLED fits 16 characters a line at the smallest scale: every text here is at
+# most 16 (tests/firmware/test_app_messages.py checks it), written for a rider, not a log.
 from app import reasons, record
 from app.fares import rupiah
 
@@ -10,12 +10,12 @@ from app.fares import rupiah
 _TOKEN_DEFAULT = ("TIKET TIDAK SAH", "invalid ticket")
 
 _APP = {
-    reasons.REPLAY: ("KODE SUDAH DIPAKAI", "code already used"),
+    reasons.REPLAY: ("KODE DIPAKAI", "code used"),
     reasons.DENIED: ("DIBLOKIR", "wallet blocked"),
-    reasons.ALLOWANCE_EXHAUSTED: ("SALDO OFFLINE HABIS", "offline limit used"),
+    reasons.ALLOWANCE_EXHAUSTED: ("SALDO HABIS", "offline limit"),
     reasons.NO_FARE: ("TARIF TIDAK ADA", "no fare for pass"),
-    reasons.JOURNAL_FULL: ("MEMORI PENUH", "full: go to depot"),
-    reasons.READER_FAULT: ("ULANGI", "read error, retry"),
+    reasons.JOURNAL_FULL: ("MEMORI PENUH", "go to depot"),
+    reasons.READER_FAULT: ("ULANGI", "read error"),
     reasons.NO_FARE_TABLE: ("BELUM SIAP", "no fare table"),
     reasons.NO_TRUST_LIST: ("BELUM SIAP", "no trust list"),
     reasons.BUSY: ("ULANGI", "busy, tap again"),
@@ -28,9 +28,9 @@ _APP = {
 
 # token reasons the rider can act on, by name (tokens/reasons.py NAMES); others: default
 _TOKEN_BY_NAME = {
-    "pass expired": ("TIKET KEDALUWARSA", "pass expired"),
-    "pass not yet valid": ("TIKET BELUM AKTIF", "pass not valid yet"),
-    "clock untrusted": ("PAKAI NFC", "clock unset: use NFC"),
+    "pass expired": ("KEDALUWARSA", "pass expired"),
+    "pass not yet valid": ("BELUM AKTIF", "not valid yet"),
+    "clock untrusted": ("PAKAI NFC", "clock unset"),
     "challenge mismatch": ("ULANGI", "tap again"),
     "unknown key": ("TIKET TIDAK SAH", "unknown issuer"),
     "bad signature": ("TIKET PALSU", "forged ticket"),
