@@ -218,3 +218,20 @@ def test_unbounded_polling_is_aborted_by_deadline():
     assert time.ticks_diff(time.ticks_ms(), t0) < 1500  # 80 ms deadline + abort
     assert wire().endswith(ACK)
     assert p.firmware_version()[0] == 0x32  # the chip is usable again
+
+
+def test_seven_byte_uid_without_iso_dep():
+    # a MIFARE-like card: double-size UID, SEL_RES without the ISO-DEP bit, so no ATS
+    p = fresh({"echo": True, "uid": "04a1b2c3d4e5f6", "sel_res": 0, "sens_res": "0044"})
+    p.begin()
+    t = p.list_target()
+    assert t.uid == bytes.fromhex("04a1b2c3d4e5f6") and t.ats == b"" and not t.iso_dep()
+    assert t.sens_res == b"\x00\x44"
+
+
+def test_answer_too_long_for_the_chip_is_a_typed_error():
+    p = fresh({"apdus": {"00b0000000": "00" * 300 + "9000"}})
+    p.begin()
+    p.list_target()
+    e = raises(PN532CommandError, p.exchange, bytes.fromhex("00b0000000"))
+    assert e.status == 0x07
