@@ -10,39 +10,19 @@
 # the next bus access (like a dead bus), never as a hang: the socket has a timeout, and
 # every wait the firmware asks for (UART timeouts) is done by the device host and bounded.
 import os
-import socket
 import struct
 import sys
 import time
 
+import vlink
 from micropython import const
-
-# --- link ops (keep in step with sim/devhost/wire.py; a host test compares them) ---
-OP_HELLO = const(0x01)
-OP_CONTROL = const(0x02)
-OP_UART_INIT = const(0x10)
-OP_UART_WRITE = const(0x11)
-OP_UART_READ = const(0x12)
-OP_UART_ANY = const(0x13)
-OP_I2C_WRITE = const(0x20)
-OP_I2C_READ = const(0x21)
-OP_I2C_SCAN = const(0x22)
-OP_PIN_INIT = const(0x30)
-OP_PIN_SET = const(0x31)
-OP_PIN_GET = const(0x32)
-OP_PWM = const(0x33)
-OP_WDT_START = const(0x40)
-OP_WDT_FEED = const(0x41)
-OP_RESET = const(0x42)
-OP_WLAN = const(0x50)
-
-ST_OK = const(0)
-ST_OSERROR = const(1)
-ST_VALUEERROR = const(2)
-
-# process exit codes the simulator's launcher tells apart (docs/simulator.md)
-EXIT_RESET = const(70)  # machine.reset() / soft reset requested by the firmware
-EXIT_WDT = const(71)  # the watchdog was not fed in time
+from vlink import (  # noqa: F401 - EXIT_* and OP_* are part of this module's surface
+    EXIT_RESET, EXIT_WDT, OP_CONTROL, OP_I2C_READ, OP_I2C_SCAN, OP_I2C_WRITE, OP_PIN_GET,
+    OP_PIN_INIT, OP_PIN_SET, OP_PWM, OP_RESET, OP_UART_ANY, OP_UART_INIT, OP_UART_READ,
+    OP_UART_WRITE, OP_WDT_FEED, OP_WDT_START, OP_WLAN,
+)
+from vlink import call as _call
+from vlink import ncalls as _ncalls  # noqa: F401 - read by bench/wire_mp.py
 
 # reset causes, numbered as on the ESP32 port
 PWRON_RESET = const(1)
@@ -50,95 +30,6 @@ HARD_RESET = const(2)
 WDT_RESET = const(3)
 DEEPSLEEP_RESET = const(4)
 SOFT_RESET = const(5)
-
-_LINK_TIMEOUT_S = 5  # slack on top of any wait the firmware itself asked for
-
-_sock = None
-_hdr = bytearray(3)
-_board = {}  # filled by HELLO: unique_id, reset_cause
-
-
-def _connect():
-    global _sock
-    addr = os.getenv("BRT_DEVHOST")
-    if not addr:
-        raise OSError(19, "BRT_DEVHOST not set: no device host for the virtual board")
-    host, port = addr.rsplit(":", 1)
-    s = socket.socket()
-    s.settimeout(_LINK_TIMEOUT_S)
-    try:
-        s.connect(socket.getaddrinfo(host, int(port))[0][-1])
-    except OSError:
-        s.close()
-        raise
-    try:
-        s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
-    except OSError:
-        pass
-    _sock = s
-    # HELLO carries the process id (for the launcher's bookkeeping) and gets the board's
-    # identity back
-    pid = b"0"
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            pid = f.read(16).split(b" ")[0]
-    except OSError:
-        pass
-    r = _call(OP_HELLO, b"vboard 1 " + pid)
-    n = r[0]
-    _board["unique_id"] = bytes(r[1:1 + n])
-    _board["reset_cause"] = r[1 + n]
-
-
-def _recv_exact(n):
-    buf = bytearray(n)
-    mv = memoryview(buf)
-    got = 0
-    while got < n:
-        k = _sock.readinto(mv[got:])
-        if not k:
-            raise OSError(104, "device host closed the link")
-        got += k
-    return buf
-
-
-_ncalls = [0]  # link round trips, for benchmarks
-
-
-def _call(op, payload=b"", wait_ms=0):
-    """One request/reply; OSError if the device host is gone or the device says so."""
-    global _sock
-    _ncalls[0] += 1
-    if _wdt_expired:
-        sys.exit(EXIT_WDT)
-    if _sock is None:
-        _connect()
-    s = _sock
-    try:
-        if wait_ms:
-            s.settimeout(_LINK_TIMEOUT_S + wait_ms / 1000)
-        n = len(payload)
-        # one write per request: split writes meet Nagle + delayed ACK (40 ms stalls)
-        s.write(bytes((op, n >> 8, n & 0xFF)) + payload)
-        h = _recv_exact(3)
-        body = _recv_exact((h[1] << 8) | h[2]) if (h[1] or h[2]) else b""
-        if wait_ms:
-            s.settimeout(_LINK_TIMEOUT_S)
-    except OSError:
-        # a broken link stays broken: close it, the next call reconnects or fails again
-        try:
-            s.close()
-        except OSError:
-            pass
-        _sock = None
-        raise
-    st = h[0]
-    if st == ST_OK:
-        return body
-    if st == ST_OSERROR:
-        raise OSError(body[0], str(bytes(body[1:]), "utf-8"))
-    raise ValueError(str(bytes(body), "utf-8"))
-
 
 def sim_control(request_json):
     """Simulator only: send a control-API request (JSON text) to the device host, return
@@ -149,15 +40,15 @@ def sim_control(request_json):
 # --- board-level functions -------------------------------------------------------------
 
 def unique_id():
-    if _sock is None:
-        _connect()
-    return _board["unique_id"]
+    if vlink.sock is None:
+        vlink.connect()
+    return vlink.board["unique_id"]
 
 
 def reset_cause():
-    if _sock is None:
-        _connect()
-    return _board["reset_cause"]
+    if vlink.sock is None:
+        vlink.connect()
+    return vlink.board["reset_cause"]
 
 
 def reset():
@@ -430,17 +321,15 @@ class WDT:
         w._deadline = time.ticks_add(time.ticks_ms(), w._timeout)
 
 
-_wdt_expired = False
 _WDT_GRACE_MS = const(1000)
 
 
 def _wdt_watch():
-    global _wdt_expired
     while True:
         time.sleep_ms(10)
         w = _wdt
         if w is not None and time.ticks_diff(time.ticks_ms(), w._deadline) > 0:
-            _wdt_expired = True
+            vlink.wdt_expired[0] = True  # the next board call exits with EXIT_WDT
             time.sleep_ms(_WDT_GRACE_MS)
             # the main thread did not come by the board in the grace period
             os.system("kill -9 $PPID")

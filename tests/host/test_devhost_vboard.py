@@ -32,7 +32,7 @@ def mp(host, code, timeout=30):
 
 
 def test_link_ops_agree_between_vboard_and_devhost():
-    src = (ROOT / "sim" / "vboard" / "machine.py").read_text()
+    src = (ROOT / "sim" / "vboard" / "vlink.py").read_text()
     mp_ops = {k: int(v, 16) for k, v in re.findall(r"^((?:OP|ST|EXIT)_\w+) = const\((0x[0-9A-Fa-f]+|\d+)\)", src, re.M)
               if v.startswith("0x")} | {k: int(v) for k, v in re.findall(
                   r"^((?:ST|EXIT)_\w+) = const\((\d+)\)", src, re.M)}
