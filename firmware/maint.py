@@ -228,11 +228,16 @@ def run(name, *args):
         res = {"ok": False, "err": e.code, "msg": e.msg}
     except Exception as e:  # noqa: BLE001 - turned into a typed answer for the host
         res = {"ok": False, "err": "internal", "msg": "%s: %s" % (type(e).__name__, e)}
+    drop_modules(before)
+    print("@@M", json.dumps(res))
+
+
+def drop_modules(before):
+    """Forget modules imported since `before` (a set of names), then collect."""
     for m in list(sys.modules):
-        if m not in before:
+        if m not in before and m not in _KEEP:
             del sys.modules[m]
     gc.collect()
-    print("@@M", json.dumps(res))
 
 
 # --- the production lock ----------------------------------------------------------------
@@ -364,8 +369,13 @@ def _session():
     micropython.kbd_intr(-1)
 
 
+# Built into the ESP32 port (so never in sys.modules there); on the simulator they are
+# files holding the virtual board's state (the flash chip, the link): never dropped.
+_KEEP = ("maint", "machine", "esp32", "network", "flashdev")
+
+
 def _forget():
     for m in list(sys.modules):
-        if m != "maint":
+        if m not in _KEEP:
             del sys.modules[m]
     gc.collect()

@@ -27,7 +27,7 @@ from host.provisioning import install as installmod  # noqa: E402
 from host.provisioning import ports as portsmod  # noqa: E402
 from host.provisioning import registry as regmod  # noqa: E402
 from host.provisioning import steps  # noqa: E402
-from host.provisioning.errors import ProvisionError, Usage  # noqa: E402
+from host.provisioning.errors import DeviceLocked, ProvisionError, Usage  # noqa: E402
 from host.provisioning.link import Link  # noqa: E402
 from host.provisioning.ui import Bar, say  # noqa: E402
 
@@ -156,7 +156,14 @@ def _session(a, log, port, site):
             _run_step("unlock", lambda: steps.unlock(link, reg, a.wait, say), log, link)
             return
         # a clean interpreter: main.py (the validator app) may have had the heap
-        link.fresh()
+        try:
+            link.fresh()
+        except DeviceLocked:
+            if a.cmd != "lock":
+                raise
+            say("lock: already locked — nothing to do")
+            log.record("lock", True, result={"already": True})
+            return
         info = None
         try:
             info = link.call("info")

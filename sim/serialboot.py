@@ -2,72 +2,57 @@
 #
 # Plays the part of the ESP32 port's startup so the firmware sees the board it will see
 # in the field:
-#   - the filesystem is a LittleFS v2 on a flash image (a host file), mounted at "/" in
-#     place of the host's filesystem, so `/main.py`, `/data/...` are the device's files;
+#   - the flash is the simulator's flash model (sim/vboard/flashdev.py) in a host file:
+#     LittleFS v2 on its `vfs` partition, mounted at "/" in place of the host's filesystem
+#     (so `/main.py`, `/data/...` are the device's files), and the raw `journal` partition
+#     served by the `esp32` module;
 #   - sys.path is the ESP32's ("", ".frozen", "/lib") plus the virtual board's modules
 #     (sim/vboard, mounted read-only at /vboard) so `import machine` finds the virtual one;
 #   - boot.py runs, then main.py (only after a reset into the friendly REPL, as on the
 #     ESP32: a soft reset from the raw REPL runs boot.py only);
 #   - then the REPL (micropython -i) — which sim/serialdev.py puts in raw mode if needed.
 #
-# Environment: BRT_FLASH (image path), BRT_FLASH_BLOCKS (size in 4 KB blocks),
-# BRT_VBOARD (host path of sim/vboard, optional), BRT_MODE ("friendly" or "raw").
-import os
-import sys
+# Environment: BRT_FLASH (image path), BRT_VBOARD (host path of sim/vboard, also on
+# MICROPYPATH for the first imports), BRT_MODE ("friendly" or "raw").
+# The ESP32 port enables the interrupt character only while it runs boot.py or main.py;
+# the unix port has it on from the start of this script: off while mounting (a Ctrl-C
+# here is a plain byte, as on the ESP32 before boot.py), on for each file.
+while True:
+    try:
+        import micropython
 
+        micropython.kbd_intr(-1)
+        break
+    except KeyboardInterrupt:
+        pass
 
-class _FileFlash:
-    # A LittleFS block device over a host file: reads/writes/erases go straight to the
-    # file, so the image survives the process (a soft or hard reset) like the flash does.
-    def __init__(self, path, nblocks, bs=4096):
-        self.bs = bs
-        self.n = nblocks
-        try:
-            self.f = open(path, "r+b")
-        except OSError:
-            self.f = open(path, "w+b")
-            blank = b"\xff" * bs
-            for _ in range(nblocks):
-                self.f.write(blank)
-            self.f.flush()
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
 
-    def readblocks(self, n, buf, off=0):
-        self.f.seek(n * self.bs + off)
-        self.f.readinto(buf)
-
-    def writeblocks(self, n, buf, off=None):
-        self.f.seek(n * self.bs + (off or 0))
-        self.f.write(buf)
-        self.f.flush()
-
-    def ioctl(self, op, arg):
-        if op == 4:  # block count
-            return self.n
-        if op == 5:  # block size
-            return self.bs
-        if op == 6:  # erase
-            self.f.seek(arg * self.bs)
-            self.f.write(b"\xff" * self.bs)
-            self.f.flush()
-            return 0
-        return None
+READY = "\x00BRT-SERIALBOOT-READY\x00"
 
 
 def _mount():
-    bdev = _FileFlash(os.getenv("BRT_FLASH"), int(os.getenv("BRT_FLASH_BLOCKS") or "512"))
+    # the flash model (sim/vboard/flashdev.py, file-backed: a killed process is a power
+    # cut) with the ESP32's partitions: LittleFS on `vfs`, the raw `journal` for esp32
+    import esp32
+    import flashdev
+
+    flash = flashdev.Flash(flashdev.DATA_SIZE, path=os.getenv("BRT_FLASH"))
+    parts = esp32.attach(flash)
     try:
-        vfs = os.VfsLfs2(bdev)
+        vfs = os.VfsLfs2(parts["vfs"])
     except OSError:
         # a blank flash: MicroPython's _boot.py formats it on first boot too
-        os.VfsLfs2.mkfs(bdev)
-        vfs = os.VfsLfs2(bdev)
+        os.VfsLfs2.mkfs(parts["vfs"])
+        vfs = os.VfsLfs2(parts["vfs"])
     vb = os.getenv("BRT_VBOARD")
     os.umount("/")
     os.mount(vfs, "/")
-    if vb:
-        os.mount(os.VfsPosix(vb), "/vboard", readonly=True)
+    os.mount(os.VfsPosix(vb), "/vboard", readonly=True)
     os.chdir("/")
-    sys.path[:] = ["", ".frozen", "/lib"] + (["/vboard"] if vb else [])
+    sys.path[:] = ["", ".frozen", "/lib", "/vboard"]
 
 
 def _run(name, g):
@@ -89,18 +74,15 @@ def _run(name, g):
     return True
 
 
-# The ESP32 port enables the interrupt character only while it runs boot.py or main.py;
-# the unix port has it on from the start of this script: off while mounting (a Ctrl-C
-# here is a plain byte, as on the ESP32 before boot.py), on for each file.
-while True:
-    try:
-        import micropython
-
-        micropython.kbd_intr(-1)
-        break
-    except KeyboardInterrupt:
-        pass
-_mount()
+try:
+    _mount()
+except Exception as e:  # noqa: BLE001 - never fall through to a REPL on the host's files
+    sys.print_exception(e)
+    time.sleep(1)
+    raise SystemExit(3) from None
+# tell sim/serialdev.py that Ctrl-C may now be delivered as an interrupt (it holds them
+# back until here: before this the host's filesystem is still mounted)
+sys.stdout.write(READY)
 micropython.kbd_intr(3)
 if _run("boot.py", globals()) and os.getenv("BRT_MODE") != "raw":
     micropython.kbd_intr(3)

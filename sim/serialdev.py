@@ -24,7 +24,8 @@ mode on a terminal. This bridge makes the rest behave as on the ESP32 (docs/prov
 - Output "\\n" becomes "\\r\\n" as the ESP32's cooked stdout does.
 - A host that is not reading does not stall the device: output it does not take is
   dropped, as the USB CDC does.
-- The filesystem is a LittleFS v2 image in a host file (sim/serialboot.py mounts it at /).
+- The flash is the simulator's flash model in a host file: LittleFS on its `vfs` partition
+  mounted at /, and the raw `journal` partition (sim/serialboot.py).
 
 The board's identity (machine.unique_id) comes over the virtual-board link
 (sim/vboard/machine.py). With no device host given, a bare board answers the link: it
@@ -34,11 +35,13 @@ wired) — enough for install/enroll/configure/lock; selftest needs a full devic
 
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tty
@@ -50,6 +53,7 @@ VBOARD = os.path.join(ROOT, "sim", "vboard")
 
 CTRL_C = 0x03
 EXIT_RESET = 70  # sim/vboard/machine.py: machine.reset()
+_READY = b"\x00BRT-SERIALBOOT-READY\x00"  # sim/serialboot.py: flash mounted, Ctrl-C safe
 _RAW_MARK = b"raw REPL; CTRL-B to exit"
 _FRIENDLY_MARK = b'Type "help()" for more information.'
 _BANNER = b"MicroPython "
@@ -126,11 +130,14 @@ class BareBoard:
 class SerialDevice:
     """One virtual ESP32 on a pty: `port` is the path a serial tool opens."""
 
-    def __init__(self, flash, flash_blocks=512, devhost=None, heap="128K", vboard=True):
+    # The firmware's budget is the 128 KB heap the tests use; on the ESP32 the flash driver
+    # and the esp32/machine modules are C outside it, here the flash model and those
+    # modules are Python inside it (~20 KB measured: modules 9.9 KB, flash + mount 10.3 KB).
+    HEAP = "148K"
+
+    def __init__(self, flash, devhost=None, heap=HEAP):
         self.flash = str(flash)
-        self.flash_blocks = flash_blocks
         self.heap = heap
-        self.vboard = vboard
         self._bare = None
         self.devhost = devhost
         self.port = None
@@ -150,7 +157,10 @@ class SerialDevice:
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self):
-        if self.vboard and self.devhost is None:
+        # the process starts in an empty private directory: whatever goes wrong before the
+        # board's flash is mounted, nothing can land in the caller's directory
+        self._cwd = tempfile.mkdtemp(prefix="serialdev-")
+        if self.devhost is None:
             self._bare = BareBoard()
             self.devhost = self._bare.address
         self._outer, self._outer_slave = os.openpty()
@@ -176,6 +186,7 @@ class SerialDevice:
                 pass
         if self._bare:
             self._bare.close()
+        shutil.rmtree(self._cwd, ignore_errors=True)
 
     def __enter__(self):
         return self.start()
@@ -200,19 +211,21 @@ class SerialDevice:
         m, s = os.openpty()
         tty.setraw(s)  # no line discipline: bytes as on a UART, no signals from the tty
         env = dict(os.environ)
-        env.update({"BRT_FLASH": self.flash, "BRT_FLASH_BLOCKS": str(self.flash_blocks),
-                    "BRT_MODE": mode, "MICROPYPATH": ".frozen"})
-        if self.vboard:
-            env["BRT_VBOARD"] = VBOARD
-            env["BRT_DEVHOST"] = self.devhost
+        env.update({"BRT_FLASH": self.flash, "BRT_MODE": mode, "BRT_VBOARD": VBOARD,
+                    "BRT_DEVHOST": self.devhost,
+                    # only for the boot's first imports (the flash model, esp32); the
+                    # firmware's path is the board's own once the flash is mounted at /
+                    "MICROPYPATH": VBOARD})
         self._proc = subprocess.Popen([MP, "-X", "heapsize=" + self.heap, "-i", BOOT],
-                                      stdin=s, stdout=s, stderr=s, env=env, cwd=ROOT,
+                                      stdin=s, stdout=s, stderr=s, env=env, cwd=self._cwd,
                                       start_new_session=True)
         os.close(s)
         os.set_blocking(m, False)
         self._inner = m
         self._mode = mode
         self._swallow = mode == "raw"  # hide the unix banner, then enter the raw REPL
+        self._ready = False
+        self._boot_out = b""
         self._tail = b""
         self.boots += 1
         if self._pending:
@@ -262,7 +275,8 @@ class SerialDevice:
                     self._exited()
 
     def _from_host(self, data):
-        if CTRL_C in data and self._proc is not None and _sigint_caught(self._proc.pid):
+        if CTRL_C in data and self._proc is not None and self._ready and \
+                _sigint_caught(self._proc.pid):
             # the interrupt character: consumed, as the ESP32's UART/USB driver does
             data = data.replace(bytes([CTRL_C]), b"")
             os.kill(self._proc.pid, signal.SIGINT)
@@ -279,6 +293,18 @@ class SerialDevice:
             pass  # the firmware is not reading stdin and its buffer is full: lost
 
     def _from_device(self, data):
+        if not self._ready:
+            # until the boot has mounted the board's flash, Ctrl-C stays a plain byte: an
+            # interrupt there would leave a REPL on the host's filesystem
+            self._boot_out += data
+            i = self._boot_out.find(_READY)
+            if i < 0:
+                return
+            self._ready = True
+            data = self._boot_out[:i] + self._boot_out[i + len(_READY):]
+            self._boot_out = b""
+            if not data:
+                return
         # cooked stdout as on the ESP32: a lone "\n" becomes "\r\n"
         out = bytearray()
         for b in data:
@@ -337,6 +363,9 @@ class SerialDevice:
             if not data:
                 break
             self._from_device(data)
+        if self._boot_out:  # died before the flash was mounted: show why
+            self._ready, out, self._boot_out = True, self._boot_out, b""
+            self._from_device(out)
         rc = self._proc.returncode
         mode = self._mode
         self._kill()

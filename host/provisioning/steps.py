@@ -134,7 +134,13 @@ def open_session(link, registry, wait=60.0, say=print):
 
 
 def unlock(link, registry, wait=60.0, say=print):
-    dev = open_session(link, registry, wait, say)
+    try:  # not locked at all? then there is nothing to open (safe to re-run)
+        link.enter_raw(attempts=1)
+    except (DeviceLocked, NoAnswer):
+        dev = open_session(link, registry, wait, say)
+    else:
+        link.soft_reset()
+        dev = link.call("info")["id"]
     cfg = link.call("lock", False)
     say("unlock: %s unlocked (run `lock` again when done)" % dev)
     return {"device": dev, "cfg": cfg}

@@ -6,6 +6,7 @@ board losing power half-way through an install (the technician's cable pulled)."
 
 import hashlib
 import json
+import os
 
 import pytest
 
@@ -126,3 +127,21 @@ def test_all_resumes_after_partial_run_and_rerun_is_safe(world, capsys):
     with Link(world["dev"].port) as link:
         with pytest.raises(DeviceLocked):
             link.enter_raw()
+
+
+def test_ctrl_c_storm_at_power_on_never_reaches_the_host_files(tmp_path):
+    # Ctrl-C while the virtual board boots: it must neither break the boot before the
+    # flash is mounted (that would leave a REPL on the host's files) nor lose the REPL
+    with SerialDevice(tmp_path / "storm.img") as dev:
+        with Link(dev.port) as link:
+            for _ in range(3):
+                dev.reset()
+                link.write(b"\x03\x03\x03")
+                link.enter_raw()
+                link.exec("f = open('canary.txt', 'w')\nf.write('x')\nf.close()\n")
+                assert "canary.txt" in link.exec("import os\nprint(os.listdir('/'))")
+        assert os.listdir(dev._cwd) == []
+    with SerialDevice(tmp_path / "storm.img") as dev:  # and it is on the board's flash
+        with Link(dev.port) as link:
+            link.fresh()
+            assert link.exec("print(open('canary.txt').read())").strip() == "x"
