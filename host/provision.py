@@ -27,7 +27,7 @@ from host.provisioning import install as installmod  # noqa: E402
 from host.provisioning import ports as portsmod  # noqa: E402
 from host.provisioning import registry as regmod  # noqa: E402
 from host.provisioning import steps  # noqa: E402
-from host.provisioning.errors import DeviceLocked, ProvisionError, Usage  # noqa: E402
+from host.provisioning.errors import DeviceError, DeviceLocked, ProvisionError, Usage  # noqa: E402
 from host.provisioning.link import Link  # noqa: E402
 from host.provisioning.ui import Bar, say  # noqa: E402
 
@@ -86,7 +86,12 @@ def _site(a):
 
 def _run_step(name, fn, log, link):
     try:
-        res = fn()
+        try:
+            res = fn()
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            # an answer of the wrong shape (garbled line, other firmware): typed, not a crash
+            raise DeviceError("%s: unexpected answer from the device (%s: %s)"
+                              % (name, type(e).__name__, e)) from None
     except ProvisionError as e:
         log.record(name, False, error=e.code, message=e.msg)
         e.recorded = True

@@ -98,7 +98,10 @@ def device_files(link):
 def _parse(out, tag):
     for line in out.splitlines():
         if line.startswith(tag):
-            return json.loads(line[len(tag):])
+            try:
+                return json.loads(line[len(tag):])
+            except ValueError:
+                break
     raise DeviceError("unexpected answer from the device: %r" % out[-200:])
 
 

@@ -187,8 +187,9 @@ class Link:
         out = self.read_until(b"\x04", t)[:-1]
         err = self.read_until(b"\x04", t)[:-1]
         if err:
-            raise DeviceError("device error: %s" % err.decode("utf-8", "replace").strip()
-                              .splitlines()[-1], err.decode("utf-8", "replace"))
+            text = err.decode("utf-8", "replace").strip()
+            last = text.splitlines()[-1] if text else "(no message)"
+            raise DeviceError("device error: %s" % last, text)
         return out.decode("utf-8", "replace")
 
     def _paste(self, data):
@@ -224,7 +225,13 @@ class Link:
             raise
         for line in out.splitlines():
             if line.startswith(RESULT):
-                res = json.loads(line[len(RESULT):])
+                try:
+                    res = json.loads(line[len(RESULT):])
+                except ValueError:
+                    res = None
+                if not isinstance(res, dict):
+                    raise DeviceError("garbled answer from maint.%s: %r" % (name, line[:120]),
+                                      "a noisy cable or another program on the port?")
                 if res.get("ok"):
                     return res.get("r")
                 if res.get("err") == "bad_config":
