@@ -25,6 +25,7 @@ DATA = "/data"
 CONFIG = "/data/config.json"
 SECRET = "/data/secret.bin"
 MANIFEST = "/manifest.json"  # the installed build's manifest: the firmware's identity
+LOCK_MARK = "/data/locked"  # present = production lock on (written by lock(), atomically)
 SECRET_LEN = const(32)
 WINDOW_MS = const(3000)  # after a reset, how long a locked validator listens first
 SESSION_MS = const(10000)  # after an authenticated request, how long Ctrl-C is let in
@@ -105,9 +106,13 @@ def _read_config():
 
 
 def _locked():
+    # The marker file decides, so a config.json that is damaged (or too big for the heap
+    # right now) cannot unlock a validator; the config's "locked" mirrors it for the app.
+    if _exists(LOCK_MARK):
+        return True
     try:
         return _read_config().locked is True
-    except Exception:  # noqa: BLE001 - no or bad config: not provisioned, not locked
+    except Exception:  # noqa: BLE001 - no or bad config and no marker: not provisioned
         return False
 
 
@@ -206,7 +211,13 @@ def lock(on=True):
     d["locked"] = bool(on)
     text = json.dumps(d)
     config.parse(text)
-    _write_atomic(CONFIG, text)
+    if on:  # marker first: from here on the board is locked whatever happens next
+        _write_atomic(LOCK_MARK, b"1")
+        _write_atomic(CONFIG, text)
+    else:  # config first: the marker goes last, so a cut leaves the board locked
+        _write_atomic(CONFIG, text)
+        if _exists(LOCK_MARK):
+            os.remove(LOCK_MARK)
     return _sha_file(CONFIG)
 
 

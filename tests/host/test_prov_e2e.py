@@ -167,6 +167,7 @@ def test_unlock_with_depot_registry_reopens_the_repl(world, capsys, monkeypatch)
     with Link(dev.port) as link:
         link.fresh()
         assert link.call("info")["locked"] is False
+        assert "locked" not in link.exec("import os\nprint(os.listdir('/data'))")
     # unlocking an unlocked board is a no-op
     assert _cli(world, "unlock", "--registry", str(world["registry"]), "--wait", "5") == 0
 
