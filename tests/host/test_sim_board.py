@@ -180,3 +180,19 @@ def test_depot_sync_uploads_taps_sets_the_clock_and_brings_revocations(tmp_path)
         assert (d["answer"], d["reason"]) == (REJ, 41), d
     finally:
         b.stop()
+
+
+def test_full_firmware_heap_does_not_grow_over_taps(sim):
+    # the whole application (drivers, loop, status lines...), not only the decision core
+    # (test_app_soak.py): heap in use after collection, at idle, after 20 and after 60 taps
+    def idle_heap():
+        time.sleep(4.5)     # answer gone, checkpoint written, a fresh status line
+        return sim.status["heap"]["used"]
+    marks = []
+    sim.advance(70)         # beyond any earlier test's passback
+    for k in range(60):
+        sim.advance(31)     # two wallets alternate: each taps every 62 s (> passback)
+        assert sim.tap(("regular", "concession")[k % 2])["answer"] == ACC
+        if k in (19, 59):
+            marks.append(idle_heap())
+    assert marks[1] <= marks[0], marks
