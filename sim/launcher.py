@@ -77,8 +77,13 @@ class SimBoard:
 
     def start(self):
         if self.fresh and self.state.exists():
-            for p in ("flash.img", "world.json"):
+            # a new world: new keys, a blank flash, a new depot database
+            import shutil
+            for p in ("flash.img", "world.json", "depot.sqlite", "depot.sqlite-wal",
+                      "depot.sqlite-shm"):
                 (self.state / p).unlink(missing_ok=True)
+            for d in ("keys", "provision"):
+                shutil.rmtree(self.state / d, ignore_errors=True)
         self.state.mkdir(parents=True, exist_ok=True)
         self.world = simworld.World.load_or_create(self.state)
         self.host = DevHost(unique_id=bytes.fromhex(self.world.device_id),

@@ -48,6 +48,7 @@ class World:
         self.device_id = device_id
         self.secret = secret
         self.counters = {}
+        self.passes = {}
 
     # --- creation -----------------------------------------------------------------------
 
@@ -122,13 +123,18 @@ class World:
             issuer = self.keys["forger"]
         elif name == "other-operator":
             operator = "XYZ"
-        # the day's pass: minted once a day, as a wallet would refresh it
+        # the day's pass: minted once a day, as a wallet would refresh it, and then the same
+        # bytes at every tap (so the validator's pass cache sees it again)
         iat -= iat % DAY
+        key = (name, iat)
+        if key in self.passes:
+            return self.passes[key]
         p = ht.mint_pass(issuer, phone, wid, pid, category, 200000, iat, exp, operator=operator)
         if name == "forged":
             # a forger copies the real issuer's kid into its own pass: the kid resolves,
             # the signature does not verify
             p = _swap_kid(p, ht.kid(ht.public_bytes(self.keys["issuer"])))
+        self.passes[key] = p
         return p
 
     def _counter(self, name):
