@@ -359,6 +359,13 @@ class SimBoard:
 
     def scan(self, text, timeout=30, label="qr-text"):
         """The QR scanner reads `text` (one line); returns the decision."""
+        last, at = getattr(self, "_last_scan", (None, 0.0))
+        wait = 3.2 - (time.monotonic() - at)
+        if text == last and wait > 0:
+            # the validator ignores the same code read again within 3 s (still in view):
+            # showing it again means taking the phone away and back
+            time.sleep(wait)
+        self._last_scan = (text, time.monotonic())
         self._drain()
         self.label = label
         if not self.host.gm65.show(text):
