@@ -77,13 +77,14 @@ def build(nfc_bus=None):
 
     from drivers.ds3231 import DS3231
     from drivers.gm65 import GM65
-    from drivers.pn532 import PN532, I2CLink, UartLink
+    from drivers.pn532 import PN532, UartLink
     from drivers.signals import Signals
     from drivers.ssd1306 import SSD1306
 
     i2c = machine.I2C(I2C_ID, scl=machine.Pin(I2C_SCL), sda=machine.Pin(I2C_SDA),
                       freq=I2C_FREQ)
     if (nfc_bus or NFC_BUS) == "i2c":
+        from drivers.pn532_i2c import I2CLink
         nfc = PN532(I2CLink(i2c, PN532_ADDR))
     else:
         # short UART timeouts: the driver's own deadlines bound every wait

@@ -12,12 +12,11 @@
 from micropython import const
 
 from drivers.pn532_link import (
-    PN532Error, PN532FrameError, PN532Timeout, FrameReader, I2CLink, UartLink, ACK_FRAME,
-    NACK_FRAME,
+    PN532Error, PN532FrameError, PN532Timeout, FrameReader, UartLink, ACK_FRAME, NACK_FRAME,
 )
 
 __all__ = ("PN532", "PN532Error", "PN532Timeout", "PN532FrameError", "PN532CommandError",
-           "PN532TargetGone", "Target", "UartLink", "I2CLink")
+           "PN532TargetGone", "Target", "UartLink")
 
 _CMD_GET_FIRMWARE_VERSION = const(0x02)
 _CMD_SAM_CONFIGURATION = const(0x14)

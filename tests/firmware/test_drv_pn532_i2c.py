@@ -5,7 +5,8 @@ import json
 
 import machine
 
-from drivers.pn532 import PN532, I2CLink, PN532FrameError, PN532TargetGone, PN532Timeout
+from drivers.pn532 import PN532, PN532FrameError, PN532TargetGone, PN532Timeout
+from drivers.pn532_i2c import I2CLink
 
 
 def ctl(cmd, **kw):
@@ -73,3 +74,10 @@ def test_i2c_chip_unplugged():
     except PN532Timeout as e:
         assert "I2C" in str(e)
     ctl("device", part="pn532", present=True)
+
+
+def test_board_builds_the_i2c_wiring():
+    import board
+    ctl("pn532.fault", power_on=True, silent=False)
+    b = board.build(nfc_bus="i2c")
+    assert b.nfc.begin() == (0x32, 1, 6, 7)
