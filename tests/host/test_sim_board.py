@@ -84,6 +84,16 @@ def test_same_wallet_twice_is_sudah_bayar(sim):
     assert d["answer"] == PAID
 
 
+def test_scanner_noise_is_a_journaled_read_fault_then_scans_work(sim):
+    sim._drain()
+    sim.host.gm65.noise(b"BRT1:\x00\x07\xfe garbled\r")
+    d = sim.next_decision(15)
+    assert (d["answer"], d["reason"], d["channel"]) == (REJ, 47, "qr"), d
+    assert d["seq"] is not None
+    sim.advance(70)
+    assert sim.scan_wallet("concession")["answer"] == ACC
+
+
 def test_power_cut_keeps_the_journal_and_the_passback(sim):
     sim.advance(70)
     d = sim.scan_wallet("concession")
