@@ -4,9 +4,8 @@
 # validator "at the depot" talks real HTTP to the depot host on 127.0.0.1.
 import struct
 
+from machine import OP_WLAN, _call  # through machine: the one module holding the link
 from micropython import const
-from vlink import OP_WLAN
-from vlink import call as _call
 
 STA_IF = const(0)
 AP_IF = const(1)

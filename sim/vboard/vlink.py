@@ -1,6 +1,8 @@
 # The virtual board's link to the device host (MicroPython, simulator only): one TCP
 # connection on loopback to sim/devhost, strictly one request and one reply per call.
-# machine.py and network.py speak through call(); the protocol is in docs/simulator.md.
+# machine.py imports it (network.py goes through machine), so the link's state lives as
+# long as `machine` does — firmware that drops modules from sys.modules to free the heap
+# must keep `machine` (and may keep `vlink`). The protocol is in docs/simulator.md.
 #
 # A dead device host shows up as OSError on the next call (like a dead bus), never as a
 # hang: the socket has a timeout, and every wait the firmware asks for is bounded.
