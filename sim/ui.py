@@ -239,8 +239,9 @@ class ValidatorApp(App):
             "faults: %s" % (", ".join(st.get("faults", [])) or "none"),
             "depot Wi-Fi: %s   sync: %s" % ("in range" if self.at_depot else "out of range",
                                             st.get("sync", "-")),
-            "firmware: %s" % ("running" if b.fw and b.fw.proc and b.fw.proc.poll() is None
-                              else "stopped"),
+            "firmware: %s   heap in use %s KiB (ESP32: ~110 KiB)"
+            % ("running" if b.fw and b.fw.proc and b.fw.proc.poll() is None else "stopped",
+               "%.0f" % (st["heap"]["used"] / 1024) if st.get("heap") else "?"),
         ]
         self.query_one("#status", Static).update("\n".join(lines))
         t = self.query_one("#decisions", DataTable)
