@@ -117,14 +117,16 @@ class Link:
     # --- raw REPL -----------------------------------------------------------------------
     def enter_raw(self, attempts=3, wait=1.0):
         """Interrupt whatever runs and enter the raw REPL; DeviceLocked/NoAnswer if not."""
-        for _ in range(attempts):
+        for i in range(attempts):
             self.write(b"\r\x03")
             time.sleep(0.05)
             self.write(b"\x03")
-            self.drain(0.1, 0.5)
+            self.drain(0.1, 0.3)
             self.write(b"\r\x01")
             try:
-                self.read_until(RAW_PROMPT, wait)
+                # a REPL answers within milliseconds; ask a silent board early whether it is
+                # a locked validator (its maintenance window after a reset is short)
+                self.read_until(RAW_PROMPT, wait / 2 if i == 0 else wait)
             except NoAnswer:
                 # a locked validator ignores Ctrl-C/Ctrl-A but answers a maintenance hello
                 if self.probe_locked(0.7):

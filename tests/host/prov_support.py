@@ -4,6 +4,9 @@ operator key with signed bundles, a depot settings file, a registry path."""
 import json
 import subprocess
 import sys
+import time
+
+import serial
 
 from host import bundles
 from tests.support.mp import ROOT
@@ -34,3 +37,16 @@ def make_site(d, registry=None, **over):
     (d / "site.json").write_text(json.dumps(site))
     return d / "site.json", key
 
+
+
+def power_on_locked(dev, timeout=30):
+    """Reset a locked board and return once it says so: the tool then talks to it inside
+    its maintenance window, however slow the machine running the tests is."""
+    dev.reset()
+    got = b""
+    with serial.Serial(dev.port, 115200, timeout=0.1) as s:
+        end = time.monotonic() + timeout
+        while b"BRT-LOCKED" not in got and time.monotonic() < end:
+            got += s.read(4096)
+    assert b"BRT-LOCKED" in got, got[-300:]
+    return got

@@ -16,7 +16,7 @@ from host.provisioning.errors import BadConfig, DeviceLocked, ProvisionError
 from host.provisioning.link import Link
 from sim.devhost.host import DevHost
 from sim.serialdev import SerialDevice
-from tests.host.prov_support import build_firmware, make_site
+from tests.host.prov_support import build_firmware, make_site, power_on_locked
 
 pytestmark = pytest.mark.timeout(300)
 DEV = "240ac4d4e5f6"
@@ -122,8 +122,9 @@ def test_all_resumes_after_partial_run_and_rerun_is_safe(world, capsys):
     assert "install: 0 of" in out and "already enrolled" in out
     assert "config.json written" in out and "locked" in out
     # run again on the provisioned, locked validator: refused as locked, nothing changed
-    world["dev"].reset()
+    power_on_locked(world["dev"])
     assert _cli(world, *args) == 7
+    power_on_locked(world["dev"])
     with Link(world["dev"].port) as link:
         with pytest.raises(DeviceLocked):
             link.enter_raw()
