@@ -105,7 +105,7 @@ def check_parts():
 def run():
     # each check runs on as clean a heap as possible: what it imported is dropped after it
     # (the P-256 tables, the journal, the drivers would not fit side by side in ~110 KB)
-    import maint
+    import maint_lock
     res = []
     for fn in (check_clock, check_storage, check_config, check_bundles, check_journal,
                check_parts):
@@ -118,7 +118,7 @@ def run():
                 res.append(r)
         except Exception as e:  # noqa: BLE001 - a check that raises has failed
             res.append(_result(fn.__name__[6:], False, "%s: %s" % (type(e).__name__, e)))
-        maint.drop_modules(before)
+        maint_lock.drop_modules(before)
     return res
 
 

@@ -1,9 +1,9 @@
-# The production lock's maintenance handshake (firmware/maint.py listen()), inside
+# The production lock's maintenance handshake (firmware/maint_lock.py listen()), inside
 # MicroPython: a console stream fed with the depot tool's lines, answers collected.
 import io
 import select
 
-import maint
+import maint_lock
 from hmac256 import Key
 
 SECRET = bytes(range(32))
@@ -60,35 +60,35 @@ class Scripted(Console):
 def test_right_answer_opens_a_session():
     out = Out()
     s = Scripted(out, lambda n: Key(SECRET).mac(b"BRT-MAINT-v1|" + DEV.encode() + b"|" + n))
-    assert maint.listen(SECRET, DEV, 2000, s, out) is True
+    assert maint_lock.listen(SECRET, DEV, 2000, s, out) is True
     assert out.lines[-1] == "BRT-MAINT OK\r\n"
 
 
 def test_answer_under_another_secret_is_denied():
     out = Out()
-    s = Scripted(out, lambda n: maint.mac(b"\x01" * 32, DEV, n))
-    assert maint.listen(SECRET, DEV, 300, s, out) is False
+    s = Scripted(out, lambda n: maint_lock.mac(b"\x01" * 32, DEV, n))
+    assert maint_lock.listen(SECRET, DEV, 300, s, out) is False
     assert out.lines[-1] == "BRT-MAINT DENIED bad-answer\r\n"
 
 
 def test_answer_for_another_device_is_denied():
     out = Out()
-    s = Scripted(out, lambda n: maint.mac(SECRET, "240ac4000000", n))
-    assert maint.listen(SECRET, DEV, 300, s, out) is False
+    s = Scripted(out, lambda n: maint_lock.mac(SECRET, "240ac4000000", n))
+    assert maint_lock.listen(SECRET, DEV, 300, s, out) is False
     assert "DENIED" in out.lines[-1]
 
 
 def test_answer_without_challenge_or_replayed_is_denied():
     out = Out()
     nonce_mac = b"BRT-MAINT OPEN " + b"ab" * 32 + b"\r\n"
-    assert maint.listen(SECRET, DEV, 300, Console(nonce_mac), out) is False
+    assert maint_lock.listen(SECRET, DEV, 300, Console(nonce_mac), out) is False
     assert out.lines == ["BRT-MAINT DENIED no-challenge\r\n"]
 
 
 def test_each_challenge_is_fresh():
     out = Out()
-    maint.listen(SECRET, DEV, 200, Console(b"BRT-MAINT HELLO\r\n"), out)
-    maint.listen(SECRET, DEV, 200, Console(b"BRT-MAINT HELLO\r\n"), out)
+    maint_lock.listen(SECRET, DEV, 200, Console(b"BRT-MAINT HELLO\r\n"), out)
+    maint_lock.listen(SECRET, DEV, 200, Console(b"BRT-MAINT HELLO\r\n"), out)
     assert len(out.lines) == 2
     a, b = out.lines[0].split()[3], out.lines[1].split()[3]
     assert len(a) == 32 and a != b
@@ -97,19 +97,19 @@ def test_each_challenge_is_fresh():
 def test_garbage_and_ctrl_chars_are_ignored_and_lines_bounded():
     out = Out()
     junk = b"\x03\x03\x01\x04" + b"A" * 5000 + b"\r\nBRT-MAINT\r\nprint(1)\r\n\x02\r\n"
-    assert maint.listen(SECRET, DEV, 300, Console(junk), out) is False
+    assert maint_lock.listen(SECRET, DEV, 300, Console(junk), out) is False
     assert out.lines == []
 
 
 def test_not_enrolled_device_denies():
     out = Out()
-    s = Scripted(out, lambda n: maint.mac(SECRET, DEV, n))
-    assert maint.listen(None, DEV, 300, s, out) is False
+    s = Scripted(out, lambda n: maint_lock.mac(SECRET, DEV, n))
+    assert maint_lock.listen(None, DEV, 300, s, out) is False
     assert out.lines[-1] == "BRT-MAINT DENIED not-enrolled\r\n"
 
 
 def test_fingerprint_is_short_and_keyed_on_the_secret():
-    a, b = maint.fingerprint(SECRET), maint.fingerprint(b"\x00" * 32)
+    a, b = maint_lock.fingerprint(SECRET), maint_lock.fingerprint(b"\x00" * 32)
     assert len(a) == 16 and a != b and SECRET.hex() not in a
 
 
@@ -123,5 +123,5 @@ def test_random_noise_then_the_real_handshake_still_opens():
             b"BRT-MAINT-v1|" + DEV.encode() + b"|" + nonce))
         s.data = bytearray(os.urandom(n).replace(b"\n", b"").replace(b"\r", b"")
                            + b"\r\n" + b"BRT-MAINT HELLO\r\n")
-        assert maint.listen(SECRET, DEV, 2000, s, out) is True
+        assert maint_lock.listen(SECRET, DEV, 2000, s, out) is True
         assert out.lines[-1] == "BRT-MAINT OK\r\n"
