@@ -28,6 +28,7 @@ from sim.devhost import DevHost, Firmware
 from sim.devhost.launch import EXIT_RESET, EXIT_WDT, MP, ROOT, firmware_env
 from sim.devhost.rf import IsoDepCard
 from sim.devhost.screen import screen_text
+from sim.depotlink import DepotMixin
 
 SIMBOOT = ROOT / "sim" / "vboard" / "simboot.py"
 SEED = ROOT / "sim" / "seed.py"
@@ -44,7 +45,7 @@ class SimError(Exception):
     """The simulated board could not do what was asked (one-line message)."""
 
 
-class SimBoard:
+class SimBoard(DepotMixin):
     def __init__(self, state_dir=None, heap=SIM_HEAP, fresh=False, log=None):
         self.state = pathlib.Path(state_dir or simworld.default_state_dir())
         self.heap = heap
@@ -97,67 +98,6 @@ class SimBoard:
         self._spawn()
         self.wait_ready()
         return self
-
-    def _start_depot(self):
-        """The depot host the bus meets when it is in the depot's Wi-Fi (the `d` key /
-        `depot on`): host/depot on loopback, knowing this validator's secret and serving
-        the operator's bundles; its clock is the world's."""
-        from host.depot.server import DepotServer
-        from host.depot.store import DepotStore
-        store = DepotStore(str(self.state / "depot.sqlite")).open()
-        store.register(self.world.device_id, self.world.secret)
-        for name, data in self.world.bundles(self.now()).items():
-            kind = {"trust.cose": 1, "deny.bin": 2, "fares.cose": 3}[name]
-            if store.latest_bundles().get(kind) is None:
-                store.add_bundle(kind, 1, data)
-        self.depot_store = store
-        try:
-            self.depot_srv = DepotServer(store, port=self.world.depot_port,
-                                         clock=lambda: time.time() + self.offset).start()
-        except OSError as e:
-            self.depot_srv = None
-            self.log("[sim] depot host not started (port %d: %s)" % (self.world.depot_port, e))
-
-    def sync(self, timeout=60):
-        """In the depot's Wi-Fi until a sync session is done (and a reboot for new bundles,
-        if any, is over); then out of range again. Returns the last status."""
-        # first out of range until the validator noticed (a session that is "done" stays
-        # done while the bus stays at the depot)
-        self.depot(False)
-        t_end = time.monotonic() + 10
-        while self.status.get("sync") in ("done", "syncing") and time.monotonic() < t_end:
-            time.sleep(0.2)
-        self.depot(True)
-        t_end = time.monotonic() + timeout
-        done_at, boots = None, self.boots
-        try:
-            while time.monotonic() < t_end:
-                st = self.status
-                if self.boots != boots:     # rebooted for new bundles: wait for its sync
-                    done_at, boots = None, self.boots
-                elif st.get("sync") == "done" and st.get("ready"):
-                    if done_at is None:
-                        done_at = time.monotonic()
-                    elif time.monotonic() - done_at > 2.5:   # and no reboot followed
-                        return st
-                time.sleep(0.2)
-            raise SimError("no completed sync within %d s (sync: %s)"
-                           % (timeout, self.status.get("sync")))
-        finally:
-            self.depot(False)
-
-    def revoke(self, wallet, version=None):
-        """The back office revokes a demo wallet: the depot gets a new deny-list bundle,
-        which the validator installs at its next sync."""
-        from host import bundles as hb
-        have = self.depot_store.latest_bundles().get(hb.DENY, (1, 0))[0]
-        version = version or have + 1
-        entries = [hb.deny_entry(b"W", self.world.ids["revoked"][0]),
-                   hb.deny_entry(b"W", self.world.ids[wallet][0])]
-        raw = hb.sign_bundle(hb.DENY, version, hb.deny_body(entries),
-                             self.world.keys["operator"], self.now())
-        self.depot_store.add_bundle(hb.DENY, version, raw)
-        return version
 
     def _seed(self):
         src = self.state / "provision"
@@ -307,30 +247,14 @@ class SimBoard:
                            % (timeout, self.screen())) from None
 
     def phone(self, wallet=None, answer_fn=None):
-        """An NFC phone (ISO-DEP card) answering SELECT and TAP like the wallet app."""
+        """An NFC phone (ISO-DEP card) answering SELECT and TAP like the wallet app
+        (host.tokens.PhoneCard: the wallet's APDU side, with response chaining)."""
         if answer_fn is None:
             def answer_fn(challenge):
                 return self.world.nfc_answer(wallet, challenge, self.now())
-        pending = []
-
-        def handler(apdu):
-            if apdu[:4] == b"\x00\xa4\x04\x00":
-                if apdu[5:5 + apdu[4]] != ht.AID:
-                    return b"\x6a\x82"
-                return b"\x01\x90\x00"
-            if apdu[:2] == b"\x80\x54" and len(apdu) >= 21:
-                parts = ht.split_response(answer_fn(bytes(apdu[5:21])))
-                pending[:] = parts[1:]
-                return parts[0]
-            if apdu[:2] == b"\x00\xc0":
-                if not pending:
-                    return b"\x69\x85"
-                return pending.pop(0)
-            return b"\x6d\x00"
-
         # a phone in card emulation shows a random UID (first byte 08) each time it enters
         # the field - which is how the validator tells a new tap from a phone left there
-        return IsoDepCard(handler, uid=b"\x08" + os.urandom(3))
+        return IsoDepCard(ht.PhoneCard(answer_fn).process, uid=b"\x08" + os.urandom(3))
 
     def tap(self, wallet, timeout=30, hold=True):
         """Present the wallet's phone by NFC; returns the decision. The phone stays in the

@@ -6,7 +6,6 @@
 # Every tap ends in exactly one Decision (docs/validator.md): answered on the OLED, with
 # a light/buzzer pattern, logged on the console as "@@TAP <json>", journaled by the
 # pipeline. A reader that fails is retried every few seconds; the other keeps working.
-import gc
 import json
 import os
 import time
@@ -14,7 +13,7 @@ import time
 from micropython import const
 
 import clock
-from app import messages, reasons, record
+from app import messages, reasons, record, screen
 from drivers.gm65 import GM65Error, GM65LineError
 from drivers.pn532 import PN532Error, PN532TargetGone
 from tokens import apdu
@@ -293,50 +292,12 @@ class TapLoop:
 
     def _draw_idle(self):
         self._idle_drawn = True
-        if not self.display_ok:
-            return
-        v = self.v
-        rows = []
-        if v.faults:
-            head, idl, en = messages.fault_lines(v.faults[0])
-            rows = [head, idl, en, ""]
-        else:
-            rows = ["SILAKAN TAP", "ATAU SCAN QR", "tap or scan", ""]
-        cfg = v.config
-        if cfg is not None:
-            rows.append("%s %s" % (cfg.bus, cfg.route))
-        for f in v.faults[1:3]:
-            rows.append(messages.fault_lines(f)[1])
-        try:
-            from drivers import layout
-            layout.lines(self.b.display, rows)
-            self.b.display.show()
-        except OSError:
+        if self.display_ok and not screen.draw_idle(self.b.display, self.v):
             self.display_ok = False
 
     def report_status(self):
-        v = self.v
-        gc.collect()
-        st = {"ready": True, "faults": v.faults, "taps": self.taps,
-              "heap": {"used": gc.mem_alloc(), "free": gc.mem_free()}}
         t, ok = self.now()
-        st["clock"] = t
-        st["clock_ok"] = ok
-        if v.config is not None:
-            st["device"] = v.config.device_id
-            st["bus"] = v.config.bus
-            st["route"] = v.config.route
-        j = v.journal
-        if j is not None:
-            try:
-                s = j.status()
-                st["journal"] = {"count": s.count, "unsent": s.unsent, "last_seq": s.last_seq,
-                                 "free_records": s.free_records, "full": s.full}
-            except Exception:  # noqa: BLE001
-                st["journal"] = None
-        if self.depot is not None:
-            st["sync"] = self.depot.state
-        print("@@STATUS", json.dumps(st))
+        print("@@STATUS", json.dumps(screen.status(self, t, ok)))
 
 
 def _token_names():
