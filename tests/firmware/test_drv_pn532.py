@@ -89,7 +89,7 @@ def test_no_target_is_none_and_bounded():
     wire()
     t0 = time.ticks_ms()
     assert p.list_target() is None
-    assert time.ticks_diff(time.ticks_ms(), t0) < 600  # 3 attempts x 4 ms modelled
+    assert time.ticks_diff(time.ticks_ms(), t0) < 2000  # bounded (3 attempts x 4 ms modelled), not a hang
     assert wire() == host_frame(0x4A, 0x01, 0x00)
 
 

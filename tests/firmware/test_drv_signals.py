@@ -46,7 +46,7 @@ def test_tick_is_non_blocking_and_catches_up():
     s.start("rejected", 0)
     t0 = time.ticks_ms()
     assert s.tick(10000) is False  # long overdue: ends at once
-    assert time.ticks_diff(time.ticks_ms(), t0) < 100
+    assert time.ticks_diff(time.ticks_ms(), t0) < 1000  # the pattern lasts seconds: no sleeping
     assert state() == (0, 0, 0)
 
 
