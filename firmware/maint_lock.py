@@ -16,6 +16,8 @@ import time
 import micropython
 from micropython import const
 
+from fsutil import exists, write_atomic  # noqa: F401 - maint.py imports them from here
+
 DATA = "/data"
 CONFIG = "/data/config.json"
 SECRET = "/data/secret.bin"
@@ -32,14 +34,6 @@ def hexs(b):
     return binascii.hexlify(b).decode()
 
 
-def exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 def sha_file(path):
     h = hashlib.sha256()
     buf = bytearray(512)
@@ -53,14 +47,6 @@ def sha_file(path):
     except OSError:
         return None
     return hexs(h.digest())
-
-
-def write_atomic(path, data):
-    # tmp + rename: LittleFS renames atomically, so a power cut leaves old or new, never half
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.rename(tmp, path)
 
 
 def ensure_data():
@@ -105,18 +91,8 @@ def locked():
 
 # --- the production lock ----------------------------------------------------------------
 def mac(secret, devid, nonce):
-    from hmac256 import Key
+    from hmac256 import Key  # imported when needed: the locked boot path stays small
     return Key(secret).mac(_MAC_LABEL + devid.encode() + b"|" + nonce)
-
-
-def _same(a, b):
-    # constant time: the answer must not leak how many leading bytes were right
-    if len(a) != len(b):
-        return False
-    d = 0
-    for i in range(len(a)):
-        d |= a[i] ^ b[i]
-    return d == 0
 
 
 def listen(secret, devid, window_ms, stream=None, out=None):
@@ -158,7 +134,9 @@ def listen(secret, devid, window_ms, stream=None, out=None):
                 why = "not-enrolled"
             else:
                 try:
-                    ok = _same(binascii.unhexlify(words[2]), mac(secret, devid, nonce))
+                    # constant time: the answer must not leak how many leading bytes were right
+                    from hmac256 import equal
+                    ok = equal(binascii.unhexlify(words[2]), mac(secret, devid, nonce))
                 except ValueError:
                     pass
                 why = "bad-answer"
