@@ -142,6 +142,10 @@ class SerialDevice:
     def reset(self):
         """The reset button (or a power cycle): the firmware starts from power-on."""
         with self._lock:
+            if self._stop.is_set():
+                # stopped already (e.g. a test's delayed "technician presses reset" timer
+                # firing after teardown): never start a process nobody will stop
+                return
             self._kill()
             self._spawn("friendly")
 
@@ -319,7 +323,8 @@ class SerialDevice:
             mode = "friendly"
         else:
             self._to_host(b"MPY: soft reboot\r\n")
-        self._spawn(mode)
+        if not self._stop.is_set():  # no new firmware process once the device is stopped
+            self._spawn(mode)
 
 
 def main(argv=None):
