@@ -242,6 +242,7 @@ def test_internal_error_from_real_token_when_memory_runs_out(fw):
     text = qr(mint(wallet=b"MEMTEST1"))
     fw.qr(qr(mint()))  # verifier and G tables built while memory is plentiful
     ans = fw.qr(text, nocache=True, leave=0)  # every free block taken
+    assert ans["free_squeezed"] < 512, ans  # the squeeze really left (almost) nothing
     assert_reason(ans, "INTERNAL")
     assert "memory" in ans["detail"]
     assert fw.qr(text)["ok"]
