@@ -73,43 +73,25 @@ class TokenVerifier:
 
     def check_qr(self, text, now, clock_ok):
         """Verdict for QR text (bytes as the scanner sent them; a final CR/LF is ignored)."""
-        try:
-            v = Verdict(fmt.CH_QR)
-        except MemoryError:
-            return self._oom[fmt.CH_QR]
-        try:
-            t0 = time.ticks_us()
-            if isinstance(text, str):
-                text = text.encode()
-            end = len(text)
-            while end and text[end - 1] in (10, 13):
-                end -= 1
-            if end > fmt.MAX_QR_TEXT:
-                raise TokenError(R.TOO_LARGE, "QR text")
-            pl = len(fmt.PREFIX)
-            if end < pl or bytes(text[:pl]) != fmt.PREFIX:
-                raise TokenError(R.BAD_PREFIX)
-            from tokens import base45
-            raw = base45.decode(text, pl, end)
-            self._check(raw, v, now, clock_ok, None, t0)
-        except TokenError as e:
-            v.reason = e.reason
-            v.detail = e.detail
-        except MemoryError:
-            v.reason = R.INTERNAL
-            v.detail = "out of memory"
-        except Exception as e:  # noqa: BLE001 - a bug must reject the tap, not crash the loop
-            _internal(v, e)
-        return v
+        return self._judge(fmt.CH_QR, text, None, now, clock_ok)
 
     def check_nfc(self, payload, challenge, now, clock_ok):
         """Verdict for the phone's answer to the tap command carrying `challenge`."""
+        return self._judge(fmt.CH_NFC, payload, challenge, now, clock_ok)
+
+    def _judge(self, channel, data, challenge, now, clock_ok):
+        # the one place where every failure becomes a typed reason in the Verdict
         try:
-            v = Verdict(fmt.CH_NFC)
+            v = Verdict(channel)
         except MemoryError:
-            return self._oom[fmt.CH_NFC]
+            return self._oom[channel]
         try:
-            self._check(payload, v, now, clock_ok, bytes(challenge), time.ticks_us())
+            t0 = time.ticks_us()
+            if channel == fmt.CH_QR:
+                data = _qr_cbor(data)
+            else:
+                challenge = bytes(challenge)
+            self._check(data, v, now, clock_ok, challenge, t0)
         except TokenError as e:
             v.reason = e.reason
             v.detail = e.detail
@@ -229,6 +211,22 @@ class TokenVerifier:
             raise TokenError(R.PASS_EXPIRED)
         if t + self.iat_skew < info.iat:
             raise TokenError(R.PASS_NOT_YET_VALID)
+
+
+def _qr_cbor(text):
+    """The CBOR bytes inside QR text: bounded, prefix checked, base45 decoded."""
+    if isinstance(text, str):
+        text = text.encode()
+    end = len(text)
+    while end and text[end - 1] in (10, 13):
+        end -= 1
+    if end > fmt.MAX_QR_TEXT:
+        raise TokenError(R.TOO_LARGE, "QR text")
+    pl = len(fmt.PREFIX)
+    if end < pl or bytes(text[:pl]) != fmt.PREFIX:
+        raise TokenError(R.BAD_PREFIX)
+    from tokens import base45
+    return base45.decode(text, pl, end)
 
 
 def _internal(v, e):
