@@ -378,25 +378,6 @@ class Reader:
             return self.f.readinto(buf)
         return self.f.readinto(memoryview(buf)[:n])
 
-    def deny_count(self):
-        return self.header.length // DENY_ENTRY
-
-    def deny_contains(self, key, buf):
-        """Binary search of an 8-byte key in an installed deny list; `buf` = bytearray(8)."""
-        lo = 0
-        hi = self.header.length // DENY_ENTRY
-        while lo < hi:
-            mid = (lo + hi) // 2
-            self.f.seek(HEADER + DENY_ENTRY * mid)
-            self.f.readinto(buf)
-            if buf == key:
-                return True
-            if buf < key:
-                lo = mid + 1
-            else:
-                hi = mid
-        return False
-
     def close(self):
         self.f.close()
 
@@ -424,9 +405,3 @@ def open_bundle(path):
 def open_installed(data_dir, kind):
     return open_bundle(path_for(data_dir, kind))
 
-
-def deny_key(tag, ident):
-    """Deny-list entry: first 8 bytes of SHA-256(tag + id); tag b"W" wallet, b"P" pass."""
-    h = hashlib.sha256(tag)
-    h.update(ident)
-    return h.digest()[:DENY_ENTRY]
