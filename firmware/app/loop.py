@@ -220,7 +220,7 @@ class TapLoop:
         self.taps += 1
         self.last = d
         self._last_tap_ms = time.ticks_ms()
-        head, detail_id, detail_en = messages.lines(d, _token_names())
+        head, detail_id, detail_en = messages.lines(d)
         if self.display_ok:
             try:
                 from drivers import layout
@@ -299,7 +299,3 @@ class TapLoop:
         t, ok = self.now()
         print("@@STATUS", json.dumps(screen.status(self, t, ok)))
 
-
-def _token_names():
-    from tokens import reasons as token_reasons
-    return token_reasons.NAMES

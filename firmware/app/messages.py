@@ -4,6 +4,7 @@
 # most 16 (tests/firmware/test_app_messages.py checks it), written for a rider, not a log.
 from app import reasons, record
 from app.fares import rupiah
+from tokens import reasons as T
 
 # token-layer reasons (1-39) are grouped for the rider: what they can do differs
 # (show a new code, refresh the wallet, call the operator), not the cryptographic detail
@@ -26,19 +27,19 @@ _APP = {
     reasons.INTERNAL: ("GANGGUAN", "internal error"),
 }
 
-# token reasons the rider can act on, by name (tokens/reasons.py NAMES); others: default
-_TOKEN_BY_NAME = {
-    "pass expired": ("KEDALUWARSA", "pass expired"),
-    "pass not yet valid": ("BELUM AKTIF", "not valid yet"),
-    "clock untrusted": ("PAKAI NFC", "clock unset"),
-    "challenge mismatch": ("ULANGI", "tap again"),
-    "unknown key": ("TIKET TIDAK SAH", "unknown issuer"),
-    "bad signature": ("TIKET PALSU", "forged ticket"),
-    "proof stale": ("KODE KEDALUWARSA", "code expired"),
-    "proof from the future": ("KODE TIDAK SAH", "code time wrong"),
-    "wrong operator": ("BUKAN TIKET TSM", "other operator"),
-    "bad prefix": ("BUKAN TIKET", "not a ticket"),
-    "malformed": ("BUKAN TIKET", "not a ticket"),
+# token reasons the rider can act on; others: the default
+_TOKEN = {
+    T.PASS_EXPIRED: ("KEDALUWARSA", "pass expired"),
+    T.PASS_NOT_YET_VALID: ("BELUM AKTIF", "not valid yet"),
+    T.CLOCK_UNTRUSTED: ("PAKAI NFC", "clock unset"),
+    T.CHALLENGE_MISMATCH: ("ULANGI", "tap again"),
+    T.UNKNOWN_KEY: ("TIKET TIDAK SAH", "unknown issuer"),
+    T.BAD_SIGNATURE: ("TIKET PALSU", "forged ticket"),
+    T.PROOF_STALE: ("KODE KEDALUWARSA", "code expired"),
+    T.PROOF_FUTURE: ("KODE TIDAK SAH", "code time wrong"),
+    T.WRONG_OPERATOR: ("BUKAN TIKET TSM", "other operator"),
+    T.BAD_PREFIX: ("BUKAN TIKET", "not a ticket"),
+    T.MALFORMED: ("BUKAN TIKET", "not a ticket"),
 }
 
 
@@ -50,16 +51,13 @@ def headline(answer):
     return "DITOLAK"
 
 
-def lines(d, token_names=None):
+def lines(d):
     """(headline, detail in Indonesian, detail in English) for a Decision."""
     if d.answer == record.ACCEPTED:
         return "BERHASIL", rupiah(d.fare), "paid, thank you"
     if d.answer == record.ALREADY_PAID:
         return "SUDAH BAYAR", "TIDAK DITAGIH", "already paid"
-    text = _APP.get(d.reason)
-    if text is None:
-        name = token_names.get(d.reason) if token_names else None
-        text = _TOKEN_BY_NAME.get(name or "", _TOKEN_DEFAULT)
+    text = _APP.get(d.reason) or _TOKEN.get(d.reason, _TOKEN_DEFAULT)
     return "DITOLAK", text[0], text[1]
 
 

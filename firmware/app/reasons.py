@@ -3,6 +3,8 @@
 # back office, so a number, once given, never changes meaning.
 from micropython import const
 
+from tokens import reasons as token_reasons
+
 OK = const(0)
 
 REPLAY = const(40)             # this proof was already used (a screenshot shown again)
@@ -23,35 +25,24 @@ DENY_LIST_BAD = const(53)      # installed deny list unreadable: revocation cann
 NOT_CONFIGURED = const(54)     # no valid config.json: the validator is not provisioned
 INTERNAL = const(55)           # unexpected error in the decision: rejected, never crashed
 
-NAMES = {
-    OK: "ok",
-    REPLAY: "replay",
-    DENIED: "denied",
-    ALREADY_PAID: "already paid",
-    ALLOWANCE_EXHAUSTED: "allowance exhausted",
-    NO_FARE: "no fare for category",
-    JOURNAL_FULL: "journal full",
-    READER_FAULT: "reader fault",
-    NO_FARE_TABLE: "no fare table",
-    NO_TRUST_LIST: "no trust list",
-    BUSY: "replay store busy",
-    STORE_ERROR: "store error",
-    JOURNAL_ERROR: "journal error",
-    DENY_LIST_BAD: "deny list bad",
-    NOT_CONFIGURED: "not configured",
-    INTERNAL: "internal error",
-}
+# Short English names of codes 40.. (see tokens/reasons.py for why one string)
+_NAMES = (
+    "replay|denied|already paid|allowance exhausted|no fare for category||"
+    "journal full|reader fault|no fare table|no trust list|replay store busy|"
+    "store error|journal error|deny list bad|not configured|internal error"
+)
 
 
 def name(code):
     """Short English name of an app reason code (None if not an app code)."""
-    return NAMES.get(code)
+    if code == OK:
+        return "ok"
+    return token_reasons.lookup(_NAMES, code, 40)
 
 
 def describe(code):
     """Short English name of any reason code, app or token layer."""
-    n = NAMES.get(code)
+    n = name(code)
     if n is None:
-        from tokens import reasons as token_reasons
-        n = token_reasons.NAMES.get(code, "code %d" % code)
+        n = token_reasons.name(code) or "code %d" % code
     return n

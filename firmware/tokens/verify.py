@@ -49,7 +49,7 @@ class Verdict:
 
     def __repr__(self):
         return "<Verdict %s %d %s>" % ("ok" if self.ok else "rejected", self.reason,
-                                       R.NAMES.get(self.reason, "?"))
+                                       R.name(self.reason) or "?")
 
 
 class TokenVerifier:

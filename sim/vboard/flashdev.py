@@ -24,6 +24,8 @@
 # No allocation in readblocks/writeblocks/ioctl or below (littlefs may call them with
 # the heap locked): buffers and the PowerCut instance are created in the constructor,
 # loops use viper helpers and preallocated scratch.
+import array
+
 import micropython
 from micropython import const
 
@@ -95,13 +97,17 @@ class Flash:
         self.path = path
         self._file = None
         self.mem = None
-        self._scratch = bytearray(SECTOR)
+        # one page: programs never span pages, and file-mode erases go a page at a time
+        # (a sector-sized buffer would cost 4 KB of the firmware's heap in the simulator)
+        self._scratch = bytearray(PAGE)
         if path is None:
             self.mem = bytearray(size)
             _fill_ff(self.mem, 0, size)  # a new chip reads erased
         else:
             self._open_file(path)
-        self.wear = [0] * (size // SECTOR)  # erase count per sector (this session)
+        # erase count per sector (this session); an array, not a list: 2 KB, not 4 KB, of
+        # the firmware's heap for a 2 MiB chip in the simulator
+        self.wear = array.array("I", bytes(4 * (size // SECTOR)))
         self._cut = PowerCut("power cut")  # preallocated: raised with the heap locked too
         self.reset_counters()
         self.power_on()
@@ -117,9 +123,9 @@ class Flash:
             f.close()
             raise ValueError("flash file %s is larger than the chip (%d > %d)"
                              % (path, have, self.size))
-        _fill_ff(self._scratch, 0, SECTOR)
-        while have < self.size:  # extend with erased sectors
-            f.write(self._scratch, 0, SECTOR - have % SECTOR)
+        _fill_ff(self._scratch, 0, PAGE)
+        while have < self.size:  # extend with erased bytes
+            f.write(self._scratch, 0, PAGE - have % PAGE)
             have = f.tell()
         self._file = f
 
@@ -285,14 +291,18 @@ class Flash:
                 _fill_ff(self.mem, addr, n)
             return
         f = self._file
-        f.seek(addr)
-        if noise:
-            f.readinto(s, n)
-            _or_noise(s, 0, n, noise)
-        else:
-            _fill_ff(s, 0, n)
-        f.seek(addr)
-        f.write(s, 0, n)
+        done = 0
+        while done < n:
+            k = n - done if n - done < PAGE else PAGE
+            if noise:
+                f.seek(addr + done)
+                f.readinto(s, k)
+                noise = _or_noise(s, 0, k, noise) | 1
+            else:
+                _fill_ff(s, 0, k)
+            f.seek(addr + done)
+            f.write(s, 0, k)
+            done += k
 
     # -- whole-chip helpers for tests (RAM mode) ---------------------------------
     def snapshot(self):

@@ -2,7 +2,7 @@
 import hashlib
 
 from tokens import cbor, p256
-from tokens.cache import PassCache
+from tokens.cache import PassCache, PassInfo
 from tokens.errors import TokenError
 from tokens.reasons import MALFORMED
 from tokens.trust import TrustStore
@@ -54,18 +54,42 @@ def test_bad_trust_lists_are_typed_errors():
         assert got is not None and got[0] == MALFORMED, (body, got)
 
 
+def _info(tag, iat=1_800_000_000):
+    return PassInfo(b"kid-" + tag + b"xxx", "BRTW", iat, iat + 86400 * 7, b"wallet-" + tag,
+                    b"pass-" + tag, 1, 10_000_000, "TSM", bytes(range(64)))
+
+
+def _fields(i):
+    return (i.kid, i.iss, i.iat, i.exp, i.wallet_id, i.pass_id, i.category, i.allowance,
+            i.operator, i.q)
+
+
 def test_pass_cache_is_lru_and_bounded():
     c = PassCache(3)
     for k in (b"a", b"b", b"c"):
-        c.put(k, k.upper())
-    assert c.get(b"a") == b"A"          # a is now the most recent
-    c.put(b"d", b"D")                   # evicts b, the least recently used
-    assert c.get(b"b") is None and c.get(b"c") == b"C" and c.get(b"d") == b"D"
+        c.put(k, _info(k))
+    assert c.get(b"a").wallet_id == b"wallet-a"     # a is now the most recent
+    c.put(b"d", _info(b"d"))                        # evicts b, the least recently used
+    assert c.get(b"b") is None and c.get(b"c").pass_id == b"pass-c"
+    assert c.get(b"d").kid == b"kid-dxxx"
     assert len(c) == 3 and c.hits == 3 and c.misses == 1
-    c.put(b"d", b"D2")
-    assert len(c) == 3 and c.get(b"d") == b"D2"
+    c.put(b"d", _info(b"d", 5))
+    assert len(c) == 3 and c.get(b"d").iat == 5
     c.clear()
     assert len(c) == 0 and c.get(b"a") is None
     off = PassCache(0)
-    off.put(b"x", 1)
+    off.put(b"x", _info(b"x"))
     assert off.get(b"x") is None
+
+
+def test_pass_info_packs_every_field_at_its_limits():
+    # the widest values the verifier lets through: 64-bit integers, 16-byte ids, a 32-byte
+    # issuer, an 8-byte operator; and the narrowest
+    big = (1 << 64) - 1
+    wide = PassInfo(b"K" * 8, "I" * 32, big, big, b"W" * 16, b"P" * 16, 5, big, "O" * 8,
+                    bytes(range(100, 164)))
+    narrow = PassInfo(b"k" * 8, "", 0, 0, b"w" * 4, b"p" * 4, 0, 0, "", bytes(64))
+    for i in (wide, narrow, _info(b"z")):
+        b = i.pack()
+        assert isinstance(b, bytes) and len(b) <= 25 + 5 + 8 + 16 + 16 + 32 + 8 + 64
+        assert _fields(PassInfo.unpack(b)) == _fields(i)

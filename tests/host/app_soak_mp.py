@@ -84,7 +84,7 @@ def main(d):
     accepted = 0
     prev = 0
     while True:
-        batch = j.unsent(limit=40)
+        batch = j.unsent(limit=8, max_bytes=512)
         if not batch:
             break
         for seq, _t, payload in batch:
