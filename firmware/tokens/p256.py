@@ -3,10 +3,13 @@
 # Stock MicroPython on the ESP32 has no ECDSA and no bignum acceleration exposed to Python
 # (DESIGN §2), so this is arbitrary-precision integer code, written for the bytecode
 # interpreter:
-#   - Jacobian coordinates (no inversion in the loop); a = -3 doubling formula;
+#   - Jacobian coordinates (no inversion in the loop); a = -3 doubling formula, scaled so
+#     that it needs no constant multiples;
 #   - u1*G + u2*Q by interleaved width-w NAF (Shamir's trick generalised): one shared run of
-#     256 doublings, additions only at the sparse non-zero digits; G's odd multiples are
-#     built once (affine, lazily, on first use); Q's per verify, made affine with a single
+#     256 doublings, additions only at the sparse non-zero digits, which the recoding hands
+#     over as one sorted list of events (no per-position, per-term digit tests); G's odd
+#     multiples are built once (affine, lazily, on first use); Q's per verify, by mixed
+#     additions on an isomorphic curve where 2Q is affine, then made affine with a single
 #     inversion (Montgomery's trick) so every loop addition is the cheaper mixed one;
 #   - the modular inverse of s by the extended Euclidean algorithm (several times faster
 #     here than pow(s, n-2, n); pow's 3-argument form is not needed at all);
@@ -76,43 +79,52 @@ def decompress(x, odd):
     return y
 
 
+def _dbln(X, Y, Z, k):
+    """2^k (X, Y, Z), Jacobian, a = -3 (dbl-2001-b scaled by 1/2: Z3 = Y*Z, alpha/2 in
+    place of alpha, which saves the constant multiples). Y == 0 cannot occur on P-256."""
+    p = P
+    for _ in range(k):
+        if Z == 0:
+            break
+        d = Z * Z % p
+        g = Y * Y % p
+        b = X * g % p
+        a = 3 * (X - d) * (X + d) % p
+        if a & 1:
+            a += p
+        a >>= 1
+        Z = Y * Z % p
+        X = (a * a - b - b) % p
+        Y = (a * (b - X) - g * g) % p
+    return X, Y, Z
+
+
 def _jdouble(X, Y, Z):
-    p = P
-    d = Z * Z % p
-    g = Y * Y % p
-    b = X * g % p
-    a = 3 * (X - d) * (X + d) % p
-    X3 = (a * a - 8 * b) % p
-    return X3, (a * (4 * b - X3) - 8 * g * g) % p, 2 * Y * Z % p
+    return _dbln(X, Y, Z, 1)
 
 
-def _jadd(X1, Y1, Z1, X2, Y2, Z2):
-    """Jacobian P1 + P2 with every special case (Z == 0 is the point at infinity)."""
+def _madd(X1, Y1, Z1, x2, y2):
+    """Jacobian P1 + affine (x2, y2), every special case handled (Z1 == 0: infinity)."""
     if Z1 == 0:
-        return X2, Y2, Z2
-    if Z2 == 0:
-        return X1, Y1, Z1
+        return x2, y2, 1
     p = P
-    z11 = Z1 * Z1 % p
-    z22 = Z2 * Z2 % p
-    u1 = X1 * z22 % p
-    s1 = Y1 * Z2 * z22 % p
-    h = (X2 * z11 - u1) % p
-    r = (Y2 * Z1 * z11 - s1) % p
+    zz = Z1 * Z1 % p
+    h = (x2 * zz - X1) % p
+    r = (y2 * (Z1 * zz % p) - Y1) % p
     if h == 0:
         if r == 0:
-            return _jdouble(X1, Y1, Z1)  # P + P
+            return _dbln(X1, Y1, Z1, 1)  # P + P
         return 1, 1, 0                   # P + (-P)
     hh = h * h % p
     hhh = h * hh % p
-    v = u1 * hh % p
-    X3 = (r * r - hhh - 2 * v) % p
-    return X3, (r * (v - X3) - s1 * hhh) % p, Z1 * Z2 * h % p
+    v = X1 * hh % p
+    X3 = (r * r - hhh - v - v) % p
+    return X3, (r * (v - X3) - Y1 * hhh) % p, Z1 * h % p
 
 
-def _affine(pts):
-    """Affine (xs, ys) of Jacobian points (none at infinity): one inversion for all
-    (Montgomery's trick)."""
+def _affine(pts, zc=1):
+    """Affine (xs, ys) of the Jacobian points (X, Y, Z * zc) (none at infinity): one
+    inversion for all (Montgomery's trick)."""
     p = P
     cnt = len(pts)
     acc = [1] * cnt
@@ -120,7 +132,7 @@ def _affine(pts):
     for i in range(cnt):
         acc[i] = a
         a = a * pts[i][2] % p
-    inv = inverse(a, p)
+    inv = inverse(a * zc % p, p)  # 1/(zc Z_0 ... Z_i) from here down
     xs, ys = [0] * cnt, [0] * cnt
     for i in range(cnt - 1, -1, -1):
         X, Y, Z = pts[i]
@@ -128,18 +140,23 @@ def _affine(pts):
         inv = inv * Z % p
         z2 = zi * zi % p
         xs[i] = X * z2 % p
-        ys[i] = Y * z2 * zi % p
+        ys[i] = Y * (z2 * zi % p) % p
     return xs, ys
 
 
 def _odd_multiples(x, y, w):
-    """Jacobian P, 3P, ..., (2^(w-1)-1)P of an affine point P (kP != O for k < n)."""
-    D = _jdouble(x, y, 1)
-    js = [(x, y, 1)]
+    """P, 3P, ..., (2^(w-1)-1)P of an affine point P as ([(X, Y, Z)], zc): the Jacobian
+    points are (X, Y, Z * zc). The steps add D = 2P = (Xd, Yd, zc) on the isomorphic curve
+    where D is affine (coordinates scaled by zc: x -> x zc^2, y -> y zc^3; the addition
+    formulas do not involve a or b), so each is a mixed addition (kP != O for k < n)."""
+    p = P
+    xd, yd, zc = _dbln(x, y, 1, 1)
+    z2 = zc * zc % p
+    js = [(x * z2 % p, y * (z2 * zc % p) % p, 1)]
     for _ in range((1 << (w - 2)) - 1):
         X, Y, Z = js[-1]
-        js.append(_jadd(X, Y, Z, D[0], D[1], D[2]))
-    return js
+        js.append(_madd(X, Y, Z, xd, yd))
+    return js, zc
 
 
 def _pack(xs, ys, buf):
@@ -160,54 +177,61 @@ def _tables(x, y, w, split):
     out = [bytearray(64 * cnt) for _ in range(split)]
     for j in range(split):
         if j:
-            X, Y, Z = x, y, 1
-            for _ in range(step):
-                X, Y, Z = _jdouble(X, Y, Z)
-            xs, ys = _affine([(X, Y, Z)])
+            xs, ys = _affine([_dbln(x, y, 1, step)])
             x, y = xs[0], ys[0]
-        xs, ys = _affine(_odd_multiples(x, y, w))
+        js, zc = _odd_multiples(x, y, w)
+        xs, ys = _affine(js, zc)
         _pack(xs, ys, out[j])
     return out
 
 
-def _wnaf(k, w, out, nbits):
-    """Width-w NAF of 0 <= k < 2^nbits into out[0..nbits] (index = bit position)."""
-    nb = (nbits >> 3) + 2
-    kb = k.to_bytes(nb, "big")  # two zero bytes of headroom above the top bit
-    top = nb - 1
+def _ntz_table():
+    t = bytearray(256)
+    t[0] = 8
+    for v in range(1, 256):
+        n = 0
+        while not (v >> n) & 1:
+            n += 1
+        t[v] = n
+    return bytes(t)
+
+
+_NTZ = _ntz_table()  # trailing zero bits of a byte (8 for 0): zero runs are skipped whole
+SENTINEL = 0x8000    # an event past the last one (bit 15 is never set in a real event)
+
+
+def _wnaf(k, w, nbits, tag, ev):
+    """Append the non-zero digits of the width-w NAF of 0 <= k < 2^nbits (positions
+    0..nbits) to ev as events (i << 16) | tag | sign | offset: tag = table index << 12,
+    sign = 2048 for a negative digit, offset = byte offset of |digit|'s odd multiple in a
+    packed table ((|d| >> 1) * 64). Zero runs are skipped a byte at a time; skipping
+    leaves the carry unchanged (the low bits of k + carry are zero only if they are all
+    ones with a carry of 1, or all zeros without)."""
+    kb = k.to_bytes((nbits >> 3) + 4, "little")  # headroom above the top bit
+    ntz = _NTZ
     mask = (1 << w) - 1
     half = 1 << (w - 1)
     full = 1 << w
     i = 0
-    carry = 0
+    c = 0
     while i <= nbits:
-        j = top - (i >> 3)
-        bit = ((kb[j] >> (i & 7)) & 1) + carry
-        if bit == 1:
-            v = (((kb[j] | (kb[j - 1] << 8) | (kb[j - 2] << 16)) >> (i & 7)) & mask) + carry
-            if v >= half:
-                v -= full
-                carry = 1
+        j = i >> 3
+        v = ((kb[j] | (kb[j + 1] << 8) | (kb[j + 2] << 16)) >> (i & 7)) + c
+        if v & 1:
+            v &= mask
+            if v >= half:  # a negative digit v - 2^w
+                ev.append((i << 16) | tag | 2048 | (((full - v) >> 1) << 6))
+                c = 1
             else:
-                carry = 0
-            out[i] = v & 0xFF  # two's complement byte: -31..31 fit
-            e = i + w
-            i += 1
-            while i < e and i <= nbits:
-                out[i] = 0
-                i += 1
+                ev.append((i << 16) | tag | ((v >> 1) << 6))
+                c = 0
+            i += w  # the next w - 1 digits are zero
         else:
-            out[i] = 0
-            carry = bit >> 1
-            i += 1
+            i += ntz[v & 0xFF]
 
 
-# digit buffers (signed digits as two's complement bytes), allocated once; verification
-# is not re-entrant. 0..3: G's pieces (written up to digit 64 only, so the rest stays
-# zero and a fresh-key verify can walk all 257 positions); 4: a whole u2, or u2's first
-# piece; 5..7: u2's other pieces (prepared keys, which walk positions 0..64 only).
-_dig = [bytearray(257) for _ in range(2 * SPLIT)]
-_qbuf = bytearray(64 << (W_Q - 2))  # a new key's table, reused by every verification
+# verification is not re-entrant: a new key's packed table is one buffer, reused
+_qbuf = bytearray(64 << (W_Q - 2))
 
 
 def _gtable():
@@ -223,73 +247,73 @@ def init():
     _gtable()
 
 
-def _msm(terms, top):
-    """Sum of k_i * P_i from wNAF digits: terms [(digits, packed table)], digits[0..top]
-    (all digit buffers of a call have length > top; shorter pieces are padded by the
-    caller's choice of top).
-    Jacobian (X, Y, Z); Z == 0 is the point at infinity."""
+def _msm(ev, tabs):
+    """Sum of the digits * points of the events ev (from _wnaf, any order; at most 8
+    tables, tabs[index] packed). Horner's rule from the top position down: the doublings
+    between two positions run as one block, an addition per event. Jacobian (X, Y, Z);
+    Z == 0 is the point at infinity."""
+    ev.sort(reverse=True)
+    ev.append(SENTINEL)  # position 0: the doublings down to position 0, then stop
     p = P
     from_bytes = int.from_bytes
     X = Y = 1
     Z = 0
-    i = top
-    while i >= 0:
+    cur = 0
+    for e in ev:
+        i = e >> 16
         if Z:
-            # doubling, a = -3 (dbl-2001-b); Y == 0 cannot occur on P-256
-            d = Z * Z % p
-            g = Y * Y % p
-            b = X * g % p
-            a = 3 * (X - d) * (X + d) % p
-            Z = 2 * Y * Z % p
-            X = (a * a - 8 * b) % p
-            Y = (a * (4 * b - X) - 8 * g * g) % p
-        for dg, tb in terms:
-            d = dg[i]
-            if d == 0:
-                continue
-            if d < 128:
-                o = (d >> 1) << 6
-                x2 = from_bytes(tb[o:o + 32], "big")
-                y2 = from_bytes(tb[o + 32:o + 64], "big")
-            else:  # a negative digit: -(256 - d) times the point
-                o = ((256 - d) >> 1) << 6
-                x2 = from_bytes(tb[o:o + 32], "big")
-                y2 = p - from_bytes(tb[o + 32:o + 64], "big")
-            if Z == 0:
-                X, Y, Z = x2, y2, 1
-                continue
-            # mixed addition (X, Y, Z) + (x2, y2)
-            zz = Z * Z % p
-            h = (x2 * zz - X) % p
-            r = (y2 * Z * zz - Y) % p
-            if h == 0:
-                if r == 0:   # the same point: double it
-                    X, Y, Z = _jdouble(X, Y, Z)
-                else:        # P + (-P)
-                    X = Y = 1
-                    Z = 0
-                continue
-            hh = h * h % p
-            hhh = h * hh % p
-            v = X * hh % p
-            Z = Z * h % p
-            X3 = (r * r - hhh - 2 * v) % p
-            Y = (r * (v - X3) - Y * hhh) % p
-            X = X3
-        i -= 1
+            # cur - i doublings, a = -3 (see _dbln); Y == 0 cannot occur on P-256
+            for _ in range(cur - i):
+                d = Z * Z % p
+                g = Y * Y % p
+                b = X * g % p
+                a = 3 * (X - d) * (X + d) % p
+                if a & 1:
+                    a += p
+                a >>= 1
+                Z = Y * Z % p
+                X = (a * a - b - b) % p
+                Y = (a * (b - X) - g * g) % p
+        if e & SENTINEL:
+            break
+        cur = i
+        tb = tabs[(e >> 12) & 7]
+        o = e & 2047
+        x2 = from_bytes(tb[o:o + 32], "big")
+        y2 = from_bytes(tb[o + 32:o + 64], "big")
+        if e & 2048:  # a negative digit: minus the point
+            y2 = p - y2
+        if Z == 0:
+            X, Y, Z = x2, y2, 1
+            continue
+        # mixed addition (X, Y, Z) + (x2, y2)
+        zz = Z * Z % p
+        h = (x2 * zz - X) % p
+        r = (y2 * (Z * zz % p) - Y) % p
+        if h == 0:
+            if r == 0:   # the same point: double it
+                X, Y, Z = _dbln(X, Y, Z, 1)
+            else:        # P + (-P)
+                X = Y = 1
+                Z = 0
+            continue
+        hh = h * h % p
+        hhh = h * hh % p
+        v = X * hh % p
+        Z = Z * h % p
+        X3 = (r * r - hhh - v - v) % p
+        Y = (r * (v - X3) - Y * hhh) % p
+        X = X3
     return X, Y, Z
 
 
-def _split_terms(k, tabs, w, first):
-    """Terms for k * P with P's split tables: k cut into SPLIT pieces of 256/SPLIT bits."""
+def _split_terms(k, w, first, ev):
+    """Events of k * P with P's split tables first, first + 1, ...: k cut into SPLIT
+    pieces of 256/SPLIT bits."""
     step = 256 // SPLIT
     mask = (1 << step) - 1
-    terms = []
     for j in range(SPLIT):
-        dg = _dig[first + j]
-        _wnaf((k >> (step * j)) & mask, w, dg, step)
-        terms.append((dg, tabs[j]))
-    return terms
+        _wnaf((k >> (step * j)) & mask, w, step, (first + j) << 12, ev)
 
 
 def _finish(X, Z, r):
@@ -320,12 +344,13 @@ def verify_point(qx, qy, digest, sig):
     if sc is None:
         return False
     r, u1, u2 = sc
-    terms = _split_terms(u1, _gtable(), W_G, 0)
-    xs, ys = _affine(_odd_multiples(qx, qy, W_Q))
-    dg = _dig[SPLIT]
-    _wnaf(u2, W_Q, dg, 256)
-    terms.append((dg, _pack(xs, ys, _qbuf)))
-    X, Y, Z = _msm(terms, 256)
+    ev = []  # type: list
+    _split_terms(u1, W_G, 0, ev)
+    js, zc = _odd_multiples(qx, qy, W_Q)
+    xs, ys = _affine(js, zc)
+    _wnaf(u2, W_Q, 256, SPLIT << 12, ev)
+    tabs = _gtable() + [_pack(xs, ys, _qbuf)]
+    X, Y, Z = _msm(ev, tabs)
     return _finish(X, Z, r)
 
 
@@ -343,8 +368,10 @@ def verify_prepared(tabs, digest, sig):
     if sc is None:
         return False
     r, u1, u2 = sc
-    terms = _split_terms(u1, _gtable(), W_G, 0) + _split_terms(u2, tabs, W_Q, SPLIT)
-    X, Y, Z = _msm(terms, 256 // SPLIT)
+    ev = []  # type: list
+    _split_terms(u1, W_G, 0, ev)
+    _split_terms(u2, W_Q, SPLIT, ev)
+    X, Y, Z = _msm(ev, _gtable() + tabs)
     return _finish(X, Z, r)
 
 

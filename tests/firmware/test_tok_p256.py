@@ -73,18 +73,44 @@ def test_decompress():
     assert x < 100  # about half of all x have no point; one was found and refused
 
 
+def _aff(X, Y, Z):
+    zi = p256.inverse(Z, P)
+    return X * zi * zi % P, Y * zi * zi * zi % P
+
+
 def test_addition_special_cases_directly():
     gx, gy = p256.GX, p256.GY
     inf = (1, 1, 0)
-    assert p256._jadd(*(inf + (gx, gy, 1))) == (gx, gy, 1)
-    assert p256._jadd(gx, gy, 1, *inf) == (gx, gy, 1)
-    X, Y, Z = p256._jadd(gx, gy, 1, gx, gy, 1)     # P + P falls back to doubling
+    assert p256._madd(*(inf + (gx, gy))) == (gx, gy, 1)
+    X, Y, Z = p256._madd(gx, gy, 1, gx, gy)     # P + P falls back to doubling
     assert (X, Y, Z) == p256._jdouble(gx, gy, 1)
-    z2 = Z * Z % P
-    assert X * p256.inverse(z2, P) % P == X2G
-    assert p256._jadd(gx, gy, 1, gx, P - gy, 1)[2] == 0   # P + (-P) = infinity
+    assert _aff(X, Y, Z)[0] == X2G and p256.on_curve(*_aff(X, Y, Z))
+    assert p256._madd(gx, gy, 1, gx, P - gy)[2] == 0   # P + (-P) = infinity
     # the same point in another Jacobian representation (Z = 2) still doubles
-    assert p256._jadd(gx * 4 % P, gy * 8 % P, 2, gx, gy, 1)[2] != 0
+    X, Y, Z = p256._madd(gx * 4 % P, gy * 8 % P, 2, gx, gy)
+    assert Z != 0 and _aff(X, Y, Z)[0] == X2G
+    assert p256._dbln(1, 1, 0, 3)[2] == 0              # infinity doubles to infinity
+    # 2G + G = 3G, and 4G = 2(2G) = 3G + G
+    two = p256._jdouble(gx, gy, 1)
+    three = _aff(*p256._madd(*(two + (gx, gy))))
+    assert p256.on_curve(*three) and three[0] not in (gx, X2G)
+    four = _aff(*p256._madd(*(p256._madd(*(two + (gx, gy))) + (gx, gy))))
+    assert four == _aff(*p256._dbln(gx, gy, 1, 2))
+
+
+def test_odd_multiples_and_affine():
+    # the isomorphic-curve steps give P, 3P, 5P, ... like plain repeated additions
+    gx, gy = p256.GX, p256.GY
+    js, zc = p256._odd_multiples(gx, gy, 5)
+    xs, ys = p256._affine(js, zc)
+    two = _aff(*p256._jdouble(gx, gy, 1))
+    acc = (gx, gy, 1)
+    for k in range(8):
+        assert (xs[k], ys[k]) == _aff(*acc), k
+        acc = p256._madd(*(acc + two))
+    # a common factor zc is folded into the one inversion
+    xs2, ys2 = p256._affine([(X * 4 % P, Y * 8 % P, Z) for X, Y, Z in js], zc * 2 % P)
+    assert (xs2, ys2) == (xs, ys)
 
 
 def test_p_plus_p_inside_a_verification():
@@ -114,13 +140,38 @@ def test_digest_zero_mod_n():
     assert p256.verify_digest(pub_of(p256.GX, p256.GY), be(N), be(r) + be(s))  # e = n
 
 
+def _naf_value(ev, w):
+    total = 0
+    last = -1
+    for e in sorted(ev):
+        i, o = e >> 16, e & 2047
+        d = (o >> 6) * 2 + 1
+        assert o & 63 == 0 and d < 1 << (w - 1)
+        assert e & 0x8000 == 0 and (e >> 12) & 7 == 5    # the tag, no sentinel bit
+        assert i > last + w - 1 or last < 0, (i, last)   # w - 1 zeros after a digit
+        last = i
+        total += (-d if e & 2048 else d) << i
+    return total, last
+
+
 def test_wnaf_reconstructs_the_scalar():
-    buf = bytearray(257)
-    for k in (1, 2, 3, 31, 32, 33, 0xFFFF, N - 1, 2 ** 255, 2 ** 256 - 1, 0x5A5A << 200):
+    ks = [0, 1, 2, 3, 31, 32, 33, 0xFFFF, N - 1, 2 ** 255, 2 ** 256 - 1, 0x5A5A << 200,
+          (1 << 256) - (1 << 100), 0x8000000000000001 << 190]
+    x = 0x9E3779B97F4A7C15
+    for _ in range(40):  # pseudo-random scalars with long runs of ones and zeros
+        x = x * 0x5851F42D4C957F2D + 1 & (1 << 256) - 1
+        ks.append(x)
+        ks.append(x | (x >> 3) | (x >> 7))
+        ks.append(x & (x >> 5) & (x >> 9))
+    for k in ks:
         for w in (4, 5, 6):
-            p256._wnaf(k, w, buf, 256)
-            total = 0
-            for i in range(256, -1, -1):
-                d = buf[i]
-                total = total * 2 + (d - 256 if d >= 128 else d)
-            assert total == k, (k, w)
+            ev = []
+            p256._wnaf(k, w, 256, 5 << 12, ev)
+            total, last = _naf_value(ev, w)
+            assert total == k and last <= 256, (k, w)
+            for bits in (64, 32):  # a piece of a split scalar
+                piece = k & ((1 << bits) - 1)
+                ev = []
+                p256._wnaf(piece, w, bits, 5 << 12, ev)
+                total, last = _naf_value(ev, w)
+                assert total == piece and last <= bits, (piece, w)
