@@ -14,7 +14,7 @@ from app.denylist import DenyList, DenyListError
 from app.fares import FareError, FareTable
 from app.recent import RecentTaps, StoreError
 from journal import Journal, JournalError, JournalFull
-from tokens import cbor
+from tokens import cbor, p256
 from tokens.errors import TokenError
 from tokens.trust import TrustStore
 from tokens.verify import TokenVerifier
@@ -147,6 +147,12 @@ def assemble(journal_part, data_dir=DATA, verify_bundles=True):
 
 
 def _assemble(journal_part, data_dir, verify_bundles):
+    # the long-lived buffers first (the replay ring 4 KB, the allowance bucket 1.5 KB, G's
+    # tables 4 KB), while the heap is still in one piece: checking the bundles below
+    # leaves it cut into small holes where a 4 KB block may not be found
+    p256.init()
+    recent = RecentTaps(data_dir + "/replay.bin")
+    allowance = AllowanceStore(data_dir + "/allowance")
     bundles = _bundles()
     v = Validator()
     # the journal first: taps must be recordable before anything can be accepted
@@ -194,8 +200,8 @@ def _assemble(journal_part, data_dir, verify_bundles):
     except (bundles.BundleError, DenyListError, OSError) as e:
         v.fault("deny", "deny list: %r" % (e,))
     try:
-        recent = RecentTaps(data_dir + "/replay.bin").open()
-        allowance = AllowanceStore(data_dir + "/allowance").open()
+        recent.open()
+        allowance.open()
     except (StoreError, AllowanceError) as e:
         v.fault("storage", "stores: %r" % (e,))
         return v

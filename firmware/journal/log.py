@@ -7,7 +7,6 @@
 # Recovery never trusts RAM: the head is the valid sector header with the largest epoch,
 # the tail is found by walking headers back from it, the write position by reading the
 # head's records until the first one that does not check.
-import struct
 
 from micropython import const
 
@@ -104,14 +103,12 @@ class Journal:
         self._acks.load()
         acked = self._acks.acked
         self._torn = self._acks.torn
-        # one pass over the sector headers; (epoch, base) kept for the tail walk in a
-        # temporary 8 bytes/sector table (epoch 0 = no valid header; epochs start at 1)
-        meta = bytearray(8 * nd)
+        # one pass over the sector headers for the head; the tail walk reads the few it
+        # needs again (a table of them would be a 3 KB block to find on a cut-up heap)
         head, hepoch, hbase = -1, 0, 0
         for s in range(nd):
             h = self._header(s)
             if h is not None:
-                struct.pack_into("<II", meta, 8 * s, h[0], h[1])
                 if head < 0 or h[0] > hepoch:
                     head, hepoch, hbase = s, h[0], h[1]
         self._formatted = head < 0
@@ -126,7 +123,7 @@ class Journal:
             if self._next_seq <= acked:  # acks beyond the log (never expected): keep seqs new
                 self._next_seq, self._wpos = acked + 1, SECTOR
             self._tail, self._tail_base = head, hbase
-            self._walk_tail(nd, acked, meta)
+            self._walk_tail(nd, acked)
         self._nd = nd
         a = (self._head + 1) % nd
         if self._free_sector(a):
@@ -154,14 +151,17 @@ class Journal:
             self._wpos = SECTOR
             self._torn += 1
 
-    def _walk_tail(self, nd, acked, meta):
+    def _walk_tail(self, nd, acked):
         cur, base, epoch = self._head, self._tail_base, self._epoch
         for _ in range(nd - 1):
             if base - 1 <= acked:  # everything before `cur` is acknowledged
                 break
             p = (cur - 1) % nd
-            pe, pb = struct.unpack_from("<II", meta, 8 * p)
-            if pe == 0 or pe != epoch - 1 or pb > base:
+            h = self._header(p)
+            if h is None:
+                break
+            pe, pb = h
+            if pe != epoch - 1 or pb > base:
                 break
             cur, epoch, base = p, pe, pb
         self._tail, self._tail_base = cur, base

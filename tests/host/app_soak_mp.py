@@ -28,28 +28,39 @@ def main(d):
     os.mount(os.VfsLfs2(parts["vfs"]), "/data")
     with open("/data/deny.bin", "wb") as f:
         f.write(read(d + "/deny.bin"))
-    # the flash model's buffers first, the tap path's code after: big blocks before the
-    # heap is cut up by imports (the flash model is the simulator's, C on the ESP32)
-    from app import record
+    # the flash model's buffers first, then the tap path's long-lived buffers (as
+    # app/state.py does at boot), then the rest of its code, collecting between imports:
+    # loading a module leaves garbage, and long-lived objects allocated among it (qstr
+    # pools grow in blocks of several hundred bytes) cut the heap into holes too small for
+    # the next big block. (The flash model is the simulator's, C on the ESP32.)
+    from tokens import p256
+    p256.init()
+    from app.recent import RecentTaps
+    recent = RecentTaps("/data/replay.bin")
     from app.allowance import AllowanceStore
+    allowance = AllowanceStore("/data/allowance")
+    gc.collect()
+    from journal import Journal, JournalError, JournalFull
+    j = Journal(parts["journal"])
+    gc.collect()
+    from app import record
     from app.decision import Pipeline
+    gc.collect()
     from app.denylist import DenyList
     from app.fares import FareTable
-    from app.recent import RecentTaps
-    from journal import Journal, JournalError, JournalFull
+    gc.collect()
     from tokens import cbor
     from tokens.trust import TrustStore
+    gc.collect()
     from tokens.verify import TokenVerifier
-    j = Journal(parts["journal"])
+    gc.collect()
     j.mount()
     cfg = json.loads(read(d + "/config.json"))
     ver = TokenVerifier(TrustStore.from_body(read(d + "/trust.cbor")), cfg["operator"],
                         qr_window=cfg["qr_window_s"])
     fares = FareTable.from_body(cbor.loads(read(d + "/fares.cbor")), 1)
-    p = Pipeline(ver, fares, DenyList.open("/data/deny.bin"),
-                 RecentTaps("/data/replay.bin").open(),
-                 AllowanceStore("/data/allowance").open(), j,
-                 (JournalFull, JournalError), cfg["passback_s"], cfg["qr_window_s"])
+    p = Pipeline(ver, fares, DenyList.open("/data/deny.bin"), recent.open(), allowance.open(),
+                 j, (JournalFull, JournalError), cfg["passback_s"], cfg["qr_window_s"])
     counts = {"0/0": 0}
     # preallocated: a list growing during the run would itself look like heap growth
     heap = [0] * 64
@@ -70,7 +81,8 @@ def main(d):
             k = "%d/%d" % (dd.answer, dd.reason)
             counts[k] = counts.get(k, 0) + 1
             if dd.seq is None or dd.seq != last_seq + 1:
-                bad.append((n, dd.seq))
+                if len(bad) < 10:
+                    bad.append((n, dd.seq))
             else:
                 last_seq = dd.seq
                 seqs += 1
@@ -88,7 +100,7 @@ def main(d):
         if not batch:
             break
         for seq, _t, payload in batch:
-            if seq != prev + 1:
+            if seq != prev + 1 and len(bad) < 10:
                 bad.append(("gap", prev, seq))
             prev = seq
             r = record.decode(payload)
