@@ -21,6 +21,8 @@
 # in MicroPython.
 import hashlib
 
+import micropython
+
 P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
@@ -34,13 +36,36 @@ SPLIT = 4  # prepared keys: scalars cut into 4 pieces of 64 bits -> 64 doublings
 _gtab = None  # SPLIT packed tables for G (4 KB), built on first use
 
 
+@micropython.native
 def inverse(a, m):
     """a^-1 mod m for 0 < a < m, m prime (extended Euclid)."""
-    x0, x1 = 1, 0
-    b = m
+    if not 0 < a < m:  # anything else the plain way (same answers, same errors)
+        x0, x1 = 1, 0
+        b = m
+        while b:
+            q = a // b
+            a, b = b, a - q * b
+            x0, x1 = x1, x0 - q * x1
+        if a != 1:
+            raise ValueError("not invertible")
+        return x0 % m
+    # m > a > 0: every step has a > b >= 0. Six in ten quotients are 1 or 2: those are
+    # found by one or two subtractions instead of a division.
+    x0, x1 = 0, 1
+    a, b = m, a
     while b:
-        q = a // b
-        a, b = b, a - q * b
+        r = a - b
+        if r < b:
+            a, b = b, r
+            x0, x1 = x1, x0 - x1
+            continue
+        r -= b
+        if r < b:
+            a, b = b, r
+            x0, x1 = x1, x0 - x1 - x1
+            continue
+        q, r = divmod(a, b)
+        a, b = b, r
         x0, x1 = x1, x0 - q * x1
     if a != 1:
         raise ValueError("not invertible")
@@ -79,6 +104,7 @@ def decompress(x, odd):
     return y
 
 
+@micropython.native
 def _dbln(X, Y, Z, k):
     """2^k (X, Y, Z), Jacobian, a = -3 (dbl-2001-b scaled by 1/2: Z3 = Y*Z, alpha/2 in
     place of alpha, which saves the constant multiples). Y == 0 cannot occur on P-256."""
@@ -103,6 +129,7 @@ def _jdouble(X, Y, Z):
     return _dbln(X, Y, Z, 1)
 
 
+@micropython.native
 def _madd(X1, Y1, Z1, x2, y2):
     """Jacobian P1 + affine (x2, y2), every special case handled (Z1 == 0: infinity)."""
     if Z1 == 0:
@@ -122,6 +149,7 @@ def _madd(X1, Y1, Z1, x2, y2):
     return X3, (r * (v - X3) - Y1 * hhh) % p, Z1 * h % p
 
 
+@micropython.native
 def _affine(pts, zc=1):
     """Affine (xs, ys) of the Jacobian points (X, Y, Z * zc) (none at infinity): one
     inversion for all (Montgomery's trick)."""
@@ -144,6 +172,7 @@ def _affine(pts, zc=1):
     return xs, ys
 
 
+@micropython.native
 def _odd_multiples(x, y, w):
     """P, 3P, ..., (2^(w-1)-1)P of an affine point P as ([(X, Y, Z)], zc): the Jacobian
     points are (X, Y, Z * zc). The steps add D = 2P = (Xd, Yd, zc) on the isomorphic curve
@@ -200,6 +229,7 @@ _NTZ = _ntz_table()  # trailing zero bits of a byte (8 for 0): zero runs are ski
 SENTINEL = 0x8000    # an event past the last one (bit 15 is never set in a real event)
 
 
+@micropython.native
 def _wnaf(k, w, nbits, tag, ev):
     """Append the non-zero digits of the width-w NAF of 0 <= k < 2^nbits (positions
     0..nbits) to ev as events (i << 16) | tag | sign | offset: tag = table index << 12,
@@ -247,6 +277,7 @@ def init():
     _gtable()
 
 
+@micropython.native
 def _msm(ev, tabs):
     """Sum of the digits * points of the events ev (from _wnaf, any order; at most 8
     tables, tabs[index] packed). Horner's rule from the top position down: the doublings

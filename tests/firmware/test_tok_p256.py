@@ -175,3 +175,40 @@ def test_wnaf_reconstructs_the_scalar():
                 p256._wnaf(piece, w, bits, 5 << 12, ev)
                 total, last = _naf_value(ev, w)
                 assert total == piece and last <= bits, (piece, w)
+
+
+def _inverse_ref(a, m):  # the plain extended Euclid the fast path must agree with
+    x0, x1 = 1, 0
+    b = m
+    while b:
+        q = a // b
+        a, b = b, a - q * b
+        x0, x1 = x1, x0 - q * x1
+    if a != 1:
+        raise ValueError("not invertible")
+    return x0 % m
+
+
+def _outcome(f, *a):
+    try:
+        return f(*a)
+    except Exception as e:  # noqa: BLE001 - the same exception type is the point
+        return type(e)
+
+
+def test_inverse_agrees_with_plain_euclid():
+    x = 0x2545F4914F6CDD1D
+    vals = [1, 2, 3, 4, N - 1, N - 2, P - 1, (N + 1) // 2, 2 ** 128, 2 ** 255 % N]
+    for _ in range(60):
+        x = x * 0x5851F42D4C957F2D + 1 & (1 << 256) - 1
+        vals.append(x)
+        vals.append(x >> 130)
+    for m in (N, P):
+        for a in vals:
+            a = a % m or 1
+            inv = p256.inverse(a, m)
+            assert inv == _inverse_ref(a, m) and a * inv % m == 1 and 0 <= inv < m, a
+    # outside 0 < a < m, or not invertible: the same answer or the same exception
+    for a, m in ((0, N), (N, N), (N + 5, N), (-5, N), (-N - 3, P), (3 * P + 7, P), (6, 9),
+                 (4, 8), (0, 1), (5, 1), (1, 0), (3, 0), (3, -7), (0, 0), (12, 35), (35, 12)):
+        assert _outcome(p256.inverse, a, m) == _outcome(_inverse_ref, a, m), (a, m)
