@@ -402,7 +402,7 @@ def verify_prepared(tabs, digest, sig):
     ev = []  # type: list
     _split_terms(u1, W_G, 0, ev)
     _split_terms(u2, W_Q, SPLIT, ev)
-    X, Y, Z = _msm(ev, _gtable() + tabs)
+    X, Y, Z = _msm(ev, _gtable() + [tabs[j] for j in range(SPLIT)])  # any sequence, like before
     return _finish(X, Z, r)
 
 

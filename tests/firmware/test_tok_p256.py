@@ -37,6 +37,7 @@ def test_nist_vector_and_its_corruptions():
     tabs = p256.prepare(q[0], q[1])
     d = hashlib.sha256(MSG).digest()
     assert p256.verify_prepared(tabs, d, SIG)
+    assert p256.verify_prepared(tuple(tabs), d, SIG)  # any sequence of the 4 tables
     assert not p256.verify_prepared(tabs, d, bytes(bad))
 
 
