@@ -109,7 +109,8 @@ def loads(buf, start=0, end=-1, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
     return v
 
 
-# ---- encoder: deterministic (shortest heads, map keys sorted by their encoding) ----
+# ---- encoder: the heads the Sig_structure needs (the whole deterministic encoder is in
+# tokens/cbor_enc.py, off the tap path: the validator itself never encodes a token) ----
 
 def head(major, n):
     """CBOR head bytes for major type and argument n (0 <= n < 2^64)."""
@@ -125,48 +126,3 @@ def head(major, n):
     if n < 0x10000000000000000:
         return bytes((m | 27,)) + n.to_bytes(8, "big")
     raise ValueError("int out of CBOR range")
-
-
-def _enc(obj, out):
-    if obj is False:
-        out.append(0xF4)
-    elif obj is True:
-        out.append(0xF5)
-    elif obj is None:
-        out.append(0xF6)
-    elif isinstance(obj, int):
-        if obj >= 0:
-            out.extend(head(0, obj))
-        else:
-            out.extend(head(1, -1 - obj))
-    elif isinstance(obj, (bytes, bytearray, memoryview)):
-        out.extend(head(2, len(obj)))
-        out.extend(obj)
-    elif isinstance(obj, str):
-        b = obj.encode()
-        out.extend(head(3, len(b)))
-        out.extend(b)
-    elif isinstance(obj, (list, tuple)):
-        out.extend(head(4, len(obj)))
-        for x in obj:
-            _enc(x, out)
-    elif isinstance(obj, dict):
-        out.extend(head(5, len(obj)))
-        items = []
-        for k in obj:
-            kbuf = bytearray()
-            _enc(k, kbuf)
-            items.append((bytes(kbuf), obj[k]))
-        items.sort(key=lambda kv: kv[0])
-        for kb, v in items:
-            out.extend(kb)
-            _enc(v, out)
-    else:
-        raise ValueError("cannot encode to CBOR")
-
-
-def dumps(obj):
-    """Deterministic CBOR bytes of int, bytes, str, bool, None, list/tuple, dict."""
-    out = bytearray()
-    _enc(obj, out)
-    return bytes(out)

@@ -1,7 +1,7 @@
 # Trust store (from a trust-list body) and the pass cache, inside MicroPython.
 import hashlib
 
-from tokens import cbor, p256
+from tokens import cbor_enc, p256
 from tokens.cache import PassCache, PassInfo
 from tokens.errors import TokenError
 from tokens.reasons import MALFORMED
@@ -24,30 +24,30 @@ def reason(body):
 
 
 def test_trust_store_from_body():
-    ts = TrustStore.from_body(cbor.dumps([row()]))
+    ts = TrustStore.from_body(cbor_enc.dumps([row()]))
     k = ts.get(KID)
     assert len(ts) == 1 and k is not None and ts.get(b"\x00" * 8) is None
     assert (k.x, k.y) == (p256.GX, p256.GY) and k.can_sign_passes()
     assert k.valid_at(99) < 0 and k.valid_at(100) == 0 and k.valid_at(199) == 0
     assert k.valid_at(200) > 0  # not_after is exclusive
-    assert not TrustStore.from_body(cbor.dumps([row(usage=2)])).get(KID).can_sign_passes()
-    assert len(TrustStore.from_body(cbor.dumps([]))) == 0
+    assert not TrustStore.from_body(cbor_enc.dumps([row(usage=2)])).get(KID).can_sign_passes()
+    assert len(TrustStore.from_body(cbor_enc.dumps([]))) == 0
 
 
 def test_bad_trust_lists_are_typed_errors():
     off = b"\x04" + p256.GX.to_bytes(32, "big") + (p256.GY ^ 1).to_bytes(32, "big")
     cases = [
         b"\xff",                                   # not CBOR
-        cbor.dumps({1: 2}),                        # not an array
-        cbor.dumps([[KID, G65, 1, 2]]),            # 4 fields
-        cbor.dumps([row(kid=b"\x00" * 8)]),         # kid is not SHA-256(pub)[:8]
-        cbor.dumps([row(kid=KID[:7])]),
-        cbor.dumps([row(pub=G65[:64])]),
-        cbor.dumps([row(pub=off, kid=hashlib.sha256(off).digest()[:8])]),  # off the curve
-        cbor.dumps([row(nb=-1)]),
-        cbor.dumps([row(usage=True)]),
-        cbor.dumps([row(), row()]),                # duplicate kid
-        cbor.dumps([row()] * 33),                  # more than 32 keys
+        cbor_enc.dumps({1: 2}),                        # not an array
+        cbor_enc.dumps([[KID, G65, 1, 2]]),            # 4 fields
+        cbor_enc.dumps([row(kid=b"\x00" * 8)]),         # kid is not SHA-256(pub)[:8]
+        cbor_enc.dumps([row(kid=KID[:7])]),
+        cbor_enc.dumps([row(pub=G65[:64])]),
+        cbor_enc.dumps([row(pub=off, kid=hashlib.sha256(off).digest()[:8])]),  # off the curve
+        cbor_enc.dumps([row(nb=-1)]),
+        cbor_enc.dumps([row(usage=True)]),
+        cbor_enc.dumps([row(), row()]),                # duplicate kid
+        cbor_enc.dumps([row()] * 33),                  # more than 32 keys
     ]
     for body in cases:
         got = reason(body)

@@ -5,11 +5,13 @@
 #
 #   micropython -X heapsize=128K app_soak_mp.py <dir>
 # <dir>: flash.img (created), trust.cbor, fares.cbor (bundle bodies), deny.bin (a signed
-# deny bundle), config.json, taps.txt (one "<now> <qr text>" per line).
+# deny bundle), config.json, taps.bin (fixed 800-byte records: <u32 now><u16 n><QR text>,
+# read into one buffer like the scanner driver's: the harness makes no garbage of its own).
 # Prints one JSON line: taps, answers by kind, seqs, heap after collection at checkpoints.
 import gc
 import json
 import os
+import struct
 import sys
 
 import esp32
@@ -22,6 +24,8 @@ def read(path):
 
 
 def main(d):
+    rec = bytearray(800)   # the tap buffer first: it lives as long as the run
+    mv = memoryview(rec)
     flash = flashdev.Flash(flashdev.DATA_SIZE, path=d + "/flash.img")
     parts = esp32.attach(flash)
     os.VfsLfs2.mkfs(parts["vfs"])
@@ -69,14 +73,12 @@ def main(d):
     last_seq = 0
     n = 0
     bad = []
-    with open(d + "/taps.txt", "rb") as f:
+    with open(d + "/taps.bin", "rb") as f:
         while True:
-            line = f.readline()
-            if not line:
+            if f.readinto(rec) != len(rec):
                 break
-            sp = line.index(b" ")
-            now = int(line[:sp])
-            dd = p.decide_qr(memoryview(line)[sp + 1:len(line) - 1], now, True)
+            now, ln = struct.unpack_from("<IH", rec, 0)
+            dd = p.decide_qr(mv[6:6 + ln], now, True)
             n += 1
             k = "%d/%d" % (dd.answer, dd.reason)
             counts[k] = counts.get(k, 0) + 1

@@ -15,6 +15,7 @@ This test asserts the behaviour (no growth, every tap journaled once) with a mar
 """
 
 import json
+import struct
 import subprocess
 
 from host import bundles as hb
@@ -24,6 +25,7 @@ from tests.support.mp import ROOT, run_mp
 NOW = 1_800_000_000
 N_TAPS = 1000
 N_WALLETS = 12          # within the verifier's pass cache (16): the steady state
+TAP_REC = 800           # taps.bin: fixed records <u32 now><u16 len><QR text>, zero padded
 STEP_S = 7              # a tap every 7 s: each wallet every 84 s, beyond passback (60 s)
 
 
@@ -64,12 +66,14 @@ def prepare(tmp_path, n_taps=N_TAPS):
         p = ht.mint_pass(issuer, phone, b"soak-w%02d" % i, b"soak-p%02d" % i, cat,
                          10_000_000, NOW - 86400, NOW + 86400 * 6)
         wallets.append((phone, p, cat))
-    lines = []
+    recs = []
     for k in range(n_taps):
         phone, p, cat = wallets[k % N_WALLETS]
         t = NOW + k * STEP_S
-        lines.append("%d %s\n" % (t, ht.qr_text(p, ht.make_proof(p, phone, t, k + 1))))
-    (tmp_path / "taps.txt").write_text("".join(lines))
+        qr = ht.qr_text(p, ht.make_proof(p, phone, t, k + 1)).encode()
+        assert len(qr) <= TAP_REC - 6
+        recs.append(struct.pack("<IH", t, len(qr)) + qr.ljust(TAP_REC - 6, b"\0"))
+    (tmp_path / "taps.bin").write_bytes(b"".join(recs))
     build_mpy(tmp_path / "lib")
 
 
