@@ -12,8 +12,12 @@
 #     additions on an isomorphic curve where 2Q is affine, then made affine with a single
 #     inversion (Montgomery's trick) so every loop addition is the cheaper mixed one;
 #   - the modular inverse of s by the extended Euclidean algorithm (several times faster
-#     here than pow(s, n-2, n); pow's 3-argument form is not needed at all);
-#   - the final x(R) == r check in projective form (X == r*Z^2), no inversion.
+#     here than pow(s, n-2, n); pow's 3-argument form is not needed at all), quotients 1
+#     and 2 by subtraction;
+#   - the final x(R) == r check in projective form (X == r*Z^2), no inversion;
+#   - the three loops that run per verification (the point sum, the recoding, the inverse)
+#     use the native emitter: ~5% less time (the bignum work itself is unchanged). On the
+#     ESP32 their ~3.4 KB of machine code live in executable RAM, not in the GC heap.
 # Every special case of the addition formulas is handled: infinity operands, P + P
 # (falls back to doubling), P + (-P) (gives infinity). Inputs are checked: r, s in [1, n-1],
 # the public key is 65 bytes 04||x||y with x, y < p and on the curve (an affine point is
@@ -104,7 +108,6 @@ def decompress(x, odd):
     return y
 
 
-@micropython.native
 def _dbln(X, Y, Z, k):
     """2^k (X, Y, Z), Jacobian, a = -3 (dbl-2001-b scaled by 1/2: Z3 = Y*Z, alpha/2 in
     place of alpha, which saves the constant multiples). Y == 0 cannot occur on P-256."""
@@ -129,7 +132,6 @@ def _jdouble(X, Y, Z):
     return _dbln(X, Y, Z, 1)
 
 
-@micropython.native
 def _madd(X1, Y1, Z1, x2, y2):
     """Jacobian P1 + affine (x2, y2), every special case handled (Z1 == 0: infinity)."""
     if Z1 == 0:
@@ -149,7 +151,6 @@ def _madd(X1, Y1, Z1, x2, y2):
     return X3, (r * (v - X3) - Y1 * hhh) % p, Z1 * h % p
 
 
-@micropython.native
 def _affine(pts, zc=1):
     """Affine (xs, ys) of the Jacobian points (X, Y, Z * zc) (none at infinity): one
     inversion for all (Montgomery's trick)."""
@@ -172,7 +173,6 @@ def _affine(pts, zc=1):
     return xs, ys
 
 
-@micropython.native
 def _odd_multiples(x, y, w):
     """P, 3P, ..., (2^(w-1)-1)P of an affine point P as ([(X, Y, Z)], zc): the Jacobian
     points are (X, Y, Z * zc). The steps add D = 2P = (Xd, Yd, zc) on the isomorphic curve
