@@ -226,7 +226,7 @@ def _ntz_table():
 
 
 _NTZ = _ntz_table()  # trailing zero bits of a byte (8 for 0): zero runs are skipped whole
-SENTINEL = 0x8000    # an event past the last one (bit 15 is never set in a real event)
+_END = 0x8000    # an event past the last one (bit 15 is never set in a real event)
 
 
 @micropython.native
@@ -284,7 +284,8 @@ def _msm(ev, tabs):
     between two positions run as one block, an addition per event. Jacobian (X, Y, Z);
     Z == 0 is the point at infinity."""
     ev.sort(reverse=True)
-    ev.append(SENTINEL)  # position 0: the doublings down to position 0, then stop
+    end = _END
+    ev.append(end)  # position 0: the doublings down to position 0, then stop
     p = P
     from_bytes = int.from_bytes
     X = Y = 1
@@ -305,7 +306,7 @@ def _msm(ev, tabs):
                 Z = Y * Z % p
                 X = (a * a - b - b) % p
                 Y = (a * (b - X) - g * g) % p
-        if e & SENTINEL:
+        if e & end:
             break
         cur = i
         tb = tabs[(e >> 12) & 7]
