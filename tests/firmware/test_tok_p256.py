@@ -213,3 +213,22 @@ def test_inverse_agrees_with_plain_euclid():
     for a, m in ((0, N), (N, N), (N + 5, N), (-5, N), (-N - 3, P), (3 * P + 7, P), (6, 9),
                  (4, 8), (0, 1), (5, 1), (1, 0), (3, 0), (3, -7), (0, 0), (12, 35), (35, 12)):
         assert _outcome(p256.inverse, a, m) == _outcome(_inverse_ref, a, m), (a, m)
+
+
+def test_msm_events_at_one_position_and_through_infinity():
+    tabs = p256._gtable()
+    one, neg_one = 0, 2048                            # digit +1 / -1 of table 0 (G)
+    three = 1 << 6                                    # digit +3
+    gx, gy = p256.GX, p256.GY
+    assert p256._msm([], tabs)[2] == 0                # no events: infinity
+    X, Y, Z = p256._msm([one, one], tabs)             # G + G at position 0: doubling
+    assert _aff(X, Y, Z) == _aff(*p256._jdouble(gx, gy, 1))
+    # +G - G at position 5 gives infinity, which doubles to infinity; then +G at 0
+    X, Y, Z = p256._msm([5 << 16 | one, 5 << 16 | neg_one, one], tabs)
+    assert Z != 0 and _aff(X, Y, Z) == (gx, gy)
+    # 3G at position 2 and -G at position 0, any order: 12G - G = 11G = 8G + 3G
+    X, Y, Z = p256._msm([one | 2048, 2 << 16 | three], tabs)
+    eight = p256._dbln(gx, gy, 1, 3)
+    threeg = p256._madd(*(p256._jdouble(gx, gy, 1) + (gx, gy)))
+    x3, y3 = _aff(*threeg)
+    assert _aff(X, Y, Z) == _aff(*p256._madd(*(eight + (x3, y3))))
