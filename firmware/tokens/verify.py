@@ -61,7 +61,7 @@ class TokenVerifier:
         self.iat_skew = iat_skew
         self.cache = PassCache(cache_size)
         # answers for when not even a Verdict can be allocated (the heap is exhausted)
-        self._oom = {fmt.CH_QR: _oom_verdict(fmt.CH_QR), fmt.CH_NFC: _oom_verdict(fmt.CH_NFC)}
+        self._oom = _oom_verdict(fmt.CH_QR)  # one, its channel set when it is handed out
         p256.init()  # G's and the issuer keys' tables now, while the heap is in one piece
         trust.prepare()
 
@@ -84,7 +84,8 @@ class TokenVerifier:
         try:
             v = Verdict(channel)
         except MemoryError:
-            return self._oom[channel]
+            self._oom.channel = channel
+            return self._oom
         try:
             t0 = time.ticks_us()
             if channel == fmt.CH_QR:

@@ -105,9 +105,10 @@ class Flash:
             _fill_ff(self.mem, 0, size)  # a new chip reads erased
         else:
             self._open_file(path)
-        # erase count per sector (this session); an array, not a list: 2 KB, not 4 KB, of
-        # the firmware's heap for a 2 MiB chip in the simulator
-        self.wear = array.array("I", bytes(4 * (size // SECTOR)))
+        # erase count per sector (this session), for the RAM chips of tests and benches; a
+        # file-backed chip (the simulator's, the soak's) keeps none: 2 KB of the firmware's
+        # heap for a 2 MiB chip
+        self.wear = array.array("I", bytes(4 * (size // SECTOR))) if path is None else None
         self._cut = PowerCut("power cut")  # preallocated: raised with the heap locked too
         self.reset_counters()
         self.power_on()
@@ -268,7 +269,8 @@ class Flash:
             raise OSError(22)
         cut = self._begin_op()
         self.erases += 1
-        self.wear[sector] += 1
+        if self.wear is not None:
+            self.wear[sector] += 1
         self.time_us += self.erase_us
         addr = sector * SECTOR
         if not cut:
