@@ -16,14 +16,19 @@
 # a single 48 KiB table cost ~7 sector erases on the flash model. A bucket fits one block:
 # rewriting it (tmp + rename, atomic) costs about one.
 #
-# Writes are off the tap path: a tap adds its fare to `pending` in RAM; the loop flushes
-# the pending sums of one bucket per idle turn (flush_one). The journal is the write-ahead
+# Writes are off the tap path: a tap adds its fare to a pending sum in RAM; the loop flushes
+# the pending sums of one bucket per idle turn (flush_one). The pending sums sit in one
+# table allocated up front (MAX_PENDING slots of 24 bytes: key | rupiah | exp | first seq |
+# last seq): a burst of riders with no idle moment between them costs no heap (a dict of
+# lists took ~150 bytes a pass, ~10 KB at the bound), and when the table is full the tap
+# that finds it so flushes one bucket itself. The journal is the write-ahead
 # log: after a power cut, boot re-adds the fares of the journal records after the last
 # checkpoint (app/recover.py), and a slot's last seq makes that exact - a tap already
 # counted in the slot is not counted again.
 import os
 import struct
 
+import micropython
 from micropython import const
 
 from fsutil import write_atomic
@@ -34,7 +39,25 @@ BUCKETS = const(32)
 PER_BUCKET = const(64)
 MAX_SPENT = const(0x3FFFFFFF)  # a small int on every port
 MAX_PENDING = const(64)        # sums waiting for an idle moment (then flushed at once)
+PSLOT = const(24)              # a pending sum: key 8 | rupiah | exp | first | last (u32 BE)
 _ZERO = bytes(KEY_LEN)
+
+
+@micropython.viper
+def _pfind(buf: ptr8, n: int, key: ptr8) -> int:
+    # index of the pending slot holding the 8-byte key among the first n, or -1
+    i = 0
+    while i < n:
+        o = i * PSLOT
+        j = 0
+        while j < KEY_LEN:
+            if buf[o + j] != key[j]:
+                break
+            j += 1
+        if j == KEY_LEN:
+            return i
+        i += 1
+    return -1
 
 
 class AllowanceError(Exception):
@@ -48,7 +71,9 @@ class AllowanceStore:
         self.per = per_bucket
         self.buf = bytearray(per_bucket * SLOT)
         self._b = -1                 # which bucket self.buf holds
-        self.pending = {}   # pass key -> [rupiah, exp, first seq, last seq] not yet on flash
+        self._pend = bytearray(MAX_PENDING * PSLOT)  # sums not yet on flash, packed
+        self.npending = 0
+        self.lost_sums = 0  # sums neither in RAM nor on flash (flash failing): boot re-adds
 
     def open(self):
         try:
@@ -137,42 +162,66 @@ class AllowanceStore:
     def spent(self, pkey, now):
         """Rupiah this pass spent here: on flash plus not yet flushed."""
         _, spent, _ = self.find(pkey, now)
-        p = self.pending.get(pkey)
-        return spent + (p[0] if p is not None else 0)
+        i = _pfind(self._pend, self.npending, pkey)
+        if i >= 0:
+            spent += struct.unpack_from(">I", self._pend, i * PSLOT + KEY_LEN)[0]
+        return spent
 
-    def add(self, pkey, fare, exp, seq):
-        """Count a journaled tap's fare (RAM; flushed later by flush_one)."""
-        p = self.pending.get(pkey)
-        if p is None:
-            self.pending[pkey] = [fare, exp, seq, seq]
-        else:
-            p[0] += fare
-            if exp > p[1]:
-                p[1] = exp
-            p[3] = seq
+    def add(self, pkey, fare, exp, seq, now=0):
+        """Count a journaled tap's fare (RAM; flushed later by flush_one). With the table
+        full, one bucket is flushed first (one LittleFS write on this tap)."""
+        pend = self._pend
+        i = _pfind(pend, self.npending, pkey)
+        if i >= 0:
+            o = i * PSLOT + KEY_LEN
+            r, e, first, _last = struct.unpack_from(">IIII", pend, o)
+            struct.pack_into(">IIII", pend, o, min(r + fare, MAX_SPENT), max(e, exp),
+                             first, seq)
+            return
+        if self.npending >= MAX_PENDING:
+            try:
+                self.flush_one(now)
+            except AllowanceError:
+                # the tap is in the journal, which boot replays; until then the pass's sum
+                # here is short by this fare
+                self.lost_sums += 1
+                return
+        o = self.npending * PSLOT
+        pend[o:o + KEY_LEN] = pkey
+        struct.pack_into(">IIII", pend, o + KEY_LEN, min(fare, MAX_SPENT), exp, seq, seq)
+        self.npending += 1
 
     def full(self):
-        return len(self.pending) >= MAX_PENDING
+        return self.npending >= MAX_PENDING
 
     # --- idle time: one bucket per call -----------------------------------------------------
 
     def flush_one(self, now):
         """Write the pending sums of one bucket to flash; False when nothing is pending."""
-        first = None
-        for k in self.pending:
-            first = k
-            break
-        if first is None:
+        n = self.npending
+        if n == 0:
             return False
-        b = first[0] % self.buckets
+        pend = self._pend
+        b = pend[0] % self.buckets
         buf = self._load(b)
-        done = [k for k in self.pending if k[0] % self.buckets == b]
-        for pkey in done:
-            fare, exp, _first, last = self.pending[pkey]
+        for k in range(n):
+            o = k * PSLOT
+            if pend[o] % self.buckets != b:
+                continue
+            pkey = bytes(pend[o:o + KEY_LEN])
+            fare, exp, _first, last = struct.unpack_from(">IIII", pend, o + KEY_LEN)
             i, spent, seq = self._slot(buf, pkey, now)
             if seq < last:              # not yet counted there (a replayed record may be)
                 self._put(buf, i, pkey, spent + fare, exp, last)
         self._save(b)
-        for pkey in done:
-            del self.pending[pkey]
+        # drop the flushed slots, keeping the others packed at the front
+        w = 0
+        for k in range(n):
+            o = k * PSLOT
+            if pend[o] % self.buckets == b:
+                continue
+            if w != k:
+                pend[w * PSLOT:(w + 1) * PSLOT] = pend[o:o + PSLOT]
+            w += 1
+        self.npending = w
         return True

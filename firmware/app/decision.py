@@ -224,14 +224,14 @@ class Pipeline:
             d.fare = 0
             d.reason = reasons.JOURNAL_FULL if d.journal_full else reasons.JOURNAL_ERROR
             return d
-        self.allowance.add(pkey, fare, v.pass_exp, d.seq)
+        self.allowance.add(pkey, fare, v.pass_exp, d.seq, now)
         # step 12: the answer - the caller shows it
         return d
 
     # --- idle time: checkpoint the RAM state (the journal covers it until then) --------
 
     def dirty(self):
-        return self.recent.dirty or bool(self.allowance.pending)
+        return self.recent.dirty or self.allowance.npending > 0
 
     def checkpoint_step(self, now):
         """One bounded piece of checkpoint work (one LittleFS write); False when clean.

@@ -52,6 +52,6 @@ def replay(pipeline, journal):
             pkey = deny_key(b"P", pass_id)
             _, _, counted = allowance.find(pkey, t)
             if seq > counted:
-                allowance.add(pkey, fare, t + FAR_EXP, seq)
+                allowance.add(pkey, fare, t + FAR_EXP, seq, t)
     recent.dirty = recent.dirty or n > 0
     return n

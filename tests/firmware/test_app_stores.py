@@ -222,13 +222,37 @@ def test_allowance_sums_pending_flush_and_reuse():
     k2, k3 = others[0], others[1]
     a.add(k2, 100, now + 99, 20)
     a.add(k3, 200, now + 99, 21)
-    assert a.flush_one(now) and not a.pending
+    assert a.flush_one(now) and a.npending == 0
     assert a.find(k2, now)[1:] == (101, 20) and a.find(k3, now)[1:] == (201, 21)
     # a torn bucket file (wrong size) reads as empty, never as garbage sums
     with open(path + "/%02d.bin" % slot[0], "wb") as f:
         f.write(b"\xff" * 10)
     a = allowance.AllowanceStore(path, buckets=2, per_bucket=8).open()
     assert a.spent(k1, now) == 0
+    _rmtree(path)
+
+
+def test_allowance_pending_table_full_flushes_a_bucket_and_keeps_every_sum():
+    path = TMP + "/allow_full"
+    _rmtree(path)
+    a = allowance.AllowanceStore(path).open()          # the real sizes: 32 buckets of 64
+    now = 1800000000
+    keys = [denylist.key(b"P", b"burst-%d" % i) for i in range(allowance.MAX_PENDING + 9)]
+    # a burst of riders with no idle moment: the table fills, then each new pass flushes
+    # one bucket on its own tap; nothing allocated per pass, no sum lost
+    for n, k in enumerate(keys):
+        a.add(k, 1000 + n, now + 86400, n + 1, now)
+        a.add(k, 1, now + 86400, n + 1, now)            # same pass again: same slot
+        assert a.npending <= allowance.MAX_PENDING
+    assert a.full() or a.npending < allowance.MAX_PENDING
+    for n, k in enumerate(keys):
+        assert a.spent(k, now) == 1000 + n + 1, n
+    while a.flush_one(now):
+        pass
+    assert a.npending == 0 and a.lost_sums == 0
+    b = allowance.AllowanceStore(path).open()          # after a reboot: all on flash
+    for n, k in enumerate(keys):
+        assert b.spent(k, now) == 1000 + n + 1, n
     _rmtree(path)
 
 
