@@ -3,12 +3,20 @@
 # what proofs bind too); the value holds the claims and the decompressed phone key.
 # Least-recently-used eviction over a fixed number of entries: bounded RAM.
 #
-# Entries are kept packed (PassInfo.pack: one bytes object of ~180 bytes) rather than as
-# PassInfo objects: an object with ten attributes and six small bytes/str values takes
-# ~850 bytes of a 64-bit heap, the packed form ~250, and sixteen cached passes are the
-# difference between the tap path fitting a small heap or not. A hit unpacks (a few
-# hundred bytes of garbage, against the ~0.5 MB the proof's signature check makes anyway).
+# Entries are kept packed (PassInfo.pack, at most ENTRY bytes) in one table allocated up
+# front, not as PassInfo objects: an object with ten attributes and six small bytes/str
+# values takes ~850 bytes of a 64-bit heap, and sixteen of them are the difference between
+# the tap path fitting a small heap or not; the table is 16 x 209 bytes whatever passes
+# come, and a miss allocates nothing that stays. A hit unpacks (a few hundred bytes of
+# garbage, against the ~0.5 MB the proof's signature check makes anyway).
 import struct
+
+import micropython
+from micropython import const
+
+KEY = const(16)      # the pass hash
+ENTRY = const(192)   # room for a packed PassInfo (widest the verifier lets through: 174)
+_SLOT = const(209)   # key | length | entry
 
 _HDR = ">QQQB"   # iat, exp, allowance, category; then the length-prefixed fields, then q
 _HDR_LEN = 25
@@ -42,52 +50,95 @@ class PassInfo:
 
     @staticmethod
     def unpack(b):
+        """PassInfo from pack()'s bytes (or a memoryview of them)."""
         iat, exp, allowance, category = struct.unpack_from(_HDR, b, 0)
         p = _HDR_LEN + 5
         fields = []
         for i in range(5):
             n = b[_HDR_LEN + i]
-            fields.append(b[p:p + n])
+            fields.append(bytes(b[p:p + n]))
             p += n
         kid, wallet, pid, iss, op = fields
-        return PassInfo(kid, iss.decode(), iat, exp, wallet, pid, category, allowance,
-                        op.decode(), b[p:p + 64])
+        return PassInfo(kid, str(iss, "utf-8"), iat, exp, wallet, pid, category, allowance,
+                        str(op, "utf-8"), bytes(b[p:p + 64]))
+
+
+@micropython.viper
+def _find(buf: ptr8, n: int, key: ptr8) -> int:
+    # slot index (< n) whose key equals the 16-byte key, or -1
+    i = 0
+    while i < n:
+        o = i * _SLOT
+        j = 0
+        while j < KEY:
+            if buf[o + j] != key[j]:
+                break
+            j += 1
+        if j == KEY:
+            return i
+        i += 1
+    return -1
 
 
 class PassCache:
+    """Least-recently-used cache of `size` packed passes, keyed by the 16-byte pass hash."""
+
     def __init__(self, size=16):
-        self.size = size
-        self._map = {}
-        self._order = []  # least recently used first
+        self.size = size if size > 0 else 0
+        self._buf = bytearray(self.size * _SLOT)
+        self._order = bytearray(self.size)  # slot numbers, least recently used first
+        self._n = 0
         self.hits = 0
         self.misses = 0
 
+    def _touch(self, k):
+        # move slot k to the most recent end of the order
+        order = self._order
+        n = self._n
+        j = 0
+        while order[j] != k:
+            j += 1
+        while j < n - 1:
+            order[j] = order[j + 1]
+            j += 1
+        order[n - 1] = k
+
     def get(self, key):
         """The PassInfo cached under key, or None."""
-        b = self._map.get(key)
-        if b is None:
+        k = _find(self._buf, self._n, key) if len(key) == KEY else -1
+        if k < 0:
             self.misses += 1
             return None
         self.hits += 1
-        order = self._order
-        if order[-1] != key:
-            order.remove(key)
-            order.append(key)
-        return PassInfo.unpack(b)
+        self._touch(k)
+        o = k * _SLOT
+        return PassInfo.unpack(memoryview(self._buf)[o + KEY + 1:o + KEY + 1 + self._buf[o + KEY]])
 
     def put(self, key, info):
-        if self.size <= 0:
+        """Cache info under key. A pass too wide for a slot (never one the verifier lets
+        through) or a key that is not 16 bytes is not cached."""
+        if self.size == 0 or len(key) != KEY:
             return
-        if key in self._map:
-            self._order.remove(key)
-        elif len(self._order) >= self.size:
-            del self._map[self._order.pop(0)]
-        self._map[key] = info.pack()
-        self._order.append(key)
+        b = info.pack()
+        if len(b) > ENTRY:
+            return
+        k = _find(self._buf, self._n, key)
+        if k < 0:
+            if self._n < self.size:
+                k = self._n
+                self._order[k] = k
+                self._n += 1
+            else:
+                k = self._order[0]  # the least recently used makes room
+        self._touch(k)
+        o = k * _SLOT
+        buf = self._buf
+        buf[o:o + KEY] = key
+        buf[o + KEY] = len(b)
+        buf[o + KEY + 1:o + KEY + 1 + len(b)] = b
 
     def clear(self):
-        self._map = {}
-        self._order = []
+        self._n = 0
 
     def __len__(self):
-        return len(self._order)
+        return self._n

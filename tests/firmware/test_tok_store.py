@@ -64,22 +64,47 @@ def _fields(i):
             i.operator, i.q)
 
 
+def _k(tag):
+    return (tag * 16)[:16]
+
+
 def test_pass_cache_is_lru_and_bounded():
     c = PassCache(3)
     for k in (b"a", b"b", b"c"):
-        c.put(k, _info(k))
-    assert c.get(b"a").wallet_id == b"wallet-a"     # a is now the most recent
-    c.put(b"d", _info(b"d"))                        # evicts b, the least recently used
-    assert c.get(b"b") is None and c.get(b"c").pass_id == b"pass-c"
-    assert c.get(b"d").kid == b"kid-dxxx"
+        c.put(_k(k), _info(k))
+    assert c.get(_k(b"a")).wallet_id == b"wallet-a"     # a is now the most recent
+    c.put(_k(b"d"), _info(b"d"))                        # evicts b, the least recently used
+    assert c.get(_k(b"b")) is None and c.get(_k(b"c")).pass_id == b"pass-c"
+    assert c.get(_k(b"d")).kid == b"kid-dxxx"
     assert len(c) == 3 and c.hits == 3 and c.misses == 1
-    c.put(b"d", _info(b"d", 5))
-    assert len(c) == 3 and c.get(b"d").iat == 5
+    c.put(_k(b"d"), _info(b"d", 5))
+    assert len(c) == 3 and c.get(_k(b"d")).iat == 5
+    assert _fields(c.get(_k(b"a"))) == _fields(_info(b"a"))
     c.clear()
-    assert len(c) == 0 and c.get(b"a") is None
+    assert len(c) == 0 and c.get(_k(b"a")) is None
     off = PassCache(0)
-    off.put(b"x", _info(b"x"))
-    assert off.get(b"x") is None
+    off.put(_k(b"x"), _info(b"x"))
+    assert off.get(_k(b"x")) is None
+
+
+def test_pass_cache_table_is_fixed_and_refuses_what_does_not_fit():
+    import gc
+    c = PassCache(16)
+    for i in range(40):                                  # fill, then evict 24 times
+        c.put(_k(bytes([65 + i % 26, i])), _info(b"%02d" % i))
+    gc.collect()
+    before = gc.mem_alloc()
+    for i in range(40, 80):
+        c.put(_k(bytes([65 + i % 26, i])), _info(b"%02d" % i))
+    gc.collect()
+    assert gc.mem_alloc() <= before   # a full cache takes no more heap as passes come
+    assert len(c) == 16 and c.get(_k(bytes([65 + 79 % 26, 79]))).wallet_id == b"wallet-79"
+    # a pass too wide for a slot (a long UTF-8 issuer) and a key of the wrong size: not
+    # cached, and nothing else disturbed
+    wide = PassInfo(b"K" * 8, "\u00e9" * 32, 1, 2, b"W" * 16, b"P" * 16, 0, 0, "OP", bytes(64))
+    c.put(_k(b"w"), wide)
+    c.put(b"short", _info(b"s"))
+    assert c.get(_k(b"w")) is None and c.get(b"short") is None and len(c) == 16
 
 
 def test_pass_info_packs_every_field_at_its_limits():
