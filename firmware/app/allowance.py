@@ -162,7 +162,7 @@ class AllowanceStore:
     def spent(self, pkey, now):
         """Rupiah this pass spent here: on flash plus not yet flushed."""
         _, spent, _ = self.find(pkey, now)
-        i = _pfind(self._pend, self.npending, pkey)
+        i = _pfind(self._pend, self.npending, pkey)  # type: ignore[arg-type]
         if i >= 0:
             spent += struct.unpack_from(">I", self._pend, i * PSLOT + KEY_LEN)[0]
         return spent
@@ -171,7 +171,7 @@ class AllowanceStore:
         """Count a journaled tap's fare (RAM; flushed later by flush_one). With the table
         full, one bucket is flushed first (one LittleFS write on this tap)."""
         pend = self._pend
-        i = _pfind(pend, self.npending, pkey)
+        i = _pfind(pend, self.npending, pkey)  # type: ignore[arg-type]
         if i >= 0:
             o = i * PSLOT + KEY_LEN
             r, e, first, _last = struct.unpack_from(">IIII", pend, o)

@@ -4,7 +4,8 @@
 # Validator whose `pipeline` decides taps and whose `faults` say what is wrong. Nothing
 # here raises for bad data - a missing trust list or a torn config becomes a fault shown
 # on the screen and a reason code on every tap, never a validator that does not boot.
-import sys
+
+import unload
 
 from app import config as appconfig
 from app import reasons, recover
@@ -80,11 +81,8 @@ def _bundles():
 
 
 def forget(*names):
-    """Drop boot-only modules so the GC can reclaim their bytecode (MicroPython keeps a
-    module alive only through sys.modules and references to its objects)."""
-    for n in names:
-        if n in sys.modules:
-            del sys.modules[n]
+    """Drop boot-only modules so the GC can reclaim their bytecode (unload.forget)."""
+    unload.forget(*names)
 
 
 def load_config(data_dir=DATA, verify=True):

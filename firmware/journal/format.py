@@ -14,16 +14,15 @@
 import struct
 
 import micropython
-
-from micropython import const
-
 from crc32 import crc32
+from micropython import const
 
 SECTOR = const(4096)
 SEC_HDR = const(16)
 REC_HDR = const(9)
 REC_OVERHEAD = const(13)   # header + trailing CRC
-MAX_PAYLOAD = const(240)   # records never cross a sector; the read buffer is 256 bytes
+MAX_PAYLOAD = const(240)   # records never cross a sector; the read buffer is RW_BUF bytes
+RW_BUF = const(256)        # the journal's one read/write buffer (log.py), used by boot and reader
 ACK_SECTORS = const(2)
 ACK_SLOT = const(8)
 ACK_SLOTS = const(512)     # per ack sector

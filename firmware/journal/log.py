@@ -9,14 +9,30 @@
 # head's records until the first one that does not check.
 
 from micropython import const
+from unload import forget
 
 from .acks import AckStore
-from .errors import BadAck, BadPartition, BadRecord, JournalError, JournalFull, NotMounted
-from .format import (ACK_SECTORS, MAX_PAYLOAD, REC_HDR, REC_OVERHEAD, SEC_HDR, SECTOR, U32,
-                     blank, pack_record, pack_sector_header, parse_sector_header, record_ok)
+from .errors import BadRecord, JournalError, JournalFull, NotMounted
+from .format import (
+    ACK_SECTORS,
+    MAX_PAYLOAD,
+    REC_OVERHEAD,
+    RW_BUF,
+    SEC_HDR,
+    SECTOR,
+    U32,
+    blank,
+    pack_record,
+    pack_sector_header,
+    parse_sector_header,
+)
 
 TYPICAL_PAYLOAD = const(60)  # for status().free_records: a CBOR tap record is ~40-60 bytes
-_BUF = const(256)
+
+
+def _boot_mount(j):
+    from journal import recovery  # boot-only code (journal/recovery.py), released after the mount
+    recovery.mount(j)
 
 
 class JournalStatus:
@@ -45,7 +61,7 @@ class Journal:
     def __init__(self, part, nearly_full_pct=10):
         self._part = part          # esp32.Partition-like: readblocks/writeblocks/ioctl
         self._pct = nearly_full_pct
-        self._buf = bytearray(_BUF)
+        self._buf = bytearray(RW_BUF)
         self._mv = memoryview(self._buf)
         self._acks = AckStore(part, self._buf)
         self._nd = 0               # data sectors; 0 until mount()
@@ -62,7 +78,7 @@ class Journal:
 
     # -- flash access --------------------------------------------------------------
     def _read(self, sector, off, n):
-        self._part.readblocks(ACK_SECTORS + sector, self._mv[0:n] if n < _BUF else self._buf,
+        self._part.readblocks(ACK_SECTORS + sector, self._mv[0:n] if n < RW_BUF else self._buf,
                               off)
 
     def _header(self, sector):
@@ -71,7 +87,7 @@ class Journal:
 
     def _blank_from(self, sector, off):
         while off < SECTOR:
-            n = SECTOR - off if SECTOR - off < _BUF else _BUF
+            n = SECTOR - off if SECTOR - off < RW_BUF else RW_BUF
             self._read(sector, off, n)
             if not blank(self._buf, n):
                 return False
@@ -94,77 +110,11 @@ class Journal:
     # -- boot ----------------------------------------------------------------------
     def mount(self):
         """Recover the journal from flash (formatting a blank one); returns status()."""
-        if self._part.ioctl(5, 0) != SECTOR:
-            raise BadPartition("journal needs 4096-byte blocks")
-        nd = self._part.ioctl(4, 0) - ACK_SECTORS
-        if nd < 3:
-            raise BadPartition("journal partition too small")
-        self._nd = 0
-        self._acks.load()
-        acked = self._acks.acked
-        self._torn = self._acks.torn
-        # one pass over the sector headers for the head; the tail walk reads the few it
-        # needs again (a table of them would be a 3 KB block to find on a cut-up heap)
-        head, hepoch, hbase = -1, 0, 0
-        for s in range(nd):
-            h = self._header(s)
-            if h is not None:
-                if head < 0 or h[0] > hepoch:
-                    head, hepoch, hbase = s, h[0], h[1]
-        self._formatted = head < 0
-        self._ahead_ready = False
-        if head < 0:
-            self._next_seq = acked + 1
-            self._open(0, 1, acked + 1)
-            self._tail, self._tail_base = 0, acked + 1
-        else:
-            self._head, self._epoch = head, hepoch
-            self._scan_head(hbase)
-            if self._next_seq <= acked:  # acks beyond the log (never expected): keep seqs new
-                self._next_seq, self._wpos = acked + 1, SECTOR
-            self._tail, self._tail_base = head, hbase
-            self._walk_tail(nd, acked)
-        self._nd = nd
-        a = (self._head + 1) % nd
-        if self._free_sector(a):
-            self._ahead_ready = self._blank_from(a, 0)
-        self._oldest_t = self._find_t(self._first_unsent()) if self._unsent() else None
+        try:
+            _boot_mount(self)
+        finally:
+            forget("journal.recovery")
         return self.status()
-
-    def _scan_head(self, base):
-        pos, seq = SEC_HDR, base
-        s = self._head
-        while pos + REC_OVERHEAD < SECTOR:
-            n = SECTOR - pos if SECTOR - pos < _BUF else _BUF
-            self._read(s, pos, n)
-            if self._buf[0] == 0xFF:
-                break
-            k = record_ok(self._buf, n, seq)
-            if not k:
-                break
-            pos += k
-            seq += 1
-        self._next_seq = seq
-        if self._blank_from(s, pos):
-            self._wpos = pos
-        else:  # a torn record: close the sector, appends continue in the next one
-            self._wpos = SECTOR
-            self._torn += 1
-
-    def _walk_tail(self, nd, acked):
-        cur, base, epoch = self._head, self._tail_base, self._epoch
-        for _ in range(nd - 1):
-            if base - 1 <= acked:  # everything before `cur` is acknowledged
-                break
-            p = (cur - 1) % nd
-            h = self._header(p)
-            if h is None:
-                break
-            pe, pb = h
-            if pe != epoch - 1 or pb > base:
-                break
-            cur, epoch, base = p, pe, pb
-        self._tail, self._tail_base = cur, base
 
     def _free_sector(self, s):
         # free = not between tail and head (the ring's live part)
@@ -176,37 +126,6 @@ class Journal:
 
     def _unsent(self):
         return self._next_seq - self._first_unsent()
-
-    # -- records -------------------------------------------------------------------
-    def _records(self, first, start=-1):
-        """Yield (seq, payload length) of each valid record with seq >= first, in order,
-        from sector `start` (default: the tail) to the head.
-
-        The record itself is in self._buf when yielded (valid until the next step)."""
-        s = self._tail if start < 0 else start
-        while True:
-            h = self._header(s)
-            if h is not None:
-                pos, seq = SEC_HDR, h[1]
-                end = self._wpos if s == self._head else SECTOR
-                while pos + REC_OVERHEAD < end and seq < self._next_seq:
-                    n = end - pos if end - pos < _BUF else _BUF
-                    self._read(s, pos, n)
-                    k = record_ok(self._buf, n, seq)
-                    if not k:
-                        break  # erased or torn: this sector ends here
-                    if seq >= first:
-                        yield seq, k - REC_OVERHEAD
-                    pos += k
-                    seq += 1
-            if s == self._head:
-                return
-            s = (s + 1) % self._nd
-
-    def _find_t(self, seq):
-        for _seq, _n in self._records(seq):
-            return int.from_bytes(self._buf[5:9], "little")
-        return None
 
     def _check(self):
         if not self._nd:
@@ -254,20 +173,13 @@ class Journal:
             self._ahead_ready = False
             raise JournalError("flash write failed: %s" % e)
 
+    # the depot's side (journal/reader.py): loaded on first use, off the tap path
     def unsent(self, limit=50, max_bytes=4096):
         """A list of up to `limit` unsent records (seq, t, payload), oldest first.
 
         Payloads total at most max_bytes (but at least one record is returned)."""
-        self._check()
-        out = []  # type: list
-        total = 0
-        for seq, n in self._records(self._first_unsent()):
-            if len(out) >= limit or (out and total + n > max_bytes):
-                break
-            t = int.from_bytes(self._buf[5:9], "little")
-            out.append((seq, t, bytes(self._mv[REC_HDR:REC_HDR + n])))
-            total += n
-        return out
+        from journal import reader
+        return reader.unsent(self, limit, max_bytes)
 
     def since(self, first):
         """Yield (seq, t, payload) of the records with seq >= first still on flash, oldest
@@ -275,45 +187,15 @@ class Journal:
         reused (status().first_seq is the oldest seq that is always there). For rebuilding
         state at boot (the app's write-ahead log); allocates per record; do not append
         while iterating."""
-        self._check()
-        s, base = self._tail, self._tail_base
-        h = self._header(s)
-        epoch = h[0] if h is not None else 0
-        for _ in range(self._nd - 1):  # walk back into acked sectors not yet reused
-            if base <= first:
-                break
-            p = (s - 1) % self._nd
-            if p == self._head:
-                break
-            h = self._header(p)
-            if h is None or h[0] != epoch - 1 or h[1] >= base:
-                break
-            s, base, epoch = p, h[1], h[0]
-        for seq, n in self._records(first, s):
-            t = int.from_bytes(self._buf[5:9], "little")
-            yield seq, t, bytes(self._mv[REC_HDR:REC_HDR + n])
+        from journal import reader
+        return reader.since(self, first)
 
     def ack(self, upto_seq):
         """Acknowledge every record <= upto_seq (persisted when this returns).
 
         Re-acking is harmless; a seq never issued raises BadAck."""
-        self._check()
-        if not isinstance(upto_seq, int):
-            raise BadAck("ack needs an int")
-        if upto_seq <= self._acks.acked:
-            return
-        if upto_seq >= self._next_seq:
-            raise BadAck("ack %d beyond last seq %d" % (upto_seq, self._next_seq - 1))
-        try:
-            self._acks.write(upto_seq)
-        except OSError as e:
-            raise JournalError("flash write failed: %s" % e)
-        while self._tail != self._head:
-            h = self._header((self._tail + 1) % self._nd)
-            if h is None or h[1] - 1 > upto_seq:
-                break
-            self._tail, self._tail_base = (self._tail + 1) % self._nd, h[1]
-        self._oldest_t = self._find_t(self._first_unsent()) if self._unsent() else None
+        from journal import reader
+        reader.ack(self, upto_seq)
 
     def maintain(self):
         """Bounded idle work: erase the sector after the head if it is free and not yet

@@ -105,7 +105,7 @@ class PassCache:
 
     def get(self, key):
         """The PassInfo cached under key, or None."""
-        k = _find(self._buf, self._n, key) if len(key) == KEY else -1
+        k = _find(self._buf, self._n, key) if len(key) == KEY else -1  # type: ignore[arg-type]
         if k < 0:
             self.misses += 1
             return None
@@ -122,7 +122,7 @@ class PassCache:
         b = info.pack()
         if len(b) > ENTRY:
             return
-        k = _find(self._buf, self._n, key)
+        k = _find(self._buf, self._n, key)  # type: ignore[arg-type]
         if k < 0:
             if self._n < self.size:
                 k = self._n

@@ -151,50 +151,53 @@ def _madd(X1, Y1, Z1, x2, y2):
     return X3, (r * (v - X3) - Y1 * hhh) % p, Z1 * h % p
 
 
-def _affine(pts, zc=1):
-    """Affine (xs, ys) of the Jacobian points (X, Y, Z * zc) (none at infinity): one
-    inversion for all (Montgomery's trick)."""
+def _get(buf, k):
+    # the k-th 32-byte big-endian number in buf (the packed tables and scratch)
+    return int.from_bytes(buf[32 * k:32 * k + 32], "big")
+
+
+def _put(buf, k, v):
+    buf[32 * k:32 * k + 32] = v.to_bytes(32, "big")
+
+
+def _odd_multiples(x, y, w, jb):
+    """P, 3P, ..., (2^(w-1)-1)P of an affine point P into jb as Jacobian X Y Z (96 bytes a
+    point); returns zc: the points are (X, Y, Z * zc). The steps add D = 2P = (Xd, Yd, zc)
+    on the isomorphic curve where D is affine (coordinates scaled by zc: x -> x zc^2,
+    y -> y zc^3; the addition formulas do not involve a or b), so each is a mixed addition
+    (kP != O for k < n). Packed, not a list of tuples of ints: the list took ~3 KB of live
+    heap in the middle of a verification, the buffer is allocated once."""
     p = P
-    cnt = len(pts)
+    xd, yd, zc = _dbln(x, y, 1, 1)
+    z2 = zc * zc % p
+    X, Y, Z = x * z2 % p, y * (z2 * zc % p) % p, 1
+    for i in range(1 << (w - 2)):
+        if i:
+            X, Y, Z = _madd(X, Y, Z, xd, yd)
+        _put(jb, 3 * i, X)
+        _put(jb, 3 * i + 1, Y)
+        _put(jb, 3 * i + 2, Z)
+    return zc
+
+
+def _affine(jb, cnt, zc, out):
+    """The cnt Jacobian points (X, Y, Z * zc) in jb (none at infinity) as affine x y into
+    out (64 bytes a point): one inversion for all (Montgomery's trick)."""
+    p = P
     acc = [1] * cnt
     a = 1
     for i in range(cnt):
         acc[i] = a
-        a = a * pts[i][2] % p
+        a = a * _get(jb, 3 * i + 2) % p
     inv = inverse(a * zc % p, p)  # 1/(zc Z_0 ... Z_i) from here down
-    xs, ys = [0] * cnt, [0] * cnt
     for i in range(cnt - 1, -1, -1):
-        X, Y, Z = pts[i]
+        Z = _get(jb, 3 * i + 2)
         zi = inv * acc[i] % p
         inv = inv * Z % p
         z2 = zi * zi % p
-        xs[i] = X * z2 % p
-        ys[i] = Y * (z2 * zi % p) % p
-    return xs, ys
-
-
-def _odd_multiples(x, y, w):
-    """P, 3P, ..., (2^(w-1)-1)P of an affine point P as ([(X, Y, Z)], zc): the Jacobian
-    points are (X, Y, Z * zc). The steps add D = 2P = (Xd, Yd, zc) on the isomorphic curve
-    where D is affine (coordinates scaled by zc: x -> x zc^2, y -> y zc^3; the addition
-    formulas do not involve a or b), so each is a mixed addition (kP != O for k < n)."""
-    p = P
-    xd, yd, zc = _dbln(x, y, 1, 1)
-    z2 = zc * zc % p
-    js = [(x * z2 % p, y * (z2 * zc % p) % p, 1)]
-    for _ in range((1 << (w - 2)) - 1):
-        X, Y, Z = js[-1]
-        js.append(_madd(X, Y, Z, xd, yd))
-    return js, zc
-
-
-def _pack(xs, ys, buf):
-    """Affine points into buf as x0 y0 x1 y1 ... (32 bytes each): ~64 bytes a point, where
-    the same ints would take ~200 (MicroPython's bignums keep spare digits)."""
-    for i in range(len(xs)):
-        buf[64 * i:64 * i + 32] = xs[i].to_bytes(32, "big")
-        buf[64 * i + 32:64 * i + 64] = ys[i].to_bytes(32, "big")
-    return buf
+        _put(out, 2 * i, _get(jb, 3 * i) * z2 % p)
+        _put(out, 2 * i + 1, _get(jb, 3 * i + 1) * (z2 * zi % p) % p)
+    return out
 
 
 def _tables(x, y, w, split):
@@ -204,13 +207,14 @@ def _tables(x, y, w, split):
     step = 256 // split
     cnt = 1 << (w - 2)
     out = [bytearray(64 * cnt) for _ in range(split)]
+    jb = bytearray(96 * cnt)
     for j in range(split):
         if j:
-            xs, ys = _affine([_dbln(x, y, 1, step)])
-            x, y = xs[0], ys[0]
-        js, zc = _odd_multiples(x, y, w)
-        xs, ys = _affine(js, zc)
-        _pack(xs, ys, out[j])
+            X, Y, Z = _dbln(x, y, 1, step)
+            zi = inverse(Z, P)
+            z2 = zi * zi % P
+            x, y = X * z2 % P, Y * (z2 * zi % P) % P
+        _affine(jb, cnt, _odd_multiples(x, y, w, jb), out[j])
     return out
 
 
@@ -260,8 +264,13 @@ def _wnaf(k, w, nbits, tag, ev):
             i += ntz[v & 0xFF]
 
 
-# verification is not re-entrant: a new key's packed table is one buffer, reused
+# verification is not re-entrant: a new key's packed table is one buffer, reused, like
+# its Jacobian scratch and the event list (emptied with del [:], which keeps its room: appends then allocate
+# nothing, where a list grown afresh each time asked for a 1 KB block per verification)
 _qbuf = bytearray(64 << (W_Q - 2))
+_jbuf = bytearray(96 << (W_Q - 2))
+_EV = [0] * 160  # a verification has at most ~105 events
+del _EV[:]
 
 
 def _gtable():
@@ -376,12 +385,13 @@ def verify_point(qx, qy, digest, sig):
     if sc is None:
         return False
     r, u1, u2 = sc
-    ev = []  # type: list
+    ev = _EV
+    del ev[:]
     _split_terms(u1, W_G, 0, ev)
-    js, zc = _odd_multiples(qx, qy, W_Q)
-    xs, ys = _affine(js, zc)
+    cnt = 1 << (W_Q - 2)
+    _affine(_jbuf, cnt, _odd_multiples(qx, qy, W_Q, _jbuf), _qbuf)
     _wnaf(u2, W_Q, 256, SPLIT << 12, ev)
-    tabs = _gtable() + [_pack(xs, ys, _qbuf)]
+    tabs = _gtable() + [_qbuf]
     X, Y, Z = _msm(ev, tabs)
     return _finish(X, Z, r)
 
@@ -400,7 +410,8 @@ def verify_prepared(tabs, digest, sig):
     if sc is None:
         return False
     r, u1, u2 = sc
-    ev = []  # type: list
+    ev = _EV
+    del ev[:]
     _split_terms(u1, W_G, 0, ev)
     _split_terms(u2, W_Q, SPLIT, ev)
     X, Y, Z = _msm(ev, _gtable() + [tabs[j] for j in range(SPLIT)])  # any sequence, like before

@@ -16,7 +16,7 @@
 import hashlib
 import time
 
-from tokens import cbor, cose, fmt, p256
+from tokens import base45, cbor, cose, fmt, p256
 from tokens.cache import PassCache, PassInfo
 from tokens.errors import TokenError
 from tokens import reasons as R
@@ -226,7 +226,6 @@ def _qr_cbor(text):
     pl = len(fmt.PREFIX)
     if end < pl or bytes(text[:pl]) != fmt.PREFIX:
         raise TokenError(R.BAD_PREFIX)
-    from tokens import base45
     return base45.decode(text, pl, end)
 
 

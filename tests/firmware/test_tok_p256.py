@@ -99,19 +99,33 @@ def test_addition_special_cases_directly():
     assert four == _aff(*p256._dbln(gx, gy, 1, 2))
 
 
+def _points(buf, cnt):
+    return [(int.from_bytes(buf[64 * k:64 * k + 32], "big"),
+             int.from_bytes(buf[64 * k + 32:64 * k + 64], "big")) for k in range(cnt)]
+
+
 def test_odd_multiples_and_affine():
     # the isomorphic-curve steps give P, 3P, 5P, ... like plain repeated additions
     gx, gy = p256.GX, p256.GY
-    js, zc = p256._odd_multiples(gx, gy, 5)
-    xs, ys = p256._affine(js, zc)
+    jb = bytearray(96 * 8)
+    zc = p256._odd_multiples(gx, gy, 5, jb)
+    pts = _points(p256._affine(jb, 8, zc, bytearray(64 * 8)), 8)
     two = _aff(*p256._jdouble(gx, gy, 1))
     acc = (gx, gy, 1)
     for k in range(8):
-        assert (xs[k], ys[k]) == _aff(*acc), k
+        assert pts[k] == _aff(*acc), k
         acc = p256._madd(*(acc + two))
-    # a common factor zc is folded into the one inversion
-    xs2, ys2 = p256._affine([(X * 4 % P, Y * 8 % P, Z) for X, Y, Z in js], zc * 2 % P)
-    assert (xs2, ys2) == (xs, ys)
+    # a common factor zc is folded into the one inversion: scale every point by 2 and zc
+    # by 2 (X * 4, Y * 8), the affine points are the same
+    jb2 = bytearray(96 * 8)
+    for k in range(8):
+        X, Y, Z = (int.from_bytes(jb[96 * k + 32 * c:96 * k + 32 * c + 32], "big")
+                   for c in range(3))
+        jb2[96 * k:96 * k + 96] = ((X * 4 % P).to_bytes(32, "big") +
+                                   (Y * 8 % P).to_bytes(32, "big") + Z.to_bytes(32, "big"))
+    assert _points(p256._affine(jb2, 8, zc * 2 % P, bytearray(64 * 8)), 8) == pts
+    # the packed tables of a prepared key hold the same points as the first piece
+    assert _points(p256.prepare(gx, gy)[0], 8) == pts
 
 
 def test_p_plus_p_inside_a_verification():

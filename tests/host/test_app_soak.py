@@ -1,17 +1,15 @@
-"""1,000 taps in a row under MicroPython (issue 6, Tests): no growth of the heap in use
-after collection, and every tap journaled exactly once.
+"""1,000 taps in a row under MicroPython with a 128 KB heap (issue 6, Tests): no growth
+of the heap in use after collection, and every tap journaled exactly once.
 
 Real tokens (host/tokens), the firmware verifier, the app's stores on LittleFS and the
 journal on the flash model; the decision core runs without the boot code and drivers,
-compiled to .mpy as on the board.
-
-Heap: 224K, NOT the 128K the issue asks for - measured, the tap path does not fit 128K
-today. After warm-up the heap in use is ~141 KB: ~80 KB of firmware bytecode (tokens
-~46 KB, journal ~15 KB, app ~19 KB), ~40 KB of the verifier's tables and caches, ~21 KB of
-the simulator's flash model (C on the ESP32). ES256 verification then needs ~50 KB of
-transient heap: at 176K some taps fail (token reason 39, out of memory), at 192K none.
-This test asserts the behaviour (no growth, every tap journaled once) with a margin;
-`make bench` (group tap) prints the heap figures. See docs/validator.md 'Memory'.
+compiled to .mpy as on the board. Twenty wallets take turns, more than the pass cache
+holds, so every tap checks both signatures (the worst case, and a bus's usual one). The
+heap holds the tap path's code and tables and the simulator's flash model (Python here,
+C on the ESP32): ~116 KB in use after a collection, and the taps' working set fits in the
+rest. Measured: all taps
+accepted down to a 124K heap, setup fails at 120K (`make bench`, group tap, prints the
+heap figures; docs/validator.md 'Memory').
 """
 
 import json
@@ -24,9 +22,9 @@ from tests.support.mp import ROOT, run_mp
 
 NOW = 1_800_000_000
 N_TAPS = 1000
-N_WALLETS = 12          # within the verifier's pass cache (16): the steady state
+N_WALLETS = 20          # more than the pass cache holds (16): every tap a miss, as on a bus
 TAP_REC = 800           # taps.bin: fixed records <u32 now><u16 len><QR text>, zero padded
-STEP_S = 7              # a tap every 7 s: each wallet every 84 s, beyond passback (60 s)
+STEP_S = 7              # a tap every 7 s: each wallet every 140 s, beyond passback (60 s)
 
 
 def build_mpy(out):
@@ -80,7 +78,7 @@ def prepare(tmp_path, n_taps=N_TAPS):
 def test_thousand_taps_no_heap_growth_every_tap_journaled_once(tmp_path):
     prepare(tmp_path)
     lib = tmp_path / "lib"
-    r = run_mp(["tests/host/app_soak_mp.py", str(tmp_path)], heap="224K",
+    r = run_mp(["tests/host/app_soak_mp.py", str(tmp_path)], heap="128K",
                firmware=lib, paths=["sim/vboard"], timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
