@@ -28,8 +28,9 @@
 import os
 import struct
 
-import micropython
 from micropython import const
+
+import slots
 
 from fsutil import write_atomic
 
@@ -41,23 +42,6 @@ MAX_SPENT = const(0x3FFFFFFF)  # a small int on every port
 MAX_PENDING = const(64)        # sums waiting for an idle moment (then flushed at once)
 PSLOT = const(24)              # a pending sum: key 8 | rupiah | exp | first | last (u32 BE)
 _ZERO = bytes(KEY_LEN)
-
-
-@micropython.viper
-def _pfind(buf: ptr8, n: int, key: ptr8) -> int:
-    # index of the pending slot holding the 8-byte key among the first n, or -1
-    i = 0
-    while i < n:
-        o = i * PSLOT
-        j = 0
-        while j < KEY_LEN:
-            if buf[o + j] != key[j]:
-                break
-            j += 1
-        if j == KEY_LEN:
-            return i
-        i += 1
-    return -1
 
 
 class AllowanceError(Exception):
@@ -162,7 +146,7 @@ class AllowanceStore:
     def spent(self, pkey, now):
         """Rupiah this pass spent here: on flash plus not yet flushed."""
         _, spent, _ = self.find(pkey, now)
-        i = _pfind(self._pend, self.npending, pkey)  # type: ignore[arg-type]
+        i = slots.find(self._pend, self.npending, PSLOT, pkey, KEY_LEN)  # type: ignore[arg-type]
         if i >= 0:
             spent += struct.unpack_from(">I", self._pend, i * PSLOT + KEY_LEN)[0]
         return spent
@@ -171,7 +155,7 @@ class AllowanceStore:
         """Count a journaled tap's fare (RAM; flushed later by flush_one). With the table
         full, one bucket is flushed first (one LittleFS write on this tap)."""
         pend = self._pend
-        i = _pfind(pend, self.npending, pkey)  # type: ignore[arg-type]
+        i = slots.find(pend, self.npending, PSLOT, pkey, KEY_LEN)  # type: ignore[arg-type]
         if i >= 0:
             o = i * PSLOT + KEY_LEN
             r, e, first, _last = struct.unpack_from(">IIII", pend, o)

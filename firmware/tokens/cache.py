@@ -11,8 +11,9 @@
 # garbage, against the ~0.5 MB the proof's signature check makes anyway).
 import struct
 
-import micropython
 from micropython import const
+
+import slots
 
 KEY = const(16)      # the pass hash
 ENTRY = const(192)   # room for a packed PassInfo (widest the verifier lets through: 174)
@@ -63,23 +64,6 @@ class PassInfo:
                         str(op, "utf-8"), bytes(b[p:p + 64]))
 
 
-@micropython.viper
-def _find(buf: ptr8, n: int, key: ptr8) -> int:
-    # slot index (< n) whose key equals the 16-byte key, or -1
-    i = 0
-    while i < n:
-        o = i * _SLOT
-        j = 0
-        while j < KEY:
-            if buf[o + j] != key[j]:
-                break
-            j += 1
-        if j == KEY:
-            return i
-        i += 1
-    return -1
-
-
 class PassCache:
     """Least-recently-used cache of `size` packed passes, keyed by the 16-byte pass hash."""
 
@@ -105,7 +89,7 @@ class PassCache:
 
     def get(self, key):
         """The PassInfo cached under key, or None."""
-        k = _find(self._buf, self._n, key) if len(key) == KEY else -1  # type: ignore[arg-type]
+        k = slots.find(self._buf, self._n, _SLOT, key, KEY) if len(key) == KEY else -1  # type: ignore[arg-type]
         if k < 0:
             self.misses += 1
             return None
@@ -122,7 +106,7 @@ class PassCache:
         b = info.pack()
         if len(b) > ENTRY:
             return
-        k = _find(self._buf, self._n, key)  # type: ignore[arg-type]
+        k = slots.find(self._buf, self._n, _SLOT, key, KEY)  # type: ignore[arg-type]
         if k < 0:
             if self._n < self.size:
                 k = self._n
