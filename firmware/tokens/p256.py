@@ -374,15 +374,25 @@ def _scalars(digest, sig):
     return r, int.from_bytes(digest, "big") % n * w % n, r * w % n
 
 
-def verify_point(qx, qy, digest, sig):
-    """verify_digest with the public key already decoded and checked (on the curve)."""
+def _begin(digest, sig):
+    """(r, u2, events holding u1*G's digits), or None if r, s are out of range: the
+    start every verification shares."""
     sc = _scalars(digest, sig)
     if sc is None:
-        return False
+        return None
     r, u1, u2 = sc
     ev = _EV
     del ev[:]
     _split_terms(u1, W_G, 0, ev)
+    return r, u2, ev
+
+
+def verify_point(qx, qy, digest, sig):
+    """verify_digest with the public key already decoded and checked (on the curve)."""
+    b = _begin(digest, sig)
+    if b is None:
+        return False
+    r, u2, ev = b
     cnt = 1 << (W_Q - 2)
     _affine(_jbuf, cnt, _odd_multiples(qx, qy, W_Q, _jbuf), _qbuf)
     _wnaf(u2, W_Q, 256, SPLIT << 12, ev)
@@ -401,13 +411,10 @@ def verify_prepared(tabs, digest, sig):
     """verify_digest with a key from prepare()."""
     if len(sig) != 64 or len(digest) != 32:
         return False
-    sc = _scalars(digest, sig)
-    if sc is None:
+    b = _begin(digest, sig)
+    if b is None:
         return False
-    r, u1, u2 = sc
-    ev = _EV
-    del ev[:]
-    _split_terms(u1, W_G, 0, ev)
+    r, u2, ev = b
     _split_terms(u2, W_Q, SPLIT, ev)
     X, Y, Z = _msm(ev, _gtable() + [tabs[j] for j in range(SPLIT)])  # any sequence, like before
     return _finish(X, Z, r)
