@@ -10,9 +10,10 @@ import hmac
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from host.backoffice.store import BackofficeError
+from host.httpservice import HTTPService
 
 MAX_BODY = 8 * 1024 * 1024
 _KEY = re.compile(r"^[!-~]{1,128}$")
@@ -128,36 +129,19 @@ def report(store):
             "deny_version": store.deny_version()}
 
 
-class BackofficeServer:
+class BackofficeServer(HTTPService):
     """`BackofficeServer(store).start()`, `.url`, `.stop()`. Test hooks: `.down.set()` refuses
     uploads; `.drop_answers.set()` commits them but loses the answer."""
 
+    thread_name = "backoffice-http"
+
     def __init__(self, store, host="127.0.0.1", port=0):
+        super().__init__(_Handler, host, port)
         self.store = store
-        self.host, self.port = host, port
         self.down = threading.Event()
         self.drop_answers = threading.Event()
-        self.httpd = None
 
-    def start(self):
-        self.httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.store = self.store
-        self.httpd.down = self.down
-        self.httpd.drop_answers = self.drop_answers
-        self.port = self.httpd.server_address[1]
-        self._t = threading.Thread(target=self.httpd.serve_forever, daemon=True,
-                                   name="backoffice-http")
-        self._t.start()
-        return self
-
-    @property
-    def url(self):
-        return "http://%s:%d" % (self.host, self.port)
-
-    def stop(self):
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self._t.join(timeout=10)
-            self.httpd = None
+    def _attach(self, httpd):
+        httpd.store = self.store
+        httpd.down = self.down
+        httpd.drop_answers = self.drop_answers

@@ -10,11 +10,12 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from host.depot import wire
 from host.depot.errors import DepotError
 from host.depot.store import DepotStore
+from host.httpservice import HTTPService
 
 MAX_HELLO = 4096
 _DEV = r"([!-.0-~]{1,64})"  # printable ASCII without '/' or space
@@ -208,35 +209,17 @@ class DepotApp:
                 "counters": dict(self.counters)}
 
 
-class DepotServer:
+class DepotServer(HTTPService):
     """`DepotServer(store, host, port).start()`; `.url`; `.stop()`. Port 0 = ephemeral."""
 
+    thread_name = "depot-http"
+
     def __init__(self, store, host="127.0.0.1", port=0, clock=time.time, outbox=None):
+        super().__init__(_Handler, host, port)
         self.app = DepotApp(store, clock, outbox)
-        self.host, self.port = host, port
-        self.httpd = None
-        self._thread = None
 
-    def start(self):
-        self.httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.app = self.app
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="depot-http",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    @property
-    def url(self):
-        return "http://%s:%d" % (self.host, self.port)
-
-    def stop(self):
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self._thread.join(timeout=10)
-            self.httpd = None
+    def _attach(self, httpd):
+        httpd.app = self.app
 
 
 def _ts(t):
