@@ -162,7 +162,9 @@ class SyncClient:
             extra += "Range: bytes=%d-\r\n" % sink.pos
         head = ("%s %s HTTP/1.1\r\nHost: depot\r\n%sConnection: close\r\n\r\n"
                 % (method, path, extra)).encode()
-        self.http.begin(self.addr, head, body, sink, now_ms, now_ms + self.timeout_ms)
+        # ticks_add: ticks wrap at 2**30 on the ESP32 (a plain + breaks the deadline there)
+        self.http.begin(self.addr, head, body, sink, now_ms,
+                        time.ticks_add(now_ms, self.timeout_ms))
 
     def _hello(self, now_ms):
         have = {}
