@@ -4,6 +4,7 @@
     python -m sim tap --wallet NAME    headless: an NFC tap, one JSON decision per line
     python -m sim qr 'TEXT' | --wallet NAME
     python -m sim scenario FILE
+    python -m sim conformance --keys DIR --cases DIR   a wallet partner's kit
 Options: --state DIR (default build/sim), --fresh (new flash and keys), --heap SIZE.
 """
 
@@ -29,6 +30,8 @@ def build_parser():
     q.add_argument("--times", type=int, default=1)
     s = sub.add_parser("scenario", help="run a scenario file")
     s.add_argument("file")
+    from sim import conformance
+    conformance.add_parser(sub)
     return p
 
 
@@ -37,6 +40,9 @@ def main(argv=None):
     if args.cmd is None:
         from sim import ui
         return ui.main(args.state)
+    if args.cmd == "conformance":
+        from sim import conformance
+        return conformance.run(args)
     from sim import headless
     return headless.run(args)
 

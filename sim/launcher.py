@@ -246,15 +246,16 @@ class SimBoard(DepotMixin):
             raise SimError("no decision from the validator within %d s (screen: %r)"
                            % (timeout, self.screen())) from None
 
-    def phone(self, wallet=None, answer_fn=None):
+    def phone(self, wallet=None, answer_fn=None, chunk=ht.CHUNK):
         """An NFC phone (ISO-DEP card) answering SELECT and TAP like the wallet app
-        (host.tokens.PhoneCard: the wallet's APDU side, with response chaining)."""
+        (host.tokens.PhoneCard: the wallet's APDU side, with response chaining of `chunk`
+        data bytes per response)."""
         if answer_fn is None:
             def answer_fn(challenge):
                 return self.world.nfc_answer(wallet, challenge, self.now())
         # a phone in card emulation shows a random UID (first byte 08) each time it enters
         # the field - which is how the validator tells a new tap from a phone left there
-        return IsoDepCard(ht.PhoneCard(answer_fn).process, uid=b"\x08" + os.urandom(3))
+        return IsoDepCard(ht.PhoneCard(answer_fn, chunk).process, uid=b"\x08" + os.urandom(3))
 
     def tap(self, wallet, timeout=30, hold=True):
         """Present the wallet's phone by NFC; returns the decision. The phone stays in the
@@ -270,12 +271,12 @@ class SimBoard(DepotMixin):
         finally:
             self.host.antenna.remove()
 
-    def tap_phone(self, answer_fn, label="phone", timeout=30):
+    def tap_phone(self, answer_fn=None, label="phone", timeout=30, card=None):
         """NFC tap of any phone: answer_fn(challenge16) -> the wallet's answer bytes (e.g. a
-        partner wallet's own pass and proof)."""
+        partner wallet's own pass and proof), or a ready `card` (self.phone(...))."""
         self._drain()
         self.label = label
-        self.host.antenna.present(self.phone(answer_fn=answer_fn))
+        self.host.antenna.present(card or self.phone(answer_fn=answer_fn))
         try:
             return self.next_decision(timeout)
         finally:

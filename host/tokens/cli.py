@@ -10,6 +10,7 @@ Commands (each a function taking parsed args; main() returns the exit code):
     nfc      --pass F --phone-key P --challenge HEX [--time T] [--counter N]
              prints the response APDUs (hex) the phone sends for that challenge
     inspect  TOKEN [--trust KID=PUBHEX ...]           QR text, hex, or a file; JSON out
+    starter  DIR [--force]      the conformance kit's starter pack (docs/conformance.md)
 Exit codes: 0 ok, 1 bad input (one-line message on stderr), 2 usage.
 """
 
@@ -113,6 +114,15 @@ def cmd_inspect(a):
     print(json.dumps(token.inspect_token(src, trust), indent=1))
 
 
+def cmd_starter(a):
+    from .starter import make_starter
+    r = make_starter(a.dir, force=a.force)
+    print("starter pack in %s: %d issuer keys, %d cases (time-dependent cases hold until %s)"
+          % (r["root"], r["keys"], r["cases"], r["valid_until"]))
+    print("run it: python -m sim conformance --keys %s/keys --cases %s/cases"
+          % (r["root"], r["root"]))
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="python -m host.tokens",
                                  description="BRT wallet token tools (docs/tokens.md)")
@@ -162,6 +172,10 @@ def build_parser():
     s.add_argument("token")
     s.add_argument("--trust", action="append", metavar="KID=PUBHEX")
     s.set_defaults(fn=cmd_inspect)
+    s = sub.add_parser("starter", help="write the conformance kit's starter pack")
+    s.add_argument("dir")
+    s.add_argument("--force", action="store_true")
+    s.set_defaults(fn=cmd_starter)
     return ap
 
 
