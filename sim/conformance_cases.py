@@ -20,19 +20,40 @@ from sim import conformance_reasons as cr
 from sim.conformance_keys import ConformanceError, hex_or_binary
 
 CASES_MANIFEST = "cases.json"
-SCANNER_LINE = 600        # firmware/drivers/gm65.py GM65(max_line=600): the scanner line
 QR_ALNUM = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 OPTIONS = {"name", "channel", "expect", "about", "qr", "token", "pass", "phone_key",
            "proof_time", "counter", "challenge", "same_proof", "chunk"}
 
 
+def _path(folder, rel, what):
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        raise ConformanceError("%s: a file name is due, not %r" % (what, rel))
+    return folder / rel
+
+
 def _read(folder, rel, what):
     try:
-        return (folder / rel).read_bytes()
-    except (OSError, TypeError) as e:
-        raise ConformanceError("%s: cannot read %r (%s)" % (what, rel, getattr(
-            e, "strerror", e))) from None
+        return _path(folder, rel, what).read_bytes()
+    except OSError as e:
+        raise ConformanceError("%s: cannot read %r (%s)" % (what, rel, e.strerror)) from None
+
+
+def scanner_line():
+    """The longest line the validator's scanner driver keeps, read from the firmware:
+    firmware/board.py QR_MAX_LINE, else the GM65 driver's default max_line."""
+    for rel, pat in (("firmware/board.py", r"QR_MAX_LINE\s*=\s*const\((\d+)\)"),
+                     ("firmware/drivers/gm65.py", r"max_line=(\d+)")):
+        try:
+            m = re.search(pat, (cr.ROOT / rel).read_text(encoding="utf-8"))
+        except OSError:
+            continue
+        if m:
+            return int(m.group(1))
+    return fmt.MAX_QR_TEXT
+
+
+SCANNER_LINE = scanner_line()
 
 
 class Case:
@@ -67,13 +88,13 @@ class Case:
             self.fixed = _read(folder, spec["qr"], where).decode("utf-8", "replace") \
                 .rstrip("\r\n")
         elif self.source == "token":
-            self.fixed = hex_or_binary(_read(folder, spec["token"], where))
+            self.fixed = hex_or_binary(_read(folder, spec["token"], where), where)
         else:
-            self.pass_bytes = hex_or_binary(_read(folder, spec["pass"], where))
+            self.pass_bytes = hex_or_binary(_read(folder, spec["pass"], where), where)
             if "phone_key" not in spec:
                 raise ConformanceError("%s: \"pass\" needs \"phone_key\" (PEM)" % where)
             try:
-                self.phone_key = ht.load_key(folder / spec["phone_key"])
+                self.phone_key = ht.load_key(_path(folder, spec["phone_key"], where))
             except ht.TokenToolError as e:
                 raise ConformanceError("%s: %s" % (where, e)) from None
         self.proof_time = _int(spec, "proof_time", 0, -2 ** 31, 2 ** 31, where)

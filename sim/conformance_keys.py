@@ -80,8 +80,9 @@ def read_public_key(path):
     """(pub65, kid given in the file or None) of a PEM or COSE_Key public key file."""
     try:
         raw = path.read_bytes()
-    except OSError as e:
-        raise ConformanceError("cannot read %s: %s" % (path, e.strerror)) from None
+    except (OSError, ValueError) as e:
+        raise ConformanceError("cannot read %s: %s" % (path, getattr(e, "strerror", None)
+                                                        or e)) from None
     if b"-----BEGIN" in raw:
         if b"PRIVATE KEY" in raw:
             raise ConformanceError("%s is a private key: give the issuer's public key "
@@ -96,17 +97,20 @@ def read_public_key(path):
     return _cose_key(raw, path.name)
 
 
-def hex_or_binary(raw):
+def hex_or_binary(raw, what="file"):
     """A binary file's bytes, or the same bytes written as hex text (whitespace allowed)."""
     text = raw.strip()
     if text and all(c in b"0123456789abcdefABCDEF \n\r\t" for c in text):
-        return bytes.fromhex(text.decode())
+        try:
+            return bytes.fromhex(text.decode())
+        except ValueError:
+            raise ConformanceError("%s: hex text with an odd number of digits" % what) from None
     return raw
 
 
 def _cose_key(raw, name):
     try:
-        m = cbor2.loads(hex_or_binary(raw))
+        m = cbor2.loads(hex_or_binary(raw, name))
     except Exception as e:  # cbor2 raises several types
         raise ConformanceError("%s is neither PEM nor a CBOR COSE_Key (%s)" % (name, e)) from None
     if not isinstance(m, dict) or m.get(1) != 2 or m.get(-1) != 1:

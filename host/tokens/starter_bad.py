@@ -113,6 +113,6 @@ def add_rejections(pack):
        "of Rp 1,000", mint={"allowance": 1000})
     rt("nfc-one-response", "nfc", 47, "the whole answer in one response APDU (chunk 300): "
        "over the reader's limit", chunk=300)
-    pad = b45encode(b"\x00" * 420)
-    q("qr-too-long", fmt.PREFIX + pad, 47, "QR text of %d characters (scanner line: 600)"
-      % (len(fmt.PREFIX) + len(pad)))
+    pad = b45encode(b"\x00" * 530)           # 800 characters with the prefix
+    q("qr-too-long", fmt.PREFIX + pad, 47, "QR text of %d characters, over the %d the "
+      "format and the scanner line allow" % (len(fmt.PREFIX) + len(pad), fmt.MAX_QR_TEXT))
