@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from . import wire
+from ..mpycache import mpy_dir
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MP = str(pathlib.Path(sys.executable).parent / "micropython")
@@ -22,7 +23,8 @@ FIRMWARE = ROOT / "firmware"
 
 def firmware_env(host, paths=(), firmware=FIRMWARE, extra=None):
     env = dict(os.environ)
-    parts = [str(firmware), str(VBOARD)] + [str(p) for p in paths]
+    # the viper engine precompiled first, as the board gets it (sim/mpycache.py)
+    parts = [mpy_dir(firmware), str(firmware), str(VBOARD)] + [str(p) for p in paths]
     env["MICROPYPATH"] = os.pathsep.join(parts + [".frozen"])
     env.update(host.env())
     env.update(extra or {})

@@ -1,3 +1,6 @@
+# THE ORACLE, not firmware: the bignum ES256 verifier the firmware used before the viper
+# engine (firmware/tokens/p256.py). Tests compare the engine with it.
+#
 # ECDSA P-256 (ES256) signature verification in plain MicroPython.
 #
 # Stock MicroPython on the ESP32 has no ECDSA and no bignum acceleration exposed to Python
@@ -437,3 +440,10 @@ def verify_digest(pub, digest, sig):
 def verify(pub, msg, sig):
     """True if sig (64 bytes r||s) is a valid ES256 signature of `msg` by `pub` (65 bytes)."""
     return verify_digest(pub, hashlib.sha256(msg).digest(), sig)
+
+
+def _aff_of(j):
+    """Affine (x, y) of a Jacobian (X, Y, Z) (tests)."""
+    X, Y, Z = j
+    zi = inverse(Z, P)
+    return X * zi * zi % P, Y * zi * zi * zi % P

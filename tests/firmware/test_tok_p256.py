@@ -1,7 +1,9 @@
+# mp-path: tests/firmware  (the bignum reference verifier, p256_ref.py, is the oracle)
 # P-256 ECDSA inside MicroPython: a NIST vector, the input checks, and the special cases of
 # the addition formulas reached through real verifications (Q = G: P + P; Q = -G: P + (-P)).
 import hashlib
 
+import p256_ref as ref  # the bignum verifier of before: the oracle
 from tokens import p256
 
 PUB = bytes.fromhex(
@@ -79,53 +81,67 @@ def _aff(X, Y, Z):
     return X * zi * zi % P, Y * zi * zi * zi % P
 
 
+def _acc():
+    """The engine's accumulator (X, Y, Z) as integers mod p."""
+    return p256._get(p256.X), p256._get(p256.Y), p256._get(p256.Z)
+
+
+def _set_acc(X, Y, Z):
+    p256._set(p256.X, X)
+    p256._set(p256.Y, Y)
+    p256._set(p256.Z, Z)
+
+
+def _row(x, y):
+    return x.to_bytes(32, "little") + y.to_bytes(32, "little")
+
+
+def test_engine_doubling_and_addition_match_the_bignum_formulas():
+    gx, gy = p256.GX, p256.GY
+    _set_acc(gx, gy, 1)
+    p256._run(p256._ws, p256.DBL, 1, p256._ws)
+    assert _aff(*_acc()) == ref._aff_of(ref._jdouble(gx, gy, 1))
+    assert _aff(*_acc())[0] == X2G
+    _set_acc(gx, gy, 1)
+    p256._run(p256._ws, p256.DBL, 5, p256._ws)         # a block of 5 doublings: 32G
+    assert _aff(*_acc()) == ref._aff_of(ref._dbln(gx, gy, 1, 5))
+    # 2G + G = 3G through the table row of G, and 2G - G = G
+    two = ref._jdouble(gx, gy, 1)
+    for prog, y in ((p256.ADDP, gy), (p256.ADDN, P - gy)):
+        _set_acc(*two)
+        assert p256._run(p256._ws, prog, 0, _row(gx, gy)) == 0
+        assert _aff(*_acc()) == ref._aff_of(ref._madd(*(two + (gx, y))))
+
+
 def test_addition_special_cases_directly():
     gx, gy = p256.GX, p256.GY
-    inf = (1, 1, 0)
-    assert p256._madd(*(inf + (gx, gy))) == (gx, gy, 1)
-    X, Y, Z = p256._madd(gx, gy, 1, gx, gy)     # P + P falls back to doubling
-    assert (X, Y, Z) == p256._jdouble(gx, gy, 1)
-    assert _aff(X, Y, Z)[0] == X2G and p256.on_curve(*_aff(X, Y, Z))
-    assert p256._madd(gx, gy, 1, gx, P - gy)[2] == 0   # P + (-P) = infinity
-    # the same point in another Jacobian representation (Z = 2) still doubles
-    X, Y, Z = p256._madd(gx * 4 % P, gy * 8 % P, 2, gx, gy)
-    assert Z != 0 and _aff(X, Y, Z)[0] == X2G
-    assert p256._dbln(1, 1, 0, 3)[2] == 0              # infinity doubles to infinity
-    # 2G + G = 3G, and 4G = 2(2G) = 3G + G
-    two = p256._jdouble(gx, gy, 1)
-    three = _aff(*p256._madd(*(two + (gx, gy))))
-    assert p256.on_curve(*three) and three[0] not in (gx, X2G)
-    four = _aff(*p256._madd(*(p256._madd(*(two + (gx, gy))) + (gx, gy))))
-    assert four == _aff(*p256._dbln(gx, gy, 1, 2))
-
-
-def _points(buf, cnt):
-    return [(int.from_bytes(buf[64 * k:64 * k + 32], "big"),
-             int.from_bytes(buf[64 * k + 32:64 * k + 64], "big")) for k in range(cnt)]
+    # the same point in another Jacobian representation (Z = 2): the engine stops at h = 0
+    # with r = 0 too, and leaves the accumulator as it was (the loop then doubles it)
+    _set_acc(gx * 4 % P, gy * 8 % P, 2)
+    assert p256._run(p256._ws, p256.ADDP, 0, _row(gx, gy)) != 0
+    assert p256._run(p256._ws, p256.RZERO, 1, p256._ws) != 0
+    assert _acc() == (gx * 4 % P, gy * 8 % P, 2)
+    # P + (-P): h = 0 and r != 0
+    assert p256._run(p256._ws, p256.ADDN, 0, _row(gx, gy)) != 0
+    assert p256._run(p256._ws, p256.RZERO, 1, p256._ws) == 0
 
 
 def test_odd_multiples_and_affine():
-    # the isomorphic-curve steps give P, 3P, 5P, ... like plain repeated additions
+    # the engine's table program gives P, 3P, 5P, ... like plain repeated additions
     gx, gy = p256.GX, p256.GY
-    jb = bytearray(96 * 8)
-    zc = p256._odd_multiples(gx, gy, 5, jb)
-    pts = _points(p256._affine(jb, 8, zc, bytearray(64 * 8)), 8)
-    two = _aff(*p256._jdouble(gx, gy, 1))
+    out = p256._odd_table(gx, gy, bytearray(64 * 8))
+    pts = [(int.from_bytes(out[64 * k:64 * k + 32], "little") % P,
+            int.from_bytes(out[64 * k + 32:64 * k + 64], "little") % P) for k in range(8)]
+    two = ref._aff_of(ref._jdouble(gx, gy, 1))
     acc = (gx, gy, 1)
     for k in range(8):
-        assert pts[k] == _aff(*acc), k
-        acc = p256._madd(*(acc + two))
-    # a common factor zc is folded into the one inversion: scale every point by 2 and zc
-    # by 2 (X * 4, Y * 8), the affine points are the same
-    jb2 = bytearray(96 * 8)
-    for k in range(8):
-        X, Y, Z = (int.from_bytes(jb[96 * k + 32 * c:96 * k + 32 * c + 32], "big")
-                   for c in range(3))
-        jb2[96 * k:96 * k + 96] = ((X * 4 % P).to_bytes(32, "big") +
-                                   (Y * 8 % P).to_bytes(32, "big") + Z.to_bytes(32, "big"))
-    assert _points(p256._affine(jb2, 8, zc * 2 % P, bytearray(64 * 8)), 8) == pts
-    # the packed tables of a prepared key hold the same points as the first piece
-    assert _points(p256.prepare(gx, gy)[0], 8) == pts
+        assert pts[k] == ref._aff_of(acc), k
+        acc = ref._madd(*(acc + two))
+    # a prepared key's first table holds the same points; the next one 2^64 times them
+    tabs = p256.prepare(gx, gy)
+    assert bytes(tabs[0]) == bytes(out)
+    x64 = ref._aff_of(ref._dbln(gx, gy, 1, 64))
+    assert int.from_bytes(tabs[1][0:32], "little") % P == x64[0]
 
 
 def test_p_plus_p_inside_a_verification():
@@ -234,15 +250,14 @@ def test_msm_events_at_one_position_and_through_infinity():
     one, neg_one = 0, 2048                            # digit +1 / -1 of table 0 (G)
     three = 1 << 6                                    # digit +3
     gx, gy = p256.GX, p256.GY
-    assert p256._msm([], tabs)[2] == 0                # no events: infinity
-    X, Y, Z = p256._msm([one, one], tabs)             # G + G at position 0: doubling
-    assert _aff(X, Y, Z) == _aff(*p256._jdouble(gx, gy, 1))
+    assert not p256._msm([], tabs)                    # no events: infinity
+    assert p256._msm([one, one], tabs)                # G + G at position 0: doubling
+    assert _aff(*_acc()) == ref._aff_of(ref._jdouble(gx, gy, 1))
     # +G - G at position 5 gives infinity, which doubles to infinity; then +G at 0
-    X, Y, Z = p256._msm([5 << 16 | one, 5 << 16 | neg_one, one], tabs)
-    assert Z != 0 and _aff(X, Y, Z) == (gx, gy)
+    assert p256._msm([5 << 16 | one, 5 << 16 | neg_one, one], tabs)
+    assert _aff(*_acc()) == (gx, gy)
     # 3G at position 2 and -G at position 0, any order: 12G - G = 11G = 8G + 3G
-    X, Y, Z = p256._msm([one | 2048, 2 << 16 | three], tabs)
-    eight = p256._dbln(gx, gy, 1, 3)
-    threeg = p256._madd(*(p256._jdouble(gx, gy, 1) + (gx, gy)))
-    x3, y3 = _aff(*threeg)
-    assert _aff(X, Y, Z) == _aff(*p256._madd(*(eight + (x3, y3))))
+    assert p256._msm([one | 2048, 2 << 16 | three], tabs)
+    eight = ref._dbln(gx, gy, 1, 3)
+    x3, y3 = ref._aff_of(ref._madd(*(ref._jdouble(gx, gy, 1) + (gx, gy))))
+    assert _aff(*_acc()) == ref._aff_of(ref._madd(*(eight + (x3, y3))))

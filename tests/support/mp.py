@@ -11,6 +11,8 @@ import pathlib
 import subprocess
 import sys
 
+from sim.mpycache import mpy_dir
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 MP = str(pathlib.Path(sys.executable).parent / "micropython")
@@ -20,7 +22,8 @@ DEFAULT_HEAP = "128K"  # like the ESP32's ~110 KB heap once Wi-Fi is up
 def mp_env(paths=(), firmware=FIRMWARE):
     """Environment for a micropython child: MICROPYPATH = firmware/ + extra paths."""
     env = dict(os.environ)
-    parts = [str(firmware)] + [str(ROOT / p) if not os.path.isabs(str(p)) else str(p)
+    # the viper engine precompiled first, as the board gets it (sim/mpycache.py)
+    parts = [mpy_dir(firmware), str(firmware)] + [str(ROOT / p) if not os.path.isabs(str(p)) else str(p)
                                for p in paths]
     env["MICROPYPATH"] = os.pathsep.join(parts + [".frozen"])
     return env
