@@ -173,8 +173,9 @@ def run(args, out=sys.stdout, err=sys.stderr):
         if missing:
             err.write("conformance: no case named %s\n" % ", ".join(sorted(missing)))
             return 2
-    say("BRT conformance kit: %d issuer key(s) from %s, %d case(s) from %s"
-        % (len(kit.keys), args.keys, len(kit.cases), args.cases))
+    say("BRT conformance kit: %d issuer key(s) from %s, %d case(s) from %s%s"
+        % (len(kit.keys), args.keys, len(kit.cases), args.cases,
+           " (running %d: --only)" % len(set(args.only)) if args.only else ""))
     valid_until = kit.manifest.get("valid_until")
     if isinstance(valid_until, int) and valid_until < kit.now0:
         say("note: this case pack says it holds until %s: regenerate it (docs/conformance.md)"
