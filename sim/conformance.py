@@ -33,6 +33,7 @@ class Kit:
         self.now0 = int(time.time())
         self.keys = load_keys(keys_dir, self.now0)
         self.manifest, self.cases = cc.load_cases(cases_dir)
+        self.window = None                # the validator's qr_window_s, once started
         self.width = max(len(c.name) + (3 if len(c.expect) > 1 else 0) for c in self.cases)
         self.heap = heap
         self.log = log
@@ -47,6 +48,7 @@ class Kit:
         kw = {"heap": self.heap} if self.heap else {}
         self.board = SimBoard(self._tmp.name, fresh=True, log=self.log, **kw)
         self.board.start()
+        self.window = self.board.world.config()["qr_window_s"]
         self.install_trust()
         return self
 
@@ -86,8 +88,10 @@ class Kit:
             text = case.qr_text(b.now())
             t0 = time.monotonic()
             d = b.scan(text, label=case.name)
-            return rep.Result(case, index, expected, d, time.monotonic() - t0,
-                              cc.limits_qr(text))
+            r = rep.Result(case, index, expected, d, time.monotonic() - t0,
+                           cc.limits_qr(text))
+            self._clock_limits(r, cc.token_of_qr(text))
+            return r
         seen = []
 
         def answer(challenge):
@@ -100,9 +104,15 @@ class Kit:
         r = rep.Result(case, index, expected, d, time.monotonic() - t0,
                        cc.limits_nfc(card.apdus), seen[0] if seen else None)
         r.apdus = [[c.hex(), a.hex()] for c, a in card.apdus]
+        self._clock_limits(r, cc.token_of_apdus(card.apdus))
         if r.got == cr.READER_FAULT:
             self._wait_reader("nfc")
         return r
+
+    def _clock_limits(self, r, token):
+        """For a tap refused for time (14, 21, 22): by how much, on the validator's clock."""
+        if r.got in (14, 21, 22) and token and isinstance(r.decision.get("t"), int):
+            r.limits += cc.clock_limits(token, r.decision["t"], self.window)
 
     def _wait_reader(self, part):
         """A reader fault puts the reader out of service until the validator's retry

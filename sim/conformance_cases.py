@@ -180,6 +180,25 @@ def load_cases(folder):
 
 # --- phone-side limits (docs/conformance.md 'Limits'), checked on what was really sent --
 
+IAT_SKEW = 300          # docs/tokens.md: a pass is refused if t + 300 < iat
+
+
+def token_of_qr(text):
+    """The token bytes inside a QR text, or None."""
+    if not text.startswith(fmt.PREFIX):
+        return None
+    try:
+        return ht.b45decode(text[len(fmt.PREFIX):])
+    except ht.TokenToolError:
+        return None
+
+
+def token_of_apdus(apdus):
+    """The phone's answer to the TAP command, reassembled from its responses."""
+    data = b"".join(rsp[:-2] for cmd, rsp in apdus if cmd[:2] != b"\x00\xa4")
+    return data or None
+
+
 def _token_limits(token):
     out = []
     if len(token) > fmt.MAX_TOKEN:
@@ -188,7 +207,7 @@ def _token_limits(token):
     try:
         p, q = ht.split_token(bytes(token))
     except ht.TokenToolError:
-        return out
+        return out          # not decodable: the validator's reason says why
     if len(p) > fmt.MAX_PASS:
         out.append("pass is %d bytes: at most %d (reason 2)" % (len(p), fmt.MAX_PASS))
     if len(q) > fmt.MAX_PROOF:
@@ -196,20 +215,37 @@ def _token_limits(token):
     return out
 
 
+def clock_limits(token, now, window):
+    """By how much a pass's iat or a QR proof's time missed the validator's clock `now`
+    (its qr_window_s `window`); for the cases refused for it (14, 21, 22)."""
+    try:
+        info = ht.inspect_token(bytes(token))
+        iat, t = int(info["pass"]["iat"]), int(info["proof"]["time"])
+    except (ht.TokenToolError, AttributeError, KeyError, TypeError, ValueError):
+        return []
+    out = []
+    if iat > now + IAT_SKEW:
+        out.append("pass iat is %d s ahead of the validator's clock: at most %d (reason 14)"
+                   % (iat - now, IAT_SKEW))
+    if abs(t - now) > window:
+        out.append("QR proof time is %d s %s the validator's clock: the window is +-%d s "
+                   "(reason %d)" % (abs(t - now), "behind" if t < now else "ahead of",
+                                    window, 21 if t < now else 22))
+    return out
+
+
 def limits_nfc(apdus):
     """Limit lines for an NFC exchange: apdus = [(command, response)] as the phone saw them."""
     out = []
-    data = bytearray()
-    for cmd, rsp in apdus:
+    for _, rsp in apdus:
         n = len(rsp) - 2
         if n > fmt.CHUNK:
             out.append("NFC response APDU of %d data bytes: the validator's reader takes at "
                        "most %d per response (the PN532 carries 262 with the status word); "
                        "send the rest with 61 xx and GET RESPONSE (reason 47)"
                        % (n, fmt.CHUNK))
-        if cmd[:2] != b"\x00\xa4" and n > 0:
-            data += rsp[:-2]
-    return out + _token_limits(bytes(data)) if data else out
+    token = token_of_apdus(apdus)
+    return out + _token_limits(token) if token else out
 
 
 def limits_qr(text):
@@ -223,9 +259,5 @@ def limits_qr(text):
     elif not set(text) <= QR_ALNUM:
         out.append("QR text has characters outside the QR alphanumeric set (e.g. lower "
                    "case): BRT1 codes are upper-case base45")
-    if text.startswith(fmt.PREFIX):
-        try:
-            out += _token_limits(ht.b45decode(text[len(fmt.PREFIX):]))
-        except ht.TokenToolError:
-            pass
-    return out
+    token = token_of_qr(text)
+    return out + _token_limits(token) if token else out

@@ -248,6 +248,9 @@ def test_the_kit_passes_its_own_starter_pack(starter, tmp_path):
     # a broken phone-side limit is a readable line, not a bare 47
     i = r.stdout.index("nfc-one-response")
     assert "limit: NFC response APDU of 300 data bytes" in r.stdout[i:i + 400]
+    i = r.stdout.index("PASS  qr-stale")
+    assert re.search(r"limit: QR proof time is (59|60|61) s behind the validator's clock: "
+                     r"the window is \+-30 s", r.stdout[i:i + 400]), r.stdout[i:i + 400]
     # NFC proofs signed the validator's live challenges: a new one each tap
     nfc = [x for x in results if x["channel"] == "nfc" and x["got"] == 0]
     assert len(nfc) == 6
