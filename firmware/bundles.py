@@ -46,6 +46,7 @@ STALE = "stale"
 TRAILING = "trailing"
 NOT_INSTALLED = "not_installed"
 IO = "io"
+BAD_CONFIG = "bad_config"  # a config bundle with a key or value outside docs/bundles.md
 
 
 class BundleError(Exception):
@@ -276,6 +277,8 @@ class Installer:
         verify = self.verify or default_verify()
         if not verify(self.key, digest, bytes(self._sig)):
             raise BundleError(BAD_SIGNATURE)
+        if h.kind == CONFIG:  # signed is not enough: a value out of range is refused here
+            check_config(self._tmp)
         have = installed_version(self.data_dir, h.kind)
         if h.version <= have:
             raise BundleError(STALE, "version %d, installed %d" % (h.version, have))
@@ -299,6 +302,28 @@ class Installer:
             except OSError:
                 pass
         self._tmp = None
+
+
+def check_config(path):
+    """BundleError(bad_config) unless the config bundle file's body is a map of changes
+    app/config.py accepts (every key one a bundle may change, every value in its range).
+    Checked before the rename, so an out-of-range config never becomes the installed one
+    and can never stop the validator (or its syncing) at the next boot."""
+    from app import config as appconfig
+    from tokens import cbor
+    from tokens.errors import TokenError
+    try:
+        with open(path, "rb") as f:
+            hd = parse_header(f.read(HEADER))
+            body = f.read(hd.length)
+        changes = cbor.loads(body)
+        appconfig.check_changes(changes)
+    except appconfig.ConfigError as e:
+        raise BundleError(BAD_CONFIG, str(e))
+    except (TokenError, ValueError, TypeError):
+        raise BundleError(BAD_CONFIG, "body is not a CBOR map")
+    except OSError as e:
+        raise BundleError(IO, str(e))
 
 
 def install_file(src, data_dir, operator_key, verify=None, expect_kind=0, buf=None):

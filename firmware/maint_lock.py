@@ -92,7 +92,10 @@ def locked():
 # --- the production lock ----------------------------------------------------------------
 def mac(secret, devid, nonce):
     from hmac256 import Key  # imported when needed: the locked boot path stays small
-    return Key(secret).mac(_MAC_LABEL + devid.encode() + b"|" + nonce)
+    # the depot registry holds the "maint" key derived from the secret, never the secret
+    # itself (docs/sync-api.md 'Keys'; host/synckeys.py)
+    k = Key(secret).mac(b"BRT-KDF-v1|maint")
+    return Key(k).mac(_MAC_LABEL + devid.encode() + b"|" + nonce)
 
 
 def listen(secret, devid, window_ms, stream=None, out=None):

@@ -37,6 +37,7 @@ MAX_BODY = {TRUST: 16384, DENY: 1048576, FARES: 4096, CONFIG: 4096, DENY_DELTA: 
 DENY_ENTRY = 8
 CATEGORIES = range(0, 6)  # docs/ARCHITECTURE.md 'Shared vocabulary'
 CONFIG_KEYS = {"qr_window_s": int, "passback_s": int, "wifi": dict, "depot_url": str}
+CONFIG_RANGES = {"qr_window_s": (5, 300), "passback_s": (0, 3600)}  # = app/config.py
 USAGE_PASS = 1  # trust list usage bit: may sign wallet passes
 
 
@@ -214,13 +215,40 @@ def fares_body(fares, cur="IDR"):
     return cbor2.dumps({"cur": cur, "fares": clean}, canonical=True)
 
 
-def config_body(changes):
-    """Config bundle: only qr_window_s, passback_s, wifi, depot_url may change."""
+def check_config(changes):
+    """BundleError('bad_config') unless `changes` is what a validator installs: only
+    qr_window_s, passback_s, wifi, depot_url, each within its documented range
+    (docs/bundles.md 'Config ranges'; the firmware checks the same, app/config.py)."""
+    def bad(why):
+        return BundleError("bad_config", why)
+    if not isinstance(changes, dict) or not changes:
+        raise bad("a config bundle is a non-empty map of changes")
     for k, v in changes.items():
-        if k not in CONFIG_KEYS or not isinstance(v, CONFIG_KEYS[k]) or isinstance(v, bool):
-            raise BundleError("bad_input", "config key %r" % k)
-    if "wifi" in changes and set(changes["wifi"]) != {"ssid", "psk"}:
-        raise BundleError("bad_input", "wifi needs exactly ssid and psk")
+        if k not in CONFIG_KEYS:
+            raise bad("%r may not be changed by a bundle" % (k,))
+        if not isinstance(v, CONFIG_KEYS[k]) or isinstance(v, bool):
+            raise bad("%s must be %s" % (k, CONFIG_KEYS[k].__name__))
+        if k in CONFIG_RANGES:
+            lo, hi = CONFIG_RANGES[k]
+            if not lo <= v <= hi:
+                raise bad("%s must be %d..%d (got %d)" % (k, lo, hi, v))
+    w = changes.get("wifi")
+    if w is not None:
+        if set(w) != {"ssid", "psk"}:
+            raise bad("wifi needs exactly ssid and psk")
+        ok = all(isinstance(w[x], str) and w[x].isascii() and w[x].isprintable() for x in w)
+        if not ok or not 1 <= len(w["ssid"]) <= 32 or len(w["psk"]) > 63 or \
+                0 < len(w["psk"]) < 8:
+            raise bad("wifi: ssid 1..32 printable ASCII, psk empty or 8..63")
+    u = changes.get("depot_url")
+    if u is not None and (not u.startswith("http://") or not 8 <= len(u) <= 128 or
+                          not u.isascii() or not u.isprintable()):
+        raise bad("depot_url: http://..., 8..128 printable ASCII")
+
+
+def config_body(changes):
+    """Config bundle body; refuses keys and values a validator would refuse (check_config)."""
+    check_config(changes)
     return cbor2.dumps(dict(changes), canonical=True)
 
 

@@ -80,6 +80,8 @@ def _hex(d, key, nbytes_lo, nbytes_hi):
 class Config:
     """A validated config; attributes named as the JSON keys."""
 
+    bundle_error = None  # why an installed config bundle was left out (app/state.py)
+
     def __init__(self, d):
         self.v = d["v"]
         self.device_id = d["device_id"]
@@ -127,11 +129,46 @@ def validate(d):
     _hex(full, "operator_key", 65, 65)
     if not str(full["operator_key"]).startswith("04"):
         raise ConfigError("operator_key", "must be an uncompressed P-256 point (04...)")
-    _int(full, "qr_window_s", 5, 300)
-    _int(full, "passback_s", 0, 3600)
+    for k in BUNDLE_KEYS:
+        _check(full, k)
     if full["locked"] is not True and full["locked"] is not False:
         raise ConfigError("locked", "must be true or false")
-    wifi = full["wifi"]
+    return Config(full)
+
+
+# What a config bundle may change, each within the range docs/bundles.md documents (the
+# bundle builder host/bundles.py checks the same ranges): a value outside is refused when
+# the bundle is installed, so it can never stop the validator at its next boot.
+BUNDLE_KEYS = ("qr_window_s", "passback_s", "wifi", "depot_url")
+QR_WINDOW = (5, 300)
+PASSBACK = (0, 3600)
+
+
+def check_changes(changes):
+    """Check a config bundle's body (a dict of changes); ConfigError if a key may not be
+    changed by a bundle or a value is out of its range."""
+    if not isinstance(changes, dict) or not changes:
+        raise ConfigError("(bundle)", "must be a non-empty map")
+    for k in changes:
+        if k not in BUNDLE_KEYS:
+            raise ConfigError("(bundle)." + _printable(k), "may not be changed by bundle")
+        if changes[k] is None:  # a bundle that removed the depot link would end all syncs
+            raise ConfigError(k, "a bundle may change it, not remove it")
+        _check(changes, k)
+
+
+def _check(full, key):
+    if key == "qr_window_s":
+        _int(full, key, QR_WINDOW[0], QR_WINDOW[1])
+    elif key == "passback_s":
+        _int(full, key, PASSBACK[0], PASSBACK[1])
+    elif key == "wifi":
+        _wifi(full["wifi"])
+    elif key == "depot_url":
+        _url(full["depot_url"])
+
+
+def _wifi(wifi):
     if wifi is not None:
         if not isinstance(wifi, dict):
             raise ConfigError("wifi", "must be an object or null")
@@ -145,12 +182,13 @@ def validate(d):
             psk = _text(wifi, "psk", 0, 63)
             if 0 < len(psk) < 8:
                 raise ConfigError("wifi.psk", "WPA2 passphrase must be 8..63 characters")
-    url = full["depot_url"]
+
+
+def _url(url):
     if url is not None:
-        _text(full, "depot_url", 8, 128)
+        _text({"depot_url": url}, "depot_url", 8, 128)
         if not str(url).startswith("http://"):
             raise ConfigError("depot_url", "must start with http://")
-    return Config(full)
 
 
 def parse(text):

@@ -103,7 +103,7 @@ class TapLoop:
             self._checkpoint(now_ms, True)
         if self.depot is not None:
             self.depot.step(now_ms, idle and self.nfc_hold is None)
-            if idle and self.v.reload_pending and self.depot.client is None:
+            if idle and self.v.reload_pending and not self.depot.busy():
                 # new trust list / fares / deny list / config: a clean boot loads and
                 # re-verifies them exactly as at power-on (a few seconds, at the depot)
                 print("@@REBOOT new bundles installed")

@@ -103,4 +103,4 @@ def _depot(v, b, loop):
         v.reload_pending = True
 
     return Depot(v.config, _read_secret(DATA + "/secret.bin"), v.journal, DATA, set_time,
-                 reload)
+                 reload, loop.now, v)

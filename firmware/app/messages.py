@@ -76,4 +76,6 @@ _FAULTS = {
     "fares": ("BELUM SIAP", "KE DEPO", "no fare table"),
     "deny": ("GANGGUAN", "KE DEPO", "deny list fault"),
     "storage": ("GANGGUAN", "KE DEPO", "storage fault"),
+    "config_bundle": ("KONFIG DITOLAK", "PAKAI BAWAAN", "config refused"),
+    "time": ("JAM DITOLAK", "PANGGIL TEKNISI", "depot time refused"),
 }

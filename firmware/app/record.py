@@ -18,6 +18,7 @@ T_CATEGORY = const(8)
 T_FARE = const(9)
 T_PROOF = const(10)
 T_FARE_VERSION = const(11)
+T_VALUE = const(13)           # an event's value (docs/records.md 'Event records')
 
 CLOCK_TRUSTED = const(0)
 CLOCK_UNTRUSTED = const(1)
@@ -26,6 +27,9 @@ QR = const(2)
 ACCEPTED = const(0)
 REJECTED = const(1)
 ALREADY_PAID = const(2)
+EVENT = const(3)              # not a tap: something the back office must see (key 5 says what)
+NO_CHANNEL = const(0)
+TIME_REFUSED = const(56)      # event: the depot's time was refused (key 13: the time offered)
 
 MAX_ID = const(32)            # wallet/pass/proof ids are 4..16 bytes; bound the buffer
 MAX_RECORD = const(160)       # 11 keys, 3 ids of <= 32 bytes, 6 uints of <= 9 bytes
@@ -105,6 +109,20 @@ class RecordWriter:
             self._bstr(T_PROOF, proof_id)
         if fare_version is not None:
             self._uint(T_FARE_VERSION, fare_version)
+        return memoryview(self.buf)[:self.n]
+
+    def encode_event(self, t, clock_flags, reason, value):
+        """An event record (answer 3, channel 0, fare 0, key 13 = value): journaled like a
+        tap so it reaches the back office, never counted as one."""
+        self.n = 0
+        self._head(5, 7)
+        self._uint(T_TIME, t)
+        self._uint(T_CLOCK, clock_flags)
+        self._uint(T_CHANNEL, NO_CHANNEL)
+        self._uint(T_ANSWER, EVENT)
+        self._uint(T_REASON, reason)
+        self._uint(T_FARE, 0)
+        self._uint(T_VALUE, value)
         return memoryview(self.buf)[:self.n]
 
 

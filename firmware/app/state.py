@@ -86,27 +86,30 @@ def forget(*names):
 
 
 def load_config(data_dir=DATA, verify=True):
-    """config.json, overlaid with an installed config bundle's changes; ConfigError."""
+    """config.json, overlaid with an installed config bundle's changes; ConfigError if
+    config.json itself is bad. A config bundle that does not check (signature, or a key or
+    value out of range - one installed before the range was checked, say) is left out:
+    the validator runs and syncs on config.json, `bundle_error` says why (a fault), so a
+    corrected bundle can always arrive (docs/bundles.md 'config')."""
     bundles = _bundles()
     d = _json(data_dir + "/config.json")
-    if bundles.installed_version(data_dir, bundles.CONFIG):
+    base = appconfig.validate(d)
+    if not bundles.installed_version(data_dir, bundles.CONFIG):
+        return base
+    try:
         # the bundle's changes count only if it is signed by the operator key that
         # config.json pins (re-checked here as every bundle is at boot)
-        base = appconfig.validate(d)
-        try:
-            if verify:
-                bundles.check_file(bundles.path_for(data_dir, bundles.CONFIG),
-                                   base.operator_key_bytes())
-            changes = cbor.loads(_installed(data_dir, bundles.CONFIG)[1])
-        except (bundles.BundleError, TokenError, OSError):
-            raise appconfig.ConfigError("(bundle)", "installed config bundle invalid")
-        if not isinstance(changes, dict):
-            raise appconfig.ConfigError("(bundle)", "config bundle body is not a map")
+        if verify:
+            bundles.check_file(bundles.path_for(data_dir, bundles.CONFIG),
+                               base.operator_key_bytes())
+        changes = cbor.loads(_installed(data_dir, bundles.CONFIG)[1])
+        appconfig.check_changes(changes)
         for k, v in changes.items():
-            if k not in CONFIG_BUNDLE_KEYS:
-                raise appconfig.ConfigError("(bundle)." + str(k), "may not be changed by bundle")
             d[k] = v
-    return appconfig.validate(d)
+        return appconfig.validate(d)
+    except (bundles.BundleError, TokenError, OSError, appconfig.ConfigError) as e:
+        base.bundle_error = "config bundle left out: %s" % (e,)
+        return base
 
 
 def _json(path):
@@ -171,6 +174,8 @@ def _assemble(journal_part, data_dir, verify_bundles):
         v.fault("config", str(e))
         return v
     v.config = cfg
+    if cfg.bundle_error:
+        v.fault("config_bundle", cfg.bundle_error)
     key = cfg.operator_key_bytes()
     verifier = None
     try:

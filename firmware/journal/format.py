@@ -1,10 +1,14 @@
-# On-flash format of the journal, version 1 (docs/journal.md has the full description).
+# On-flash format of the journal, version 2 (docs/journal.md has the full description).
 #
 # The raw partition is cut into 4 KiB sectors. Sectors 0 and 1 are the ack area; the
-# others form a ring of data sectors, each opened with a 16-byte header and then filled
+# others form a ring of data sectors, each opened with a 20-byte header and then filled
 # with records, never rewritten until erased.
 #
-#   sector header  magic "BRJ\x01" | epoch u32 | base_seq u32 | crc32(bytes 0..11) u32
+#   sector header  magic "BRJ\x02" | epoch u32 | base_seq u32 | incarnation u32 |
+#                  crc32(bytes 0..15) u32
+#   (incarnation: a random id made when the journal is formatted and copied into every
+#   sector opened after: device + incarnation + seq names a record for ever, also after
+#   the journal is wiped and its seqs start again)
 #   record         len u8 | seq u32 | t u32 | payload (len bytes) | crc32(bytes 0..9+len) u32
 #   ack slot       upto_seq u32 | crc32(bytes 0..3, init ACK_SALT) u32
 #
@@ -18,7 +22,7 @@ from crc32 import crc32
 from micropython import const
 
 SECTOR = const(4096)
-SEC_HDR = const(16)
+SEC_HDR = const(20)
 REC_HDR = const(9)
 REC_OVERHEAD = const(13)   # header + trailing CRC
 MAX_PAYLOAD = const(240)   # records never cross a sector; the read buffer is RW_BUF bytes
@@ -27,24 +31,27 @@ ACK_SECTORS = const(2)
 ACK_SLOT = const(8)
 ACK_SLOTS = const(512)     # per ack sector
 ACK_SALT = const(0x2C4B4341)  # "ACK," little-endian: an ack slot's CRC differs from a record's
-MAGIC = b"BRJ\x01"
-VERSION = const(1)
+MAGIC = b"BRJ\x02"
+VERSION = const(2)
 U32 = 0xFFFFFFFF
 
 
-def pack_sector_header(buf, epoch, base_seq):
+def pack_sector_header(buf, epoch, base_seq, incarnation):
     buf[0:4] = MAGIC
-    struct.pack_into("<II", buf, 4, epoch, base_seq)
-    struct.pack_into("<I", buf, 12, crc32(buf, 0, 0, 12))
+    struct.pack_into("<III", buf, 4, epoch, base_seq, incarnation)
+    struct.pack_into("<I", buf, 16, crc32(buf, 0, 0, 16))
 
 
 def parse_sector_header(buf):
-    """(epoch, base_seq) of a valid header in buf[0:16], else None."""
-    if buf[0] != 0x42 or buf[1] != 0x52 or buf[2] != 0x4A or buf[3] != 1:
+    """(epoch, base_seq, incarnation) of a valid header in buf[0:20], else None.
+
+    A format-1 header (no incarnation) is not a valid header: such a journal is formatted
+    afresh (docs/journal.md 'Incarnation')."""
+    if buf[0] != 0x42 or buf[1] != 0x52 or buf[2] != 0x4A or buf[3] != VERSION:
         return None
-    if struct.unpack_from("<I", buf, 12)[0] != crc32(buf, 0, 0, 12):
+    if struct.unpack_from("<I", buf, 16)[0] != crc32(buf, 0, 0, 16):
         return None
-    return struct.unpack_from("<II", buf, 4)
+    return struct.unpack_from("<III", buf, 4)
 
 
 def pack_record(buf, seq, t, payload):

@@ -45,6 +45,8 @@ class JournalStatus:
         self.acked_seq = 0         # everything <= this is acknowledged
         self.first_seq = 1         # oldest seq since() always returns (unacked are after it)
         self.oldest_unsent_t = None  # t of the oldest unsent record, None if none
+        self.last_t = 0            # t of the newest record still known (0: none)
+        self.incarnation = 0       # this journal's random id, made when it was formatted
         self.free = 0              # bytes available for records before the journal is full
         self.free_records = 0      # taps of TYPICAL_PAYLOAD bytes that still fit
         self.capacity = 0          # bytes for records when the journal is empty
@@ -73,6 +75,8 @@ class Journal:
         self._next_seq = 1
         self._ahead_ready = False  # the sector after the head is known erased
         self._oldest_t = None
+        self._last_t = 0           # t of the newest record (the clock's floor, sync/auth.py)
+        self.incarnation = 0       # random id made when the journal was formatted (mount)
         self._formatted = False
         self._torn = 0
 
@@ -102,7 +106,7 @@ class Journal:
         # keeps the previous head and this sector is erased again next time
         if not self._ahead_ready:
             self._erase(sector)
-        pack_sector_header(self._buf, epoch, base)
+        pack_sector_header(self._buf, epoch, base, self.incarnation)
         self._part.writeblocks(ACK_SECTORS + sector, self._mv[0:SEC_HDR], 0)
         self._head, self._epoch, self._wpos = sector, epoch, SEC_HDR
         self._ahead_ready = False
@@ -159,6 +163,7 @@ class Journal:
             raise JournalError("flash write failed: %s" % e)
         self._wpos += k
         self._next_seq = seq + 1
+        self._last_t = t
         if self._oldest_t is None:
             self._oldest_t = t
         return seq
@@ -225,6 +230,8 @@ class Journal:
         st.acked_seq = self._acks.acked
         st.first_seq = self._tail_base
         st.oldest_unsent_t = self._oldest_t
+        st.last_t = self._last_t
+        st.incarnation = self.incarnation
         st.free = (nd - live) * (SECTOR - SEC_HDR) + room
         st.free_records = (nd - live) * per + room // (TYPICAL_PAYLOAD + REC_OVERHEAD)
         st.capacity = nd * (SECTOR - SEC_HDR)

@@ -71,7 +71,7 @@ def since(j, first):
         if p == j._head:
             break
         h = j._header(p)
-        if h is None or h[0] != epoch - 1 or h[1] >= base:
+        if h is None or h[0] != epoch - 1 or h[1] >= base or h[2] != j.incarnation:
             break
         s, base, epoch = p, h[1], h[0]
     for seq, n in records(j, first, s):

@@ -19,26 +19,32 @@ def mount(j):
     j._torn = j._acks.torn
     # one pass over the sector headers for the head; the tail walk reads the few it
     # needs again (a table of them would be a 3 KB block to find on a cut-up heap)
-    head, hepoch, hbase = -1, 0, 0
+    head, hepoch, hbase, hinc = -1, 0, 0, 0
     for s in range(nd):
         h = j._header(s)
         if h is not None:
             if head < 0 or h[0] > hepoch:
-                head, hepoch, hbase = s, h[0], h[1]
+                head, hepoch, hbase, hinc = s, h[0], h[1], h[2]
     j._formatted = head < 0
     j._ahead_ready = False
+    j._last_t = 0
     if head < 0:
+        # a new incarnation: the depot and the back office key records on device +
+        # incarnation + seq, so seqs that start again here are never taken for old ones
+        j.incarnation = _new_incarnation()
         j._next_seq = acked + 1
         j._open(0, 1, acked + 1)
         j._tail, j._tail_base = 0, acked + 1
     else:
-        j._head, j._epoch = head, hepoch
+        j._head, j._epoch, j.incarnation = head, hepoch, hinc
         _scan_head(j, hbase)
         if j._next_seq <= acked:  # acks beyond the log (never expected): keep seqs new
             j._next_seq, j._wpos = acked + 1, SECTOR
         j._tail, j._tail_base = head, hbase
         _walk_tail(j, nd, acked)
     j._nd = nd
+    if not j._last_t and j._next_seq > 1:
+        _last_t_before(j, nd)
     a = (j._head + 1) % nd
     if j._free_sector(a):
         j._ahead_ready = j._blank_from(a, 0)
@@ -59,6 +65,7 @@ def _scan_head(j, base):
         k = record_ok(j._buf, n, seq)
         if not k:
             break
+        j._last_t = int.from_bytes(j._buf[5:9], "little")
         pos += k
         seq += 1
     j._next_seq = seq
@@ -78,8 +85,28 @@ def _walk_tail(j, nd, acked):
         h = j._header(p)
         if h is None:
             break
-        pe, pb = h
-        if pe != epoch - 1 or pb > base:
+        pe, pb, pi = h
+        if pe != epoch - 1 or pb > base or pi != j.incarnation:
             break
         cur, epoch, base = p, pe, pb
     j._tail, j._tail_base = cur, base
+
+
+def _new_incarnation():
+    import os
+    v = int.from_bytes(os.urandom(4), "big")
+    return v if v else 1
+
+
+def _last_t_before(j, nd):
+    # the head holds no record yet (cut right after it was opened): the newest record is
+    # the last one of the sector before, if that sector is still on flash
+    p = (j._head - 1) % nd
+    h = j._header(p)
+    if h is None or h[0] != j._epoch - 1 or h[2] != j.incarnation:
+        return
+    from journal import reader
+    for _seq, _n in reader.records(j, h[1], p):
+        j._last_t = int.from_bytes(j._buf[5:9], "little")
+        if _seq >= j._next_seq - 1:
+            break

@@ -5,21 +5,24 @@
 #   sync.start(time.ticks_ms())            # e.g. when the depot Wi-Fi comes up
 #   while ...: sync.step(time.ticks_ms())   # returns within one socket op + one chunk
 #
-# Upload: batches of journal records, HMAC-SHA256 under the device secret; the journal is
-# acknowledged only up to what the depot answered as durably stored, so a cut at any
-# point loses nothing and a re-send is harmless (the depot is idempotent by device id +
-# sequence number). Download: each offered bundle streams through bundles.Installer (hash
+# Upload: batches of journal records, HMAC-SHA256 under the device's sync key, each record
+# tagged with its record key for the back office (sync/auth.py); the journal is
+# acknowledged only up to what the depot answered (with a MAC) as durably stored, so a cut
+# at any point loses nothing and a re-send is harmless (the depot is idempotent by device
+# id + journal incarnation + sequence number). The depot's time is believed only when MAC'd
+# over this hello's nonce and within sync/auth.judge's bounds. Download: each offered bundle streams through bundles.Installer (hash
 # while reading, .tmp file, verify, rename). Any failure closes the connection and the
 # session starts again after a backoff; what was acknowledged stays acknowledged.
 import json
+import os
 import struct
 import time
 
 import binascii
 import bundles
 import clock
-import hmac256
 from micropython import const
+from sync import auth
 from sync.http import Exchange, SyncError, parse_url
 
 # client states (also what step() returns)
@@ -30,12 +33,14 @@ FETCH = const(3)
 INSTALL = const(4)
 BACKOFF = const(5)
 DONE = const(6)
+REPORT = const(7)
 NAMES = {IDLE: "idle", HELLO: "hello", UPLOAD: "upload", FETCH: "fetch", INSTALL: "install",
-         BACKOFF: "backoff", DONE: "done"}
+         BACKOFF: "backoff", DONE: "done", REPORT: "report"}
+API = "/v2"  # docs/sync-api.md: the version of the API is in every path
 
 BATCH_BYTES = const(2048)
 BATCH_RECORDS = const(24)
-REC_HEAD = const(10)  # seq u32, t u32, len u16
+REC_HEAD = const(10)  # seq u32, t u32, len u16 (then the payload and its 16-byte tag)
 TIMEOUT_MS = const(8000)
 BACKOFF_MIN_MS = const(500)
 BACKOFF_MAX_MS = const(30000)
@@ -48,10 +53,14 @@ class SyncClient:
     def __init__(self, depot_url, device_id, secret, journal, operator_key, data_dir="/data",
                  verify=None, on_time=None, on_bundle=None, unix_now=clock.unix_now,
                  batch_records=BATCH_RECORDS, batch_bytes=BATCH_BYTES, timeout_ms=TIMEOUT_MS,
-                 ticks_diff=time.ticks_diff):
+                 ticks_diff=time.ticks_diff, clock=None, on_time_refused=None):
         self.url = depot_url
         self.device_id = device_id
-        self.key = hmac256.Key(secret)
+        self.clock = clock            # () -> (unix s, trusted): the clock the time is judged by
+        self.on_time_refused = on_time_refused  # (offered, why): a fault to show and journal
+        self.time_refused = None      # (offered, device time, why) of this session, reported
+        self._nonce = b""
+        self._req_mac = b""
         self.journal = journal
         self.operator_key = operator_key
         self.data_dir = data_dir
@@ -63,12 +72,16 @@ class SyncClient:
         self.ticks_diff = ticks_diff
         self.timeout_ms = timeout_ms
         dev = device_id.encode()
-        self._prefix = 6 + len(dev)
+        self._prefix = 10 + len(dev)  # magic, format, id length, id, incarnation
         self.bbuf = bytearray(self._prefix + 6 + batch_bytes)
         self.bbuf[0:4] = b"BRTU"
-        self.bbuf[4] = 1
+        self.bbuf[4] = 2
         self.bbuf[5] = len(dev)
         self.bbuf[6:6 + len(dev)] = dev
+        # the secret itself never goes on the wire: derived keys (sync/auth.py); after the
+        # batch buffer, which needs one 2 KB hole
+        self.keys = auth.Keys(secret, device_id)
+        self.key = self.keys.sync
         self.batch_bytes = batch_bytes
         self.http = Exchange()
         self.state = IDLE
@@ -98,6 +111,7 @@ class SyncClient:
             # refusals of the last session go to the depot in this session's hello
             self._report = self.errors
             self.errors = []
+            self.time_refused = None
             self.sessions += 1
             self._hello(now_ms)
 
@@ -157,7 +171,8 @@ class SyncClient:
         if body is not None:
             extra = "Content-Type: application/octet-stream\r\nContent-Length: %d\r\n" % len(body)
             if mac:
-                extra += "X-BRT-MAC: %s\r\n" % binascii.hexlify(self.key.mac(body)).decode()
+                self._req_mac = self.key.mac(body)
+                extra += "X-BRT-MAC: %s\r\n" % binascii.hexlify(self._req_mac).decode()
         if sink is not None and sink.pos:  # resume a cut download where it stopped
             extra += "Range: bytes=%d-\r\n" % sink.pos
         head = ("%s %s HTTP/1.1\r\nHost: depot\r\n%sConnection: close\r\n\r\n"
@@ -171,18 +186,19 @@ class SyncClient:
         for k in KINDS:
             have[str(k)] = bundles.installed_version(self.data_dir, k)
         try:  # for the depot's status page: taps still on this validator
-            unsent = self.journal.status().unsent
+            js = self.journal.status()
+            unsent, inc, last = js.unsent, js.incarnation, js.last_seq
         except (AttributeError, OSError):
-            unsent = 0
-        err = None
-        refused = self._report + self.errors
-        if refused:
-            err = ",".join("%d:%s" % e for e in refused)
-        body = json.dumps({"time": self.unix_now(), "have": have,
-                           "unsent": unsent, "error": err}).encode()
+            unsent, inc, last = 0, 0, 0
+        now, trusted = self._clock()
+        # a fresh nonce per hello: the depot's time is believed only if MAC'd over it
+        self._nonce = os.urandom(16)
+        body = json.dumps({"v": 2, "nonce": binascii.hexlify(self._nonce).decode(),
+                           "time": now, "trusted": trusted, "inc": inc, "last_seq": last,
+                           "have": have, "unsent": unsent}).encode()
         self.state = HELLO
         try:
-            self._request(now_ms, "POST", "/v1/sync/%s/hello" % self.device_id, body)
+            self._request(now_ms, "POST", API + "/sync/%s/hello" % self.device_id, body)
         except SyncError as e:
             self._failed(now_ms, e.reason, e.detail)
 
@@ -209,7 +225,7 @@ class SyncClient:
             p = o.get("path")
             if k not in KINDS or not isinstance(v, int) or not isinstance(p, str):
                 continue
-            if len(p) > 48 or not p.startswith("/v1/bundles/") or \
+            if len(p) > 48 or not p.startswith(API + "/bundles/") or \
                     not p[12:].replace("/", "").isdigit():
                 raise SyncError("protocol", "bundle path")
             out.append((k, v, p))
@@ -232,10 +248,11 @@ class SyncClient:
                 pass
             raise SyncError("http_%d" % h.status, detail)
         msg = self._json()
+        if self.state == REPORT:
+            self._done()
+            return
         if self.state == HELLO:
-            t = msg.get("time")
-            if isinstance(t, int) and self.on_time is not None:
-                self.on_time(t)
+            self._take_time(msg.get("time"), msg.get("time_mac"))
             self.offers = self._offers(msg.get("bundles", []))
             self.state = UPLOAD
             self.sent_last = -1
@@ -244,6 +261,9 @@ class SyncClient:
             acked = msg.get("acked")
             if acked != self.sent_last:  # the depot must acknowledge exactly what we sent
                 raise SyncError("protocol", "acked %s, sent up to %d" % (acked, self.sent_last))
+            # only the depot holding our sync key can make taps leave the journal
+            if not self.keys.ack_ok(self._req_mac, acked, msg.get("ack_mac")):
+                raise SyncError("bad_ack", "acknowledgement not MAC'd by the depot")
             self.journal.ack(acked)
             self.acked = acked
             self.uploaded += self._batch_n
@@ -258,13 +278,17 @@ class SyncClient:
         b = self.bbuf
         i = self._prefix + 6
         n = 0
+        inc = self.journal.status().incarnation
+        struct.pack_into(">I", b, self._prefix - 4, inc)
         for seq, t, payload in recs:
             ln = len(payload)
-            if i + REC_HEAD + ln > len(b):
+            if i + REC_HEAD + ln + auth.TAG_LEN > len(b):
                 break
             struct.pack_into(">IIH", b, i, seq, t, ln)
             b[i + REC_HEAD:i + REC_HEAD + ln] = payload
-            i += REC_HEAD + ln
+            # the back office's proof that this record is this validator's, unaltered
+            self.keys.tag_into(b, i + REC_HEAD + ln, inc, seq, t, payload)
+            i += REC_HEAD + ln + auth.TAG_LEN
             n += 1
             self.sent_last = seq
         if n == 0:
@@ -276,7 +300,7 @@ class SyncClient:
         self._next = self._send_batch  # the MAC and connect in a step of their own
 
     def _send_batch(self, now_ms):
-        self._request(now_ms, "POST", "/v1/sync/%s/batch" % self.device_id,
+        self._request(now_ms, "POST", API + "/sync/%s/batch" % self.device_id,
                       memoryview(self.bbuf)[:self._batch_len])
 
     def _next_fetch(self, now_ms):
@@ -284,8 +308,10 @@ class SyncClient:
             if self.inst is not None:
                 self.inst.abort()
                 self.inst = None
-            self.state = DONE
-            self.backoff_ms = BACKOFF_MIN_MS
+            if self.errors or self.time_refused:
+                self._send_report(now_ms)
+                return
+            self._done()
             return
         kind, version, path = self.offers[0]
         if self.inst is not None and self._inst_for != (kind, version):
@@ -309,7 +335,7 @@ class SyncClient:
             if self.on_bundle is not None:
                 self.on_bundle(h.kind, h)
         except bundles.BundleError as e:
-            self.errors.append((kind, e.reason))
+            self.errors.append((kind, self.offers[0][1], e.reason))
         self.offers.pop(0)
         try:
             self._next_fetch(now_ms)
@@ -318,7 +344,7 @@ class SyncClient:
 
     def _refused(self, e):
         kind = self.offers[0][0]
-        self.errors.append((kind, e.reason))
+        self.errors.append((kind, self.offers[0][1], e.reason))
         self.offers.pop(0)
         if self.inst is not None:
             self.inst.abort()
@@ -336,3 +362,50 @@ class SyncClient:
         self.state = BACKOFF
         self.retry_at = time.ticks_add(now_ms, self.backoff_ms)
         self.backoff_ms = min(self.backoff_ms * 2, BACKOFF_MAX_MS)
+
+    # --- trust: time and reports (docs/sync-api.md 'Time', 'Reports') ----------------------
+    def _clock(self):
+        if self.clock is None:  # no RTC given: the port's clock, trusted if plausible
+            t = self.unix_now()
+            return t, clock.plausible(t)
+        try:
+            t, ok = self.clock()
+        except Exception:  # noqa: BLE001 - an RTC fault: judge as an untrusted clock
+            return self.unix_now(), False
+        return t, bool(ok)
+
+    def _take_time(self, t, mac_hex):
+        if not isinstance(t, int) or t < 0 or t > 0xFFFFFFFF:
+            why = auth.BAD_MAC
+            t = 0
+        elif not self.keys.time_ok(self._nonce, t, mac_hex):
+            why = auth.BAD_MAC  # a fake access point, or an answer to another hello
+        else:
+            now, trusted = self._clock()
+            try:
+                floor = self.journal.status().last_t
+            except (AttributeError, OSError):
+                floor = 0
+            why = auth.judge(t, now, trusted, floor, clock.plausible)
+        self._nonce = b""  # one answer per nonce
+        if why is None:
+            if self.on_time is not None:
+                self.on_time(t)
+            return
+        self.time_refused = (t, self._clock()[0], why)
+        if self.on_time_refused is not None:
+            self.on_time_refused(t, why)
+
+    def _send_report(self, now_ms):
+        # refused bundles and a refused time, sent before the session ends so the depot
+        # shows them whatever happens to this validator next (reboot, leaving range)
+        tr = self.time_refused
+        body = json.dumps({"refused": [list(e) for e in self.errors],
+                           "time": None if tr is None else
+                           {"offered": tr[0], "device": tr[1], "why": tr[2]}}).encode()
+        self.state = REPORT
+        self._request(now_ms, "POST", API + "/sync/%s/report" % self.device_id, body)
+
+    def _done(self):
+        self.state = DONE
+        self.backoff_ms = BACKOFF_MIN_MS

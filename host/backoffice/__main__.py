@@ -2,8 +2,10 @@
 
   serve           HTTP API for depots (batches in, deny deltas out, report)
   register-depot  add a depot and its shared secret
+  register-validator  a validator, the depot(s) that may report for it, its record key
   register-pass   issuer data: a pass's wallet and offline allowance (rupiah)
   report          settlement per wallet, proofs used twice, passes over allowance (JSON)
+  status          alarms, evidence kept aside, sequence gaps (JSON)
   publish         sign a deny-list delta for what the analysis found (operator key)
 
 --store is a SQLite path (default backoffice.db), `sqlite:PATH`, or a PostgreSQL conninfo
@@ -16,7 +18,7 @@ import sys
 import time
 
 from host import bundles as hb
-from host.backoffice.server import BackofficeServer, report
+from host.backoffice.server import BackofficeServer, report, status
 from host.backoffice.store import BackofficeError, open_store
 
 
@@ -39,6 +41,13 @@ def main(argv=None):
     r = sub.add_parser("register-depot")
     r.add_argument("depot_id")
     r.add_argument("secret_hex")
+    rv = sub.add_parser("register-validator")
+    rv.add_argument("device_id")
+    rv.add_argument("--depot", action="append", required=True,
+                    help="a depot that may report for it (repeat for several)")
+    rv.add_argument("--secret-hex", help="the device secret S (only the record key is kept)")
+    rv.add_argument("--record-key-hex", help="the record key, derived elsewhere")
+    sub.add_parser("status")
     rp = sub.add_parser("register-pass")
     rp.add_argument("pass_hex")
     rp.add_argument("wallet_hex")
@@ -56,6 +65,16 @@ def main(argv=None):
         if a.cmd == "register-depot":
             store.register_depot(a.depot_id, _hex(a.secret_hex, "secret"))
             print("registered depot %s" % a.depot_id)
+        elif a.cmd == "register-validator":
+            if bool(a.secret_hex) == bool(a.record_key_hex):
+                raise BackofficeError("bad_input", "give --secret-hex or --record-key-hex")
+            store.register_validator(
+                a.device_id, a.depot,
+                secret=_hex(a.secret_hex, "secret") if a.secret_hex else None,
+                record_key=_hex(a.record_key_hex, "record key") if a.record_key_hex else None)
+            print("registered validator %s (depots: %s)" % (a.device_id, ", ".join(a.depot)))
+        elif a.cmd == "status":
+            print(json.dumps(status(store), indent=1))
         elif a.cmd == "register-pass":
             store.register_pass(_hex(a.pass_hex, "pass id"), _hex(a.wallet_hex, "wallet id"),
                                 a.allowance)

@@ -1,15 +1,19 @@
-"""The back office's HTTP API (docs/sync-api.md, 'Depot -> back office').
+"""The back office's HTTP API (docs/sync-api.md, 'Back-office API', version 2).
 
-POST /v1/batches           a depot's batch: JSON body, X-BRT-Depot, Idempotency-Key, X-BRT-MAC
-GET  /v1/deny/deltas?since=V   signed deny-list deltas after version V (hex, oldest first)
-GET  /v1/report            settlement, proofs used twice, passes over allowance (JSON)
+POST /v2/batches           a depot's batch: JSON body, X-BRT-Depot, Idempotency-Key, X-BRT-MAC
+GET  /v2/deny/deltas?since=V   signed deny-list deltas after version V (hex, oldest first)
+GET  /v2/report            settlement, proofs used twice, passes over allowance (JSON)
+GET  /v2/status, /         alarms, evidence, gaps, depots (JSON; the HTML status page)
+Anything under /v1/ is refused with 426 api_version.
 """
 
 import hashlib
 import hmac
+import html
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 
 from host.backoffice.store import BackofficeError
@@ -36,11 +40,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
-    def _json(self, code, obj):
-        data = json.dumps(obj).encode()
+    def _json(self, code, obj, ctype="application/json"):
+        data = json.dumps(obj).encode() if ctype == "application/json" else obj
         try:
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Connection", "close")
             self.end_headers()
@@ -66,7 +70,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._run(self._get)
 
     def _post(self):
-        if self.path != "/v1/batches":
+        if self.path.startswith("/v1/"):
+            raise BackofficeError("api_version", OLD_API, 426)
+        if self.path != "/v2/batches":
             raise BackofficeError("not_found", self.path, 404)
         store = self.server.store
         if self.server.down.is_set():  # test hook: the uplink or the service is down
@@ -95,14 +101,15 @@ class _Handler(BaseHTTPRequestHandler):
             if msg["depot"] != depot or msg["batch"] != key:
                 raise ValueError("depot/batch differ from the headers")
             taps = []
-            for dev, seq, t, payload in msg["taps"]:
-                if not (isinstance(dev, str) and 0 < len(dev) <= 64 and _u32(seq) and
-                        _u32(t) and isinstance(payload, str) and len(payload) <= 2048):
+            for dev, inc, seq, t, payload, tag in msg["taps"]:
+                if not (isinstance(dev, str) and 0 < len(dev) <= 64 and _u32(inc) and
+                        _u32(seq) and _u32(t) and isinstance(payload, str) and
+                        len(payload) <= 2048 and isinstance(tag, str) and len(tag) == 32):
                     raise ValueError("tap fields")
-                taps.append((dev, seq, t, bytes.fromhex(payload)))
+                taps.append((dev, inc, seq, t, bytes.fromhex(payload), bytes.fromhex(tag)))
         except (ValueError, KeyError, TypeError) as e:
             raise BackofficeError("malformed", str(e)[:100]) from None
-        out = store.ingest(depot, key, taps)
+        out = store.ingest(depot, key, taps, hashlib.sha256(body).digest())
         if self.server.drop_answers.is_set():  # test hook: committed, but the answer is lost
             raise ConnectionError("answer lost")
         self._json(200, out)
@@ -110,23 +117,65 @@ class _Handler(BaseHTTPRequestHandler):
     def _get(self):
         store = self.server.store
         path, _, query = self.path.partition("?")
-        if path == "/v1/deny/deltas":
+        if path.startswith("/v1/"):
+            raise BackofficeError("api_version", OLD_API, 426)
+        if path == "/v2/deny/deltas":
             m = re.match(r"^since=(\d{1,10})$", query)
             if not m:
                 raise BackofficeError("malformed", "since=V required")
             self._json(200, {"latest": store.deny_version(),
                              "deltas": [d.hex() for d in store.deltas_since(int(m.group(1)))]})
-        elif path == "/v1/report":
+        elif path == "/v2/report":
             self._json(200, report(store))
+        elif path == "/v2/status":
+            self._json(200, status(store))
+        elif path == "/":
+            self._json(200, status_page(status(store)).encode(), "text/html; charset=utf-8")
         else:
             raise BackofficeError("not_found", self.path, 404)
+
+
+OLD_API = ("this back office speaks sync API version 2 (docs/sync-api.md): update the depot "
+           "host")
 
 
 def report(store):
     return {"taps": store.count(), "settlement": store.settlement(),
             "proofs_used_twice": store.proofs_used_twice(),
             "over_allowance": store.over_allowance(), "bad_records": store.bad_records(),
-            "deny_version": store.deny_version()}
+            "deny_version": store.deny_version(), "gaps": [list(g) for g in store.gaps()],
+            "alarms": len(store.alarms()), "evidence": len(store.evidence())}
+
+
+def status(store):
+    return {"api": 2, "time": int(time.time()), "taps": store.count(),
+            "alarms": store.alarms(), "evidence": [list(e) for e in store.evidence()],
+            "gaps": [list(g) for g in store.gaps()], "deny_version": store.deny_version()}
+
+
+def status_page(st):
+    """The back office's status page: alarms first (an operator settles each), evidence
+    kept aside, sequence gaps per validator and journal incarnation."""
+    e = html.escape
+
+    def ts(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+    alarms = "".join("<li>%s %s %s %s: %s</li>" % (ts(a["at"]), e(a["kind"]),
+                                                    e(a["depot_id"] or ""),
+                                                    e(a["device_id"] or ""), e(a["detail"]))
+                     for a in st["alarms"]) or "<li>none</li>"
+    ev = "".join("<li>%s incarnation %08x seq %d: %s (from %s)</li>"
+                 % (e(x[0]), x[1], x[2], e(x[3]), e(x[4])) for x in st["evidence"]) \
+        or "<li>none</li>"
+    gaps = "".join("<li>%s incarnation %08x: seq %d&ndash;%d missing</li>"
+                   % (e(g[0]), g[1], g[2], g[3]) for g in st["gaps"]) or "<li>none</li>"
+    return """<!doctype html><html><head><meta charset="utf-8"><title>Back office</title>
+<meta http-equiv="refresh" content="30"></head><body><h1>Back office</h1>
+<p>time %s (UTC); sync API v%d; %d taps; deny list version %d</p>
+<h2>Alarms</h2><ul>%s</ul>
+<h2>Evidence (kept, not settled)</h2><ul>%s</ul>
+<h2>Sequence gaps</h2><ul>%s</ul></body></html>
+""" % (ts(st["time"]), st["api"], st["taps"], st["deny_version"], alarms, ev, gaps)
 
 
 class BackofficeServer(HTTPService):

@@ -1,10 +1,18 @@
 """The back office's store and its analysis, on SQLite or PostgreSQL (same SQL, two dialects).
 
-Idempotency is kept twice: a batch's idempotency key is recorded in the same transaction
-as its taps (a retried upload is answered with the first answer), and every tap is keyed
-by (device_id, seq) (a tap re-packed into another batch is still stored once).
+Trust (docs/sync-api.md 'Back-office API'): a depot is known by its own key, and reports
+only for the validators registered to it; every tap carries its validator's own tag, checked
+here with that validator's record key (host/synckeys.py), so a depot can neither forge nor
+alter a tap. Idempotency is kept twice: a batch's idempotency key, scoped by its depot and
+bound to a hash of the body, is recorded in the same transaction as its taps (a retried
+upload is answered with the first answer; the same key with other content is refused),
+and every tap is keyed by (device_id, journal incarnation, seq) (a tap re-packed into
+another batch is still stored once). Nothing that arrives is dropped: a record that
+conflicts with a stored one, or whose tag does not check, is kept as evidence with an
+alarm; a new journal incarnation or a new depot database is an alarm.
 """
 
+import hashlib
 import sqlite3
 import threading
 import time
@@ -12,6 +20,7 @@ import time
 import cbor2
 
 from host import bundles as hb
+from host import synckeys
 
 # tap record keys (docs/ARCHITECTURE.md 'Tap record')
 K_TIME, K_CLOCK, K_CHANNEL, K_ANSWER, K_REASON, K_WALLET, K_PASS = 1, 2, 3, 4, 5, 6, 7
@@ -20,14 +29,31 @@ ACCEPTED = 0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS depots (depot_id TEXT PRIMARY KEY, secret {B} NOT NULL);
+CREATE TABLE IF NOT EXISTS validators (device_id TEXT PRIMARY KEY, record_key {B} NOT NULL);
+CREATE TABLE IF NOT EXISTS validator_depots (
+    device_id TEXT NOT NULL, depot_id TEXT NOT NULL, PRIMARY KEY (device_id, depot_id));
 CREATE TABLE IF NOT EXISTS batches (
-    idem_key TEXT PRIMARY KEY, depot_id TEXT NOT NULL, received_at {F} NOT NULL,
-    n INTEGER NOT NULL, new INTEGER NOT NULL);
+    depot_id TEXT NOT NULL, idem_key TEXT NOT NULL, body_sha {B} NOT NULL,
+    received_at {F} NOT NULL, n INTEGER NOT NULL, new INTEGER NOT NULL, answer TEXT NOT NULL,
+    PRIMARY KEY (depot_id, idem_key));
+CREATE TABLE IF NOT EXISTS depot_incs (
+    depot_id TEXT NOT NULL, db_inc TEXT NOT NULL, first_seen {F} NOT NULL,
+    PRIMARY KEY (depot_id, db_inc));
+CREATE TABLE IF NOT EXISTS device_incs (
+    device_id TEXT NOT NULL, inc BIGINT NOT NULL, first_seen {F} NOT NULL,
+    depot_id TEXT NOT NULL, PRIMARY KEY (device_id, inc));
 CREATE TABLE IF NOT EXISTS taps (
-    device_id TEXT NOT NULL, seq BIGINT NOT NULL, t BIGINT NOT NULL, answer INTEGER,
-    reason INTEGER, wallet {B}, pass_id {B}, proof {B}, category INTEGER, fare BIGINT,
-    allowance BIGINT, payload {B} NOT NULL, bad TEXT, batch_key TEXT NOT NULL,
-    PRIMARY KEY (device_id, seq));
+    device_id TEXT NOT NULL, inc BIGINT NOT NULL, seq BIGINT NOT NULL, t BIGINT NOT NULL,
+    answer INTEGER, reason INTEGER, wallet {B}, pass_id {B}, proof {B}, category INTEGER,
+    fare BIGINT, allowance BIGINT, payload {B} NOT NULL, tag {B} NOT NULL, bad TEXT,
+    depot_id TEXT NOT NULL, batch_key TEXT NOT NULL, PRIMARY KEY (device_id, inc, seq));
+CREATE TABLE IF NOT EXISTS evidence (
+    id {S}, device_id TEXT NOT NULL, inc BIGINT NOT NULL, seq BIGINT NOT NULL,
+    t BIGINT NOT NULL, payload {B} NOT NULL, tag {B} NOT NULL, depot_id TEXT NOT NULL,
+    batch_key TEXT NOT NULL, why TEXT NOT NULL, received_at {F} NOT NULL);
+CREATE TABLE IF NOT EXISTS alarms (
+    id {S}, at {F} NOT NULL, kind TEXT NOT NULL, depot_id TEXT, device_id TEXT,
+    detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS taps_proof ON taps (proof);
 CREATE INDEX IF NOT EXISTS taps_wallet ON taps (wallet);
 CREATE TABLE IF NOT EXISTS passes (pass_id {B} PRIMARY KEY, wallet {B}, allowance BIGINT);
@@ -38,7 +64,8 @@ CREATE TABLE IF NOT EXISTS deltas (version INTEGER PRIMARY KEY, data {B} NOT NUL
 
 
 class BackofficeError(Exception):
-    """reason: malformed, bad_mac, unknown_depot, conflict, store, bad_input."""
+    """reason: malformed, bad_mac, unknown_depot, unregistered_device, conflict, store,
+    bad_input, api_version."""
 
     def __init__(self, reason, detail="", status=400):
         super().__init__("%s%s" % (reason, ": " + detail if detail else ""))
@@ -80,7 +107,7 @@ def parse_record(payload):
 
 class _SQLite:
     name = "sqlite"
-    B, F = "BLOB", "REAL"
+    B, F, S = "BLOB", "REAL", "INTEGER PRIMARY KEY"
 
     def __init__(self, path):
         self.path = path
@@ -120,7 +147,7 @@ class _SQLite:
 
 class _Postgres:
     name = "postgresql"
-    B, F = "BYTEA", "DOUBLE PRECISION"
+    B, F, S = "BYTEA", "DOUBLE PRECISION", "BIGSERIAL PRIMARY KEY"
 
     def __init__(self, conninfo):
         import psycopg  # only needed for PostgreSQL
@@ -171,7 +198,19 @@ class BackofficeStore:
     # --- plumbing -------------------------------------------------------------------------
     def open(self):
         try:
-            self.be.script(self.be.conn(), SCHEMA.format(B=self.be.B, F=self.be.F))
+            db = self.be.conn()
+            if self.be.name == "postgresql":
+                cols = [r[0] for r in db.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE "
+                    "table_name='taps' AND table_schema = current_schema()").fetchall()]
+            else:
+                cols = [r[1] for r in db.execute("PRAGMA table_info(taps)").fetchall()]
+            if cols and "inc" not in cols:
+                raise BackofficeError("store", "a back-office store of sync API v1 (taps "
+                                      "without journal incarnations): start a new store", 503)
+            self.be.script(db, SCHEMA.format(B=self.be.B, F=self.be.F, S=self.be.S))
+        except BackofficeError:
+            raise
         except Exception as e:
             raise BackofficeError("store", str(e), 503) from None
         return self
@@ -210,6 +249,43 @@ class BackofficeStore:
         r = self._all("SELECT secret FROM depots WHERE depot_id=?", (depot_id,))
         return bytes(r[0][0]) if r else None
 
+    def register_validator(self, device_id, depots, secret=None, record_key=None):
+        """A validator, the depots allowed to report for it, and its record key — derived
+        here from its secret S (which is not kept) or given ready-derived."""
+        if record_key is None:
+            if secret is None or len(bytes(secret)) < 16:
+                raise BackofficeError("bad_input", "a device secret of >= 16 bytes or its "
+                                      "record key")
+            record_key = synckeys.derive(secret, synckeys.RECORD)
+        record_key = bytes(record_key)
+        if not device_id or len(device_id) > 64 or len(record_key) != 32 or not depots:
+            raise BackofficeError("bad_input", "device id, one depot or more, 32-byte key")
+
+        def tx(db):
+            self._x(db, "INSERT INTO validators(device_id, record_key) VALUES (?, ?) ON "
+                    "CONFLICT(device_id) DO UPDATE SET record_key=excluded.record_key",
+                    (device_id, record_key))
+            for d in depots:
+                if self._x(db, "SELECT 1 FROM depots WHERE depot_id=?", (d,)).fetchone() is None:
+                    raise BackofficeError("bad_input", "unknown depot %s" % d)
+                self._x(db, "INSERT INTO validator_depots(device_id, depot_id) VALUES (?, ?) "
+                        "ON CONFLICT DO NOTHING", (device_id, d))
+        self._tx(tx)
+
+    def _alarm(self, db, kind, depot_id, device_id, detail):
+        self._x(db, "INSERT INTO alarms(at, kind, depot_id, device_id, detail) VALUES "
+                "(?,?,?,?,?)", (self.clock(), kind, depot_id, device_id, detail))
+
+    def alarms(self):
+        return [dict(at=r[0], kind=r[1], depot_id=r[2], device_id=r[3], detail=r[4])
+                for r in self._all("SELECT at, kind, depot_id, device_id, detail FROM alarms "
+                                   "ORDER BY id")]
+
+    def evidence(self):
+        """[(device_id, inc, seq, why, depot_id)] kept aside: conflicts and bad tags."""
+        return [(r[0], int(r[1]), int(r[2]), r[3], r[4]) for r in self._all(
+            "SELECT device_id, inc, seq, why, depot_id FROM evidence ORDER BY id")]
+
     def register_pass(self, pass_id, wallet, allowance):
         """Issuer data: a pass's offline allowance (used when records do not carry key 12)."""
         self._tx(lambda db: self._x(
@@ -218,45 +294,161 @@ class BackofficeStore:
             (bytes(pass_id), bytes(wallet), int(allowance))))
 
     # --- ingest ---------------------------------------------------------------------------
-    def ingest(self, depot_id, idem_key, taps):
-        """taps: [(device_id, seq, t, payload)]. Returns {"taps", "new", "duplicate_batch"}.
+    def ingest(self, depot_id, idem_key, taps, body_sha=None):
+        """taps: [(device_id, inc, seq, t, payload, tag)] from depot `depot_id` (already
+        authenticated). Returns {"taps", "new", "duplicates", "conflicts", "forged",
+        "duplicate_batch"}.
 
-        A batch whose idempotency key was seen before is not applied again; the first
-        answer is returned. The key is bound to its depot (another depot's key: conflict).
-        """
+        The idempotency key is scoped by the depot: another depot's keys are another
+        namespace (it can neither replay nor block them). A key seen before with the same
+        body (`body_sha`) gets the first answer, not applied again; with another body it is
+        refused (409 conflict) with an alarm — never answered with an old answer. A tap of a
+        validator not registered to this depot refuses the whole batch (403), with an alarm;
+        nothing of it is stored and the depot keeps it pending."""
+        import json
+        body_sha = body_sha or hashlib.sha256(repr(taps).encode()).digest()
+        devices = sorted(set(t[0] for t in taps))
+        dup, keys = self._pre_check(depot_id, idem_key, body_sha, devices)
+        if dup is not None:
+            return dup
         now = self.clock()
-        rows = []
-        for dev, seq, t, payload in taps:
+        rows, bad_tag = [], []
+        for dev, inc, seq, t, payload, tag in taps:
+            want = synckeys.record_tag(keys[dev], dev, inc, seq, t, payload)
+            if not synckeys.equal(want, bytes(tag)):
+                bad_tag.append((dev, inc, seq, t, bytes(payload), bytes(tag)))
+                continue
             c = parse_record(payload)
-            rows.append((dev, seq, c["t"] or t, c["answer"], c["reason"], c["wallet"],
+            rows.append((dev, inc, seq, c["t"] or t, c["answer"], c["reason"], c["wallet"],
                          c["pass_id"], c["proof"], c["category"], c["fare"], c["allowance"],
-                         bytes(payload), c["bad"], idem_key))
+                         bytes(payload), bytes(tag), c["bad"], depot_id, idem_key))
+        dbinc = _db_inc(depot_id, idem_key)
 
         def tx(db):
-            prev = self._x(db, "SELECT depot_id, n, new FROM batches WHERE idem_key=?",
-                           (idem_key,)).fetchone()
-            if prev is not None:
-                if prev[0] != depot_id:
-                    raise BackofficeError("conflict", "idempotency key of another depot", 409)
-                return {"taps": prev[1], "new": prev[2], "duplicate_batch": True}
-            new = 0
+            prev = self._x(db, "SELECT answer FROM batches WHERE depot_id=? AND idem_key=?",
+                           (depot_id, idem_key)).fetchone()
+            if prev is not None:  # the same batch raced in on another connection
+                return dict(json.loads(prev[0]), duplicate_batch=True)
+            if dbinc is not None and self._x(
+                    db, "SELECT 1 FROM depot_incs WHERE depot_id=? AND db_inc=?",
+                    (depot_id, dbinc)).fetchone() is None:
+                others = self._x(db, "SELECT COUNT(*) FROM depot_incs WHERE depot_id=?",
+                                 (depot_id,)).fetchone()[0]
+                self._x(db, "INSERT INTO depot_incs(depot_id, db_inc, first_seen) VALUES "
+                        "(?,?,?)", (depot_id, dbinc, now))
+                if others:
+                    self._alarm(db, "depot_rebuilt", depot_id, None,
+                                "depot %s speaks with a new database (incarnation %s): it was "
+                                "rebuilt or restored - batches it had not delivered from the "
+                                "old database are missing unless they arrive again"
+                                % (depot_id, dbinc))
+            new = dup = conf = 0
             for r in rows:
-                cur = self._x(db, "INSERT INTO taps(device_id, seq, t, answer, reason, wallet, "
-                              "pass_id, proof, category, fare, allowance, payload, bad, "
-                              "batch_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                              "ON CONFLICT(device_id, seq) DO NOTHING", r)
-                new += cur.rowcount
-            self._x(db, "INSERT INTO batches(idem_key, depot_id, received_at, n, new) "
-                    "VALUES (?,?,?,?,?)", (idem_key, depot_id, now, len(rows), new))
-            return {"taps": len(rows), "new": new, "duplicate_batch": False}
+                dev, inc, seq = r[0], r[1], r[2]
+                if self._x(db, "SELECT 1 FROM device_incs WHERE device_id=? AND inc=?",
+                           (dev, inc)).fetchone() is None:
+                    prior = self._x(db, "SELECT COUNT(*) FROM device_incs WHERE device_id=?",
+                                    (dev,)).fetchone()[0]
+                    self._x(db, "INSERT INTO device_incs(device_id, inc, first_seen, depot_id) "
+                            "VALUES (?,?,?,?)", (dev, inc, now, depot_id))
+                    if prior:
+                        self._alarm(db, "new_incarnation", depot_id, dev,
+                                    "validator %s has a new journal incarnation %08x (its "
+                                    "journal was wiped or replaced): taps it had not uploaded "
+                                    "from the old one are missing" % (dev, inc))
+                cur = self._x(db, "INSERT INTO taps(device_id, inc, seq, t, answer, reason, "
+                              "wallet, pass_id, proof, category, fare, allowance, payload, tag, "
+                              "bad, depot_id, batch_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                              "?,?,?) ON CONFLICT(device_id, inc, seq) DO NOTHING", r)
+                if cur.rowcount:
+                    new += 1
+                    continue
+                old = self._x(db, "SELECT payload, tag FROM taps WHERE device_id=? AND inc=? "
+                              "AND seq=?", (dev, inc, seq)).fetchone()
+                if bytes(old[0]) == r[12] and bytes(old[1]) == r[13]:
+                    dup += 1
+                    continue
+                conf += 1  # both tags check: the validator itself wrote two records
+                self._evidence(db, dev, inc, seq, r[3], r[12], r[13], depot_id, idem_key,
+                               "conflict", now)
+                self._alarm(db, "conflict", depot_id, dev,
+                            "%s incarnation %08x seq %d arrived with other bytes than the "
+                            "stored record (both tagged by the validator): kept as evidence"
+                            % (dev, inc, seq))
+            for dev, inc, seq, t, payload, tag in bad_tag:
+                self._evidence(db, dev, inc, seq, t, payload, tag, depot_id, idem_key,
+                               "bad_tag", now)
+                self._alarm(db, "forged", depot_id, dev,
+                            "depot %s sent %s incarnation %08x seq %d with a tag that is not "
+                            "the validator's: not counted, kept as evidence"
+                            % (depot_id, dev, inc, seq))
+            out = {"taps": len(taps), "new": new, "duplicates": dup, "conflicts": conf,
+                   "forged": len(bad_tag), "duplicate_batch": False}
+            self._x(db, "INSERT INTO batches(depot_id, idem_key, body_sha, received_at, n, new, "
+                    "answer) VALUES (?,?,?,?,?,?,?)", (depot_id, idem_key, body_sha, now,
+                                                       len(taps), new, json.dumps(out)))
+            return out
         return self._tx(tx)
 
+    def _evidence(self, db, dev, inc, seq, t, payload, tag, depot_id, key, why, now):
+        self._x(db, "INSERT INTO evidence(device_id, inc, seq, t, payload, tag, depot_id, "
+                "batch_key, why, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (dev, inc, seq, t, payload, tag, depot_id, key, why, now))
+
+    def _pre_check(self, depot_id, idem_key, body_sha, devices):
+        """(None, {device: record key}) if the batch may be applied; (the first answer,
+        None) for a retried batch; else BackofficeError, with its alarm committed first."""
+        import json
+
+        def tx(db):
+            prev = self._x(db, "SELECT body_sha, answer FROM batches WHERE depot_id=? AND "
+                           "idem_key=?", (depot_id, idem_key)).fetchone()
+            if prev is not None:
+                if bytes(prev[0]) == body_sha:
+                    return "dup", dict(json.loads(prev[1]), duplicate_batch=True)
+                self._alarm(db, "key_reuse", depot_id, None,
+                            "depot %s sent idempotency key %s again with other content: "
+                            "refused (the first batch stands)" % (depot_id, idem_key))
+                return "reuse", idem_key
+            keys = {}
+            for dev in devices:
+                r = self._x(db, "SELECT v.record_key FROM validators v JOIN validator_depots "
+                            "d ON d.device_id = v.device_id WHERE v.device_id=? AND "
+                            "d.depot_id=?", (dev, depot_id)).fetchone()
+                if r is None:
+                    self._alarm(db, "unregistered", depot_id, dev,
+                                "depot %s reported for validator %s, which is not registered "
+                                "to it: batch %s refused" % (depot_id, dev, idem_key))
+                    return "unregistered", dev
+                keys[dev] = bytes(r[0])
+            return "ok", keys
+        what, val = self._tx(tx)
+        if what == "dup":
+            return val, None
+        if what == "reuse":
+            raise BackofficeError("conflict", "idempotency key %s was used before for other "
+                                  "content" % val, 409)
+        if what == "unregistered":
+            raise BackofficeError("unregistered_device", "%s is not registered to depot %s"
+                                  % (val, depot_id), 403)
+        return None, val
+
     # --- queries --------------------------------------------------------------------------
-    def tap_keys(self, accepted_only=True):
-        q = "SELECT device_id, seq FROM taps"
+    def tap_keys(self, accepted_only=True, with_inc=False):
+        q = "SELECT device_id, seq, inc FROM taps"
         if accepted_only:
             q += " WHERE answer = 0"
+        if with_inc:
+            return {(r[0], int(r[2]), int(r[1])) for r in self._all(q)}
         return {(r[0], int(r[1])) for r in self._all(q)}
+
+    def gaps(self):
+        """Holes in each validator's sequence numbers, per journal incarnation: taps a depot
+        has not (yet) delivered. [(device_id, inc, first_missing, last_missing)]."""
+        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in self._all(
+            "SELECT device_id, inc, prev + 1, seq - 1 FROM (SELECT device_id, inc, seq, "
+            "LAG(seq) OVER (PARTITION BY device_id, inc ORDER BY seq) AS prev FROM taps) g "
+            "WHERE prev IS NOT NULL AND seq - prev > 1 ORDER BY device_id, inc, prev")]
 
     def count(self):
         return self._all("SELECT COUNT(*) FROM taps")[0][0]
@@ -345,3 +537,11 @@ def open_store(url, clock=time.time):
         be = _SQLite(url[len("sqlite:"):] if url.startswith("sqlite:") else url)
     return BackofficeStore(be, clock).open()
 
+
+
+def _db_inc(depot_id, key):
+    """The depot database incarnation named in an idempotency key "<depot>:<db inc>:<n>"."""
+    parts = key.split(":")
+    if len(parts) == 3 and parts[0] == depot_id and parts[1]:
+        return parts[1]
+    return None

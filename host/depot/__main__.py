@@ -63,6 +63,8 @@ def cmd_status(a, store):
               % (d["device_id"], seen, d["taps"], d["max_seq"], d["unsent_on_device"]))
     for dev, lo, hi in st["gaps"]:
         print("  GAP %s: seq %d..%d missing" % (dev, lo, hi))
+    for al in st["alarms"]:
+        print("  ALARM %s %s: %s" % (al["kind"], al["device_id"] or "", al["detail"]))
     return 0
 
 
@@ -78,6 +80,12 @@ def cmd_bundle(a, store):
         raise DepotError("bad_input", "bundle %s refused: %s" % (a.file, e)) from None
     if b.kind not in (hb.TRUST, hb.DENY, hb.FARES, hb.CONFIG):
         raise DepotError("bad_input", "only kinds 1-4 are served to validators")
+    if b.kind == hb.CONFIG:  # validators would refuse it: say so here, not on the bus
+        import cbor2
+        try:
+            hb.check_config(cbor2.loads(b.body))
+        except (ValueError, cbor2.CBORDecodeError) as e:
+            raise DepotError("bad_input", "config bundle body: %s" % e) from None
     store.add_bundle(b.kind, b.version, raw)
     print("added %s bundle version %d (%d bytes)" % (hb.KIND_NAMES[b.kind], b.version, len(raw)))
     return 0

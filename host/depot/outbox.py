@@ -42,8 +42,16 @@ class Uplink:
     def _post(self, path, body, headers):
         req = urllib.request.Request(self.url + path, data=body, method="POST",
                                      headers=dict(headers, **{"Content-Type": "application/json"}))
-        with urllib.request.urlopen(req, timeout=self.timeout) as r:
-            return json.loads(r.read())
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:  # the back office's reason, for the status page
+            try:
+                why = json.loads(e.read())
+                detail = "%s: %s" % (why.get("error"), why.get("detail"))
+            except (ValueError, OSError, AttributeError):
+                detail = str(e)
+            raise OSError("HTTP %d %s" % (e.code, detail)) from None
 
     def send_one(self, now):
         """Try the oldest due batch; returns 'sent', 'failed' or None (nothing due)."""
@@ -52,10 +60,13 @@ class Uplink:
             return None
         bid, key, taps = got
         depot = self.store.meta("depot_id")
+        # each tap goes with the validator's own tag: the back office checks it with the
+        # validator's record key, which this depot does not have
         body = json.dumps({"depot": depot, "batch": key,
-                           "taps": [[d, s, t, p.hex()] for d, s, t, p in taps]}).encode()
+                           "taps": [[d, i, s, t, p.hex(), g.hex()]
+                                    for d, i, s, t, p, g in taps]}).encode()
         try:
-            ans = self._post("/v1/batches", body, {"X-BRT-Depot": depot, "Idempotency-Key": key,
+            ans = self._post("/v2/batches", body, {"X-BRT-Depot": depot, "Idempotency-Key": key,
                                                    "X-BRT-MAC": wire.mac(self.secret, body)})
             if ans.get("taps") != len(taps):
                 raise ValueError("back office counted %s of %d" % (ans.get("taps"), len(taps)))
@@ -88,7 +99,7 @@ class Uplink:
         """Fetch deltas after our version, verify, merge, sign the full list; new version."""
         have = int(self.store.meta("deny_version", "0"))
         try:
-            with urllib.request.urlopen("%s/v1/deny/deltas?since=%d" % (self.url, have),
+            with urllib.request.urlopen("%s/v2/deny/deltas?since=%d" % (self.url, have),
                                         timeout=self.timeout) as r:
                 msg = json.loads(r.read())
         except (OSError, ValueError, urllib.error.URLError) as e:

@@ -1,8 +1,12 @@
-"""The depot's HTTP service (docs/sync-api.md), on the standard library's threading server.
+"""The depot's HTTP service (docs/sync-api.md, API version 2), on the standard library's
+threading server.
 
 Validators talk plain HTTP/1.1 with `Connection: close` (one exchange per connection keeps
 the firmware client's state machine small). Every answer is JSON except bundle downloads
-and the status page. A batch is acknowledged only after its transaction committed.
+and the status page. A batch is acknowledged only after its transaction committed, and the
+acknowledgement and the time are MAC'd with the device's sync key (a fake access point
+can neither make a validator drop taps nor set its clock). A client of API version 1 gets
+`426 api_version` on every path, never a half-understood answer.
 """
 
 import html
@@ -12,21 +16,27 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
+from host import synckeys
 from host.depot import wire
 from host.depot.errors import DepotError
 from host.depot.store import DepotStore
 from host.httpservice import HTTPService
 
 MAX_HELLO = 4096
+API = 2
 _DEV = r"([!-.0-~]{1,64})"  # printable ASCII without '/' or space
 ROUTES = [
-    ("POST", re.compile(r"^/v1/sync/%s/batch$" % _DEV), "batch"),
-    ("POST", re.compile(r"^/v1/sync/%s/hello$" % _DEV), "hello"),
-    ("GET", re.compile(r"^/v1/bundles/(\d{1,3})/(\d{1,10})$"), "bundle"),
-    ("GET", re.compile(r"^/v1/time$"), "time"),
-    ("GET", re.compile(r"^/v1/status$"), "status"),
+    ("POST", re.compile(r"^/v2/sync/%s/batch$" % _DEV), "batch"),
+    ("POST", re.compile(r"^/v2/sync/%s/hello$" % _DEV), "hello"),
+    ("POST", re.compile(r"^/v2/sync/%s/report$" % _DEV), "report"),
+    ("GET", re.compile(r"^/v2/bundles/(\d{1,3})/(\d{1,10})$"), "bundle"),
+    ("GET", re.compile(r"^/v2/time$"), "time"),
+    ("GET", re.compile(r"^/v2/status$"), "status"),
     ("GET", re.compile(r"^/$"), "page"),
+    ("*", re.compile(r"^/v1/(?:sync/%s/)?" % _DEV), "old"),
 ]
+OLD_API = ("this depot speaks sync API version %d (docs/sync-api.md): update the validator "
+           "firmware" % API)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -40,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method):
         path = self.path.split("?", 1)[0]
         for m, rx, name in ROUTES:
-            if m != method:
+            if m != method and m != "*":
                 continue
             mt = rx.match(path)
             if mt:
@@ -101,46 +111,90 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _authed(self, app, device_id, body):
-        secret = app.store.secret(device_id)
-        if secret is None:
+        """The device's sync key, once the body's MAC checked under it."""
+        key = app.store.sync_key(device_id)
+        if key is None:
             raise DepotError("unknown_device", device_id, 404)
-        if not wire.check_mac(secret, body, self.headers.get("X-BRT-MAC")):
+        if not wire.check_mac(key, body, self.headers.get("X-BRT-MAC")):
             raise DepotError("bad_mac", device_id, 401)
+        return key
 
     # --- endpoints ------------------------------------------------------------------------
+    def do_old(self, app, device_id=None):
+        # an old client: a clear refusal, never an answer it could half-understand
+        app.count("old_client")
+        if device_id and app.store.sync_key(device_id) is not None:
+            app.store.old_client(device_id, self.path.split("/")[1])
+        raise DepotError("api_version", OLD_API, 426)
+
     def do_batch(self, app, device_id):
         body = self._body(wire.MAX_BODY)
-        self._authed(app, device_id, body)
-        dev, _dtime, recs = wire.decode_batch(body)
+        key = self._authed(app, device_id, body)
+        dev, inc, _dtime, recs = wire.decode_batch(body)
         if dev != device_id:
             raise DepotError("malformed", "device id in body differs from the URL")
-        new, dup = app.store.ingest(device_id, recs)  # committed when this returns
+        new, dup, conf = app.store.ingest(device_id, recs, inc)  # committed when this returns
         app.count("taps_new", new)
         app.count("taps_dup", dup)
+        app.count("taps_conflict", conf)
         app.fault("after_commit", device_id)
-        self._json(200, {"acked": recs[-1][0], "stored": new, "duplicates": dup,
-                         "time": int(app.clock())})
+        acked = recs[-1][0]
+        self._json(200, {"acked": acked, "stored": new, "duplicates": dup, "conflicts": conf,
+                         "time": int(app.clock()), "ack_mac": synckeys.ack_mac(
+                             key, bytes.fromhex(self.headers.get("X-BRT-MAC")), acked)})
 
     def do_hello(self, app, device_id):
         body = self._body(MAX_HELLO)
-        self._authed(app, device_id, body)
+        key = self._authed(app, device_id, body)
         try:
             h = json.loads(body)
+            if not isinstance(h, dict) or h.get("v") != API:
+                raise DepotError("api_version", OLD_API, 426)
+            nonce = bytes.fromhex(h["nonce"])
+            if len(nonce) != 16:
+                raise ValueError("nonce")
             have = {int(k): _u32(v) for k, v in h.get("have", {}).items()}
             unsent = _u32(h.get("unsent", 0))
             dtime = _u32(h.get("time", 0))
-            err = h.get("error")
-            if err is not None and (not isinstance(err, str) or len(err) > 500):
+            inc = _u32(h.get("inc", 0))
+            last_seq = _u32(h.get("last_seq", 0))
+            trusted = h.get("trusted")
+            if not isinstance(trusted, bool):
                 raise TypeError
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, KeyError):
             raise DepotError("malformed", "hello body") from None
-        app.store.hello(device_id, dtime, unsent, have, err)
+        app.store.hello(device_id, dtime, unsent, have, inc, last_seq, trusted)
+        skip = app.store.refused_for_good(device_id)
         offers = []
         for kind, (version, size) in sorted(app.store.latest_bundles().items()):
-            if kind in (1, 2, 3, 4) and version > have.get(kind, 0):
+            if kind in (1, 2, 3, 4) and version > have.get(kind, 0) and \
+                    (kind, version) not in skip:
                 offers.append({"kind": kind, "version": version, "size": size,
-                               "path": "/v1/bundles/%d/%d" % (kind, version)})
-        self._json(200, {"time": int(app.clock()), "bundles": offers})
+                               "path": "/v2/bundles/%d/%d" % (kind, version)})
+        t = int(app.clock())
+        self._json(200, {"v": API, "time": t, "time_mac": synckeys.time_mac(key, nonce, t),
+                         "bundles": offers})
+
+    def do_report(self, app, device_id):
+        body = self._body(MAX_HELLO)
+        self._authed(app, device_id, body)
+        try:
+            r = json.loads(body)
+            refused = []
+            for kind, version, reason in r.get("refused", []):
+                if not (isinstance(reason, str) and 0 < len(reason) <= 32 and
+                        reason.isprintable()):
+                    raise ValueError("reason")
+                refused.append((_u32(kind), _u32(version), reason))
+            tr = r.get("time")
+            if tr is not None:
+                tr = {"offered": _u32(tr["offered"]), "device": _u32(tr["device"]),
+                      "why": str(tr["why"])[:32]}
+        except (ValueError, TypeError, AttributeError, KeyError):
+            raise DepotError("malformed", "report body") from None
+        app.store.report(device_id, refused, tr)
+        app.count("reports")
+        self._json(200, {"ok": True})
 
     def do_bundle(self, app, kind, version):
         data = app.store.bundle(int(kind), int(version))
@@ -200,10 +254,12 @@ class DepotApp:
             hook(device_id)
 
     def status(self):
-        return {"depot_id": self.store.meta("depot_id"), "time": int(self.clock()),
+        return {"api": API, "depot_id": self.store.meta("depot_id"),
+                "db_incarnation": self.store.meta("db_inc"), "time": int(self.clock()),
                 "devices": self.store.devices(),
+                "alarms": self.store.alarms(),
                 "gaps": [list(g) for g in self.store.gaps()],
-                "conflicts": [[d, s, t] for d, s, t, _p in self.store.conflicts()],
+                "conflicts": [[d, i, s, t] for d, i, s, t, _p in self.store.conflicts()],
                 "outbox": self.store.outbox_status(),
                 "bundles": {str(k): v[0] for k, v in self.store.latest_bundles().items()},
                 "counters": dict(self.counters)}
@@ -231,29 +287,40 @@ def status_page(st):
     e = html.escape
     rows = "".join(
         "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
-        "<td>%s</td></tr>"
+        "<td>%s</td><td>%s</td><td>%s</td></tr>"
         % (e(d["device_id"]), _ts(d["last_seen"]), _ts(d["last_upload"]), d["taps"],
+           "-" if d["incarnation"] is None else "%08x" % d["incarnation"],
            "-" if d["max_seq"] is None else d["max_seq"],
            "-" if d["unsent_on_device"] is None else d["unsent_on_device"],
-           "-" if d["skew_s"] is None else d["skew_s"], e(d["last_error"] or "-"))
+           "-" if d["skew_s"] is None else d["skew_s"],
+           e(", ".join("kind %d v%d: %s (%d times)" % r for r in d["refused"]) or "-"),
+           e("%(offered)s refused: %(why)s" % d["time_refused"] if d["time_refused"] else "-"))
         for d in st["devices"])
+    alarms = "".join("<li>%s %s %s: %s</li>" % (_ts(a["at"]), e(a["kind"]),
+                                                 e(a["device_id"] or ""), e(a["detail"]))
+                     for a in st.get("alarms", [])) or "<li>none</li>"
     gaps = "".join("<li>%s: seq %d&ndash;%d missing</li>" % (e(g[0]), g[1], g[2])
                    for g in st["gaps"]) or "<li>none</li>"
-    conf = "".join("<li>%s: seq %d</li>" % (e(c[0]), c[1]) for c in st.get("conflicts", [])) \
+    conf = "".join("<li>%s: incarnation %08x seq %d</li>" % (e(c[0]), c[1], c[2])
+                   for c in st.get("conflicts", [])) \
         or "<li>none</li>"
     ob = st["outbox"]
     return """<!doctype html><html><head><meta charset="utf-8"><title>Depot %s</title>
 <meta http-equiv="refresh" content="10"></head><body>
-<h1>Depot %s</h1><p>time %s (UTC)</p>
+<h1>Depot %s</h1><p>time %s (UTC); sync API v%d; database incarnation %s</p>
+<h2>Alarms</h2><ul>%s</ul>
 <h2>Back office uplink</h2><p>pending: %d batches, %d taps (oldest %s); delivered: %d batches,
 %d taps; most attempts %d; last error: %s</p>
 <h2>Validators</h2><table border="1" cellpadding="3"><tr><th>device</th><th>last seen</th>
-<th>last upload</th><th>taps stored</th><th>last seq</th><th>unsent on device</th>
-<th>clock skew s</th><th>bundles refused</th></tr>%s</table>
+<th>last upload</th><th>taps stored</th><th>journal incarnation</th><th>last seq</th>
+<th>unsent on device</th><th>clock skew s</th><th>bundles refused</th><th>time refused</th>
+</tr>%s</table>
 <h2>Sequence gaps</h2><ul>%s</ul>
-<h2>Conflicts (same seq, different record: kept, not uploaded)</h2><ul>%s</ul>
+<h2>Conflicts (same device, incarnation and seq, other bytes: kept as evidence, not
+uploaded)</h2><ul>%s</ul>
 <h2>Bundles</h2><p>%s</p></body></html>
-""" % (e(st["depot_id"]), e(st["depot_id"]), _ts(st["time"]), ob["pending_batches"],
+""" % (e(st["depot_id"]), e(st["depot_id"]), _ts(st["time"]), st["api"],
+       e(str(st["db_incarnation"])), alarms, ob["pending_batches"],
        ob["pending_taps"], _ts(ob["oldest_pending"]), ob["delivered_batches"],
        ob["delivered_taps"], ob["max_attempts"], e(str(ob["last_error"] or "-")), rows, gaps,
        conf,

@@ -1,9 +1,11 @@
 """The depot's device registry, as provisioning needs it: register a device's secret,
 and answer a locked device's maintenance challenge (HMAC-SHA256 under that secret).
 
-The secret lives only on the device and in the depot registry (which needs it to check
-the device's uploads, DESIGN §6); the provisioning laptop keeps no plain copy — the audit
-log holds a fingerprint. The challenge answer is therefore computed where the secret is.
+The secret lives only on the device; the depot registry keeps keys derived from it (the
+"sync" key that checks the device's uploads, the "maint" key these challenges are answered
+with) and its fingerprint (host/synckeys.py, docs/sync-api.md 'Keys'); the provisioning
+laptop keeps no plain copy - the audit log holds a fingerprint. The challenge answer is
+therefore computed where the maint key is.
 
 `DepotRegistry` is the depot host's registry (host/depot's SQLite store). Anything with
 the same three calls (register, fingerprint, answer) can stand in for it.
@@ -51,11 +53,11 @@ class DepotRegistry:
             raise RegistryError("depot registry refused %s: %s" % (device_id, e)) from None
 
     def fingerprint(self, device_id):
-        s = self.store.secret(device_id)
-        return fingerprint(s) if s else None
+        # the registry keeps derived keys and this fingerprint, never the secret itself
+        return self.store.fingerprint(device_id)
 
     def answer(self, device_id, nonce):
-        s = self.store.secret(device_id)
+        s = self.store.maint_key(device_id)  # HMAC(secret, "BRT-KDF-v1|maint")
         if s is None:
             raise RegistryError("device %s is not in the depot registry %s" % (device_id, self.path),
                                 "it was never enrolled here: it cannot be unlocked from this depot")

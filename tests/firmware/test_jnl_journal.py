@@ -32,7 +32,34 @@ def test_construction_does_no_io_and_mount_formats_blank_flash():
     st = j.mount()
     assert st.formatted and st.unsent == 0 and st.count == 0 and st.last_seq == 0
     assert st.oldest_unsent_t is None and not st.full and not st.nearly_full
-    assert st.capacity == 6 * (4096 - 16) and st.free == st.capacity
+    assert st.capacity == 6 * (4096 - 20) and st.free == st.capacity
+    assert st.incarnation != 0 and st.last_t == 0
+
+
+def test_incarnation_kept_across_reboots_new_after_a_wipe_and_last_t():
+    # docs/journal.md 'Incarnation': records are named by device + incarnation + seq
+    f, p = _rig()
+    j = Journal(p)
+    inc = j.mount().incarnation
+    for i in range(120):                                   # several sectors
+        j.append(_p(i), T + i)
+    j.ack(60)
+    st = Journal(p).mount()
+    assert st.incarnation == inc and st.last_t == T + 119 and not st.formatted
+    # the head opened but empty (cut right after its header): last_t from the sector before
+    j2 = Journal(p)
+    j2.mount()
+    j2._open((j2._head + 1) % j2._nd, j2._epoch + 1, j2._next_seq)
+    st = Journal(p).mount()
+    assert st.last_t == T + 119 and st.incarnation == inc and st.last_seq == 120
+    # the journal wiped: seqs start again, under a new random incarnation
+    for b in range(8):
+        p.ioctl(6, b)
+    st = Journal(p).mount()
+    assert st.formatted and st.last_seq == 0 and st.incarnation not in (0, inc)
+    # a sector header of format 1 (no incarnation) is not taken for a journal
+    from journal import format as jf
+    assert jf.parse_sector_header(b"BRJ\x01" + bytes(16)) is None
 
 
 def test_append_unsent_ack_and_remount():

@@ -145,7 +145,8 @@ def op_sync(req):
             "ms": time.ticks_diff(time.ticks_ms(), t0), "acked": c.acked,
             "uploaded": c.uploaded, "installed": c.installed, "errors": c.errors,
             "last_error": c.last_error, "cycles": c.cycles, "taps": taps,
-            "unsent": js.unsent, "times": S.times[-1:]}
+            "unsent": js.unsent, "times": S.times[-1:],
+            "time_refused": None if c.time_refused is None else list(c.time_refused)}
 
 
 def op_prof(req):

@@ -63,20 +63,22 @@ def test_install_sends_every_file_then_nothing(world, capsys):
 def test_enroll_registers_secret_keeps_fingerprint_only(world, capsys):
     assert _cli(world, "enroll", "--site", str(world["site"])) == 0
     store = DepotStore(world["registry"]).open()
-    secret = store.secret("240ac4a1b2c3")
-    assert len(secret) == 32
+    # the registry keeps keys derived from the secret and its fingerprint, not the secret
+    fp = store.fingerprint("240ac4a1b2c3")
+    key = store.sync_key("240ac4a1b2c3")
+    assert len(fp) == 16 and len(key) == 32
     out = capsys.readouterr().out
-    assert regmod.fingerprint(secret) in out
+    assert fp in out
     # re-running keeps the enrolled secret
     assert _cli(world, "enroll", "--site", str(world["site"])) == 0
     assert "already enrolled" in capsys.readouterr().out
-    assert store.secret("240ac4a1b2c3") == secret
+    assert store.sync_key("240ac4a1b2c3") == key
     audit = world["audit"].read_text()
-    assert secret.hex() not in audit and regmod.fingerprint(secret) in audit
-    # the device holds the same secret: its fingerprint matches the depot's
+    assert key.hex() not in audit and fp in audit
+    # the device holds the secret these came from: its fingerprint matches the depot's
     with Link(world["dev"].port) as link:
         link.fresh()
-        assert link.call("info")["secret_fp"] == regmod.fingerprint(secret)
+        assert link.call("info")["secret_fp"] == fp
     store.close()
 
 

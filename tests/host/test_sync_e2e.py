@@ -13,7 +13,9 @@ import pytest
 
 from host import bundles as hb
 from host.depot import wire
-from tests.host.sync_support import OPKEY, SECRET, CutProxy, Depot, Validator, gen_rec
+from host import synckeys
+from tests.host.sync_support import (OPKEY, SECRET, SYNC_KEY, CutProxy, Depot, Validator,
+                                     gen_rec, tagged)
 
 
 @pytest.fixture
@@ -81,24 +83,28 @@ def test_connection_cut_mid_exchange(depot, proxy, val, direction, nbytes):
 
 
 def test_same_batch_twice_and_out_of_order(depot):
-    recs = [(s, 1760000000 + s, bytes([0xA1, 0x01, s])) for s in range(1, 21)]
-    b1 = wire.encode_batch("val-1", 1760000000, recs[:10])
-    b2 = wire.encode_batch("val-1", 1760000000, recs[10:])
+    recs = tagged("val-1", 7, [(s, 1760000000 + s, bytes([0xA1, 0x01, s])) for s in range(1, 21)])
+    b1 = wire.encode_batch("val-1", 7, 1760000000, recs[:10])
+    b2 = wire.encode_batch("val-1", 7, 1760000000, recs[10:])
 
     def post(body, mac=None):
-        req = urllib.request.Request(depot.url + "/v1/sync/val-1/batch", data=body,
-                                     method="POST",
-                                     headers={"X-BRT-MAC": mac or wire.mac(SECRET, body)})
+        mac = mac or wire.mac(SYNC_KEY, body)
+        req = urllib.request.Request(depot.url + "/v2/sync/val-1/batch", data=body,
+                                     method="POST", headers={"X-BRT-MAC": mac})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read())
+                ans = json.loads(r.read())
+                # the acknowledgement is MAC'd over this very batch's MAC
+                assert ans.pop("ack_mac") == synckeys.ack_mac(SYNC_KEY, bytes.fromhex(mac),
+                                                              ans["acked"])
+                return r.status, ans
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
 
     code, ans = post(b2)
-    # the depot's time rides along with every answer (the validator sets its clock from it)
+    # the depot's time rides along with every answer (the validator sets it only from a hello)
     assert abs(ans.pop("time") - time.time()) < 5
-    assert (code, ans) == (200, {"acked": 20, "stored": 10, "duplicates": 0})
+    assert (code, ans) == (200, {"acked": 20, "stored": 10, "duplicates": 0, "conflicts": 0})
     assert depot.store.gaps() == []  # nothing below 11 yet: no hole between stored seqs
     code, ans = post(b1)
     assert (code, ans["acked"], ans["stored"]) == (200, 10, 10)
@@ -106,16 +112,18 @@ def test_same_batch_twice_and_out_of_order(depot):
     assert (code, ans["stored"], ans["duplicates"]) == (200, 0, 10)
     assert stored(depot) == list(range(1, 21))
     # a hole shows up as a gap until it is filled
-    b3 = wire.encode_batch("val-1", 0, [(25, 1, b"\xa0")])
+    b3 = wire.encode_batch("val-1", 7, 0, tagged("val-1", 7, [(25, 1, b"\xa0")]))
     assert post(b3)[0] == 200
     assert depot.store.gaps() == [("val-1", 21, 24)]
     # bad MAC: refused, nothing stored
-    b4 = wire.encode_batch("val-1", 0, [(26, 1, b"\xa0")])
+    b4 = wire.encode_batch("val-1", 7, 0, tagged("val-1", 7, [(26, 1, b"\xa0")]))
     assert post(b4, mac="0" * 64) == (401, {"error": "bad_mac", "detail": "val-1"})
     assert 26 not in stored(depot)
     # malformed bodies: typed answers
-    assert post(b"BRTU\x01")[1]["error"] == "malformed"
+    assert post(b"BRTU\x02")[1]["error"] == "malformed"
     assert post(b4[:-1])[1]["error"] == "malformed"
+    # a format-1 body (an old validator): a clear refusal
+    assert post(b"BRTU\x01" + b4[5:])[1]["error"] == "api_version"
 
 
 def test_bad_device_secret_uploads_nothing_and_acks_nothing(depot, tmp_path):
@@ -190,17 +198,20 @@ def test_bundles_installed_and_forged_stale_truncated_refused(depot, proxy, val,
     # stale: offered as version 5 but the signed header says 2 (older than installed 3)
     depot.store.add_bundle(hb.FARES, 5, hb.sign_bundle(hb.FARES, 2, b"\xa0", OPKEY))
     r = val.sync()
-    assert ["3", "stale"] in [[str(k), e] for k, e in r["errors"]], r
+    assert [3, 5, "stale"] in r["errors"], r
     depot.store._db().execute("DELETE FROM bundles WHERE kind=3 AND version=5")
     r = val.sync()
-    assert [3, "bad_signature"] in r["errors"], r
+    assert [3, 4, "bad_signature"] in r["errors"], r
     # truncated: the depot serves a bundle cut short (Content-Length matches the bytes)
     depot.store.add_bundle(hb.CONFIG, 7, hb.sign_bundle(hb.CONFIG, 7, hb.config_body(
         {"passback_s": 90}), OPKEY)[:-10])
     depot.store._db().execute("DELETE FROM bundles WHERE kind=3 AND version=4")
     r = val.sync()
-    assert [4, "truncated"] in r["errors"], r
-    val.sync()  # the next session reports the refusals to the depot (status page)
+    assert [4, 7, "truncated"] in r["errors"], r
+    # reported before the session ended: the depot shows every refusal, by version
+    refused = depot.store.devices()[0]["refused"]
+    assert (4, 7, "truncated", 1) in refused and (3, 4, "bad_signature", 1) in refused
+    assert (3, 5, "stale", 1) in refused
     assert "4:truncated" in depot.store.devices()[0]["last_error"]
     assert (data / "fares.cose").read_bytes() == fares
     assert not (data / "config.bun").exists()
