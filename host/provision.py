@@ -2,12 +2,12 @@
 
     python host/provision.py ports
     python host/provision.py all --site depot.json --bus B-017 --route K1 [--port P]
-    python host/provision.py flash|install|enroll|configure|selftest|lock|unlock ...
+    python host/provision.py flash|partition|install|enroll|configure|selftest|lock|unlock ...
 
 Every step checks what the validator already has first: re-running is safe, and an
 interrupted run resumes where it stopped. Every step is recorded in the audit log.
 Exit codes: 0 ok, 1 other, 2 usage, 3 no port, 4 port busy, 5 wrong chip, 6 no answer,
-7 locked, 8 bad config, 9 device error, 10 registry, 11 firmware build.
+7 locked, 8 bad config, 9 device error, 10 registry, 11 firmware build, 12 unsent taps.
 """
 
 import argparse
@@ -24,6 +24,7 @@ from host.provisioning import audit as auditlog  # noqa: E402
 from host.provisioning import config as hostconfig  # noqa: E402
 from host.provisioning import flash as flashmod  # noqa: E402
 from host.provisioning import install as installmod  # noqa: E402
+from host.provisioning import partition as partmod  # noqa: E402
 from host.provisioning import ports as portsmod  # noqa: E402
 from host.provisioning import registry as regmod  # noqa: E402
 from host.provisioning import steps  # noqa: E402
@@ -58,8 +59,13 @@ def _parser():
     sub.add_parser("ports", help="list serial ports that look like ESP32 boards")
     p = sub.add_parser("flash", parents=[common], help="write a MicroPython image (esptool)")
     p.add_argument("image", help="MicroPython release image (.bin)")
-    p.add_argument("--chip", default="ESP32", choices=sorted(flashmod.OFFSETS))
+    p.add_argument("--chip", default="ESP32-S3", choices=sorted(flashmod.OFFSETS),
+                   help="the board's chip (default: the reference board's ESP32-S3)")
     p.add_argument("--version", help="MicroPython version of the image (default: from its name)")
+    p = sub.add_parser("partition", parents=[common],
+                       help="write the validator's partition table (16 MB: app, vfs, journal)")
+    p.add_argument("--force", action="store_true",
+                   help="change the table even if the journal holds unsent taps (they are lost)")
     sub.add_parser("install", parents=[common, build], help="copy the firmware (changed files)")
     sub.add_parser("enroll", parents=[common, site, reg], help="device secret + registration")
     sub.add_parser("configure", parents=[common, site, cfg],
@@ -130,6 +136,14 @@ def run(a):
             raise
         log.record("flash", True, result=res, port=port)
         return 0
+    if a.cmd == "partition":
+        try:
+            res = _partition(a, log, port)
+        except ProvisionError as e:
+            log.record("partition", False, error=e.code, message=e.msg, port=port)
+            raise
+        log.record("partition", True, result=res, port=port)
+        return 0
     site = _site(a) if a.cmd in ("enroll", "configure", "all") or \
         (a.cmd == "unlock" and a.site) else None
     if a.cmd in ("configure", "all"):
@@ -192,6 +206,21 @@ def _session(a, log, port, site):
                 _run_step(name, lambda: steps.selftest(link, say), log, link)
             elif name == "lock":
                 _run_step(name, lambda: steps.lock(link, say), log, link)
+
+
+def _partition(a, log, port, esptool_cmds=None):
+    """The board's running MicroPython says what it holds, esptool writes the table."""
+    with Link(port, a.baud) as link:
+        link.fresh()  # a locked validator: DeviceLocked (unlock first)
+        try:
+            info = link.call("info")
+            log.device, log.fw, log.cfg = info["id"], info["fw"], info["cfg"]
+        except ProvisionError:
+            pass  # no validator firmware yet: the probe needs none
+        return partmod.partition(port, link, a.force, say, esptool_cmds or ESPTOOL)
+
+
+ESPTOOL = None  # esptool.cmds (imported when needed); tests put a fake of the chip here
 
 
 def _where(a, info):

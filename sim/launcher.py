@@ -23,6 +23,7 @@ import threading
 import time
 
 from host import tokens as ht
+from host.provisioning import parttable
 from sim import world as simworld
 from sim.devhost import DevHost, Firmware
 from sim.devhost.launch import EXIT_RESET, EXIT_WDT, MP, ROOT, firmware_env
@@ -102,6 +103,8 @@ class SimBoard(DepotMixin):
     def _seed(self):
         src = self.state / "provision"
         src.mkdir(exist_ok=True)
+        # the board's 16 MB flash with the partition table provisioning writes
+        parttable.write_image(self.image)
         for name, data in self.world.data_files(int(time.time())).items():
             (src / name).write_bytes(data)
         env = firmware_env(self.host)

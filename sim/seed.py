@@ -10,12 +10,14 @@ import os
 import sys
 
 import flashdev
+import parttable
 import simboot
 
 
 def main():
     image, src = sys.argv[1], sys.argv[2]
-    flash = flashdev.Flash(flashdev.DATA_SIZE, path=image)
+    # sim/launcher.py made the image: the 16 MB chip with the validator's partition table
+    flash = flashdev.Flash(parttable.image_size(image, flashdev.DATA_SIZE), path=image)
     simboot.mount_data(flash)
     n = 0
     for name in os.listdir(src):

@@ -38,8 +38,12 @@ def _mount():
     # cut) with the ESP32's partitions: LittleFS on `vfs`, the raw `journal` for esp32
     import esp32
     import flashdev
+    import parttable
 
-    flash = flashdev.Flash(flashdev.DATA_SIZE, path=os.getenv("BRT_FLASH"))
+    # the image is the whole 16 MB chip with its partition table (sim/serialdev.py makes
+    # it); an older 2 MiB data-area image still works
+    path = os.getenv("BRT_FLASH")
+    flash = flashdev.Flash(parttable.image_size(path, flashdev.DATA_SIZE), path=path)
     parts = esp32.attach(flash)
     try:
         vfs = os.VfsLfs2(parts["vfs"])

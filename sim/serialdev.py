@@ -44,6 +44,7 @@ import threading
 import time
 import tty
 
+from host.provisioning import parttable
 from sim.bareboard import BareBoard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,8 +85,13 @@ class SerialDevice:
     # maintenance code's in tests/firmware (128K).
     HEAP = "384K"
 
-    def __init__(self, flash, devhost=None, heap=HEAP):
+    def __init__(self, flash, devhost=None, heap=HEAP, table="validator"):
         self.flash = str(flash)
+        # a missing image is made as the 16 MB chip of a board that `flash` and `partition`
+        # have been through ("validator": host/provisioning/parttable.py's table), one
+        # fresh from `flash` only ("stock": MicroPython's own table, no journal), or with
+        # any other table (a tuple of parttable.Part)
+        self.table = table
         self.heap = heap
         self._bare = None
         self.devhost = devhost
@@ -109,6 +115,10 @@ class SerialDevice:
         # the process starts in an empty private directory: whatever goes wrong before the
         # board's flash is mounted, nothing can land in the caller's directory
         self._cwd = tempfile.mkdtemp(prefix="serialdev-")
+        t = self.table
+        if isinstance(t, str):
+            t = {"validator": parttable.VALIDATOR_16MB, "stock": parttable.STOCK}[t]
+        parttable.write_image(self.flash, t)
         if self.devhost is None:
             self._bare = BareBoard()
             self.devhost = self._bare.address
@@ -152,6 +162,13 @@ class SerialDevice:
                 return
             self._kill()
             self._spawn("friendly")
+
+    def download_mode(self):
+        """Reset into the ROM bootloader's download mode (esptool does it by DTR/RTS or the
+        USB-Serial-JTAG): the firmware stops until reset(). The ROM's protocol is not
+        emulated; tests fake esptool over the flash image file (tests/host/prov_support.py)."""
+        with self._lock:
+            self._kill()
 
     def running(self):
         return self._proc is not None and self._proc.poll() is None
@@ -335,10 +352,12 @@ def main(argv=None):
     """`python -m sim.serialdev FLASH_IMAGE`: run a virtual board, print its port."""
     import argparse
     ap = argparse.ArgumentParser(description="virtual ESP32 on a pty")
-    ap.add_argument("flash", help="flash image file (created blank if missing)")
+    ap.add_argument("flash", help="flash image file (16 MB, created blank if missing)")
     ap.add_argument("--devhost", help="device host address host:port (default: bare board)")
+    ap.add_argument("--table", choices=("validator", "stock"), default="validator",
+                    help="partition table of a new image (default: the validator's)")
     a = ap.parse_args(argv)
-    with SerialDevice(a.flash, devhost=a.devhost) as dev:
+    with SerialDevice(a.flash, devhost=a.devhost, table=a.table) as dev:
         print(dev.port, flush=True)
         try:
             while True:

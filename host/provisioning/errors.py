@@ -54,6 +54,11 @@ class BuildError(ProvisionError):
     code, exit = "build", 11
 
 
+class UnsentTaps(ProvisionError):
+    """A step would lose taps the depot has not acknowledged (refused unless --force)."""
+    code, exit = "unsent_taps", 12
+
+
 EXIT_CODES = {c.code: c.exit for c in (Usage, NoPort, PortBusy, WrongChip, NoAnswer,
                                        DeviceLocked, BadConfig, DeviceError, RegistryError,
-                                       BuildError)}
+                                       BuildError, UnsentTaps)}

@@ -4,11 +4,19 @@ Chip detection, the image offset for that chip (the ESP32 and ESP32-S2 boot from
 the newer chips from 0x0), write with compression, verify by reading the flash back,
 hard reset. Skipped when the board already answers with the wanted MicroPython version.
 esptool talks the ROM bootloader's protocol; `esp` below is its ESPLoader.
+
+The image's bootloader header gets the flash size esptool detects (16 MB on the reference
+board): the bootloader refuses any partition that ends past the size in that header, and
+the validator's table (partition.py) uses all 16 MB. A release image also carries
+MicroPython's own partition table (it is bootloader + table + app from 0x0): on a board
+that already has the validator's table, the table is written back in the same session,
+or the board would boot with the stock layout (journal gone, LittleFS unmountable).
 """
 
 import pathlib
 import re
 
+from . import parttable
 from .errors import BadConfig, NoAnswer, ProvisionError, WrongChip
 
 OFFSETS = {"ESP32": 0x1000, "ESP32-S2": 0x1000, "ESP32-S3": 0x0, "ESP32-C3": 0x0,
@@ -33,7 +41,7 @@ def running_version(link):
     return None
 
 
-def flash(port, image, chip="ESP32", want_version=None, link=None, say=print, esptool_cmds=None,
+def flash(port, image, chip="ESP32-S3", want_version=None, link=None, say=print, esptool_cmds=None,
           baud=460800):
     """Flash `image`; returns {"skipped": bool, "chip", "offset", "version"}."""
     path = pathlib.Path(image)
@@ -68,8 +76,16 @@ def flash(port, image, chip="ESP32", want_version=None, link=None, say=print, es
             esp.change_baud(baud)
         esptool_cmds.attach_flash(esp)
         data = path.read_bytes()
-        esptool_cmds.write_flash(esp, [(offset, data)], compress=True)
-        esptool_cmds.verify_flash(esp, [(offset, data)])
+        keep = _validator_table(esptool_cmds, esp)
+        writes = [(offset, data)]
+        if keep is not None and offset <= parttable.TABLE_OFFSET < offset + len(data):
+            writes.append((parttable.TABLE_OFFSET, keep))
+        for w in writes:
+            esptool_cmds.write_flash(esp, [w], compress=True, flash_size="detect")
+        for w in writes:
+            esptool_cmds.verify_flash(esp, [w], flash_size="detect")
+        if len(writes) > 1:
+            say("flash: the validator's partition table kept")
         esptool_cmds.reset_chip(esp, "hard-reset")
     except esptool.FatalError as e:
         raise NoAnswer("esptool: %s" % e) from None
@@ -78,4 +94,12 @@ def flash(port, image, chip="ESP32", want_version=None, link=None, say=print, es
             esp._port.close()
         except Exception:  # noqa: BLE001 - closing a port that may already be gone
             pass
-    return {"skipped": False, "chip": name, "offset": offset, "version": want}
+    return {"skipped": False, "chip": name, "offset": offset, "version": want,
+            "table_kept": keep is not None}
+
+
+def _validator_table(esptool_cmds, esp):
+    """The validator table's bytes if the board has it at 0x8000 now, else None."""
+    want = parttable.to_binary(parttable.VALIDATOR_16MB)
+    have = esptool_cmds.read_flash(esp, parttable.TABLE_OFFSET, parttable.TABLE_MAX)
+    return want if bytes(have) == want else None

@@ -6,14 +6,17 @@
 # test) with attach(flash); until then find() returns [] like a board without that
 # partition, and Partition(label) raises ValueError like the real one.
 import flashdev
+import parttable
 
 _parts = {}
 
 
 def attach(flash, vfs_size=-1):
-    """Serve `flash`'s partitions ('vfs', 'journal') from now on; returns them."""
+    """Serve `flash`'s partitions ('vfs', 'journal') from now on; returns them. A whole
+    chip's come from its partition table at 0x8000, as on the board (parttable.py)."""
     _parts.clear()
-    _parts.update(flashdev.partitions(flash, vfs_size))
+    table = parttable.read(flash) if vfs_size < 0 else None
+    _parts.update(table if table is not None else flashdev.partitions(flash, vfs_size))
     return _parts
 
 

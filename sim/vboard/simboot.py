@@ -60,7 +60,8 @@ def main(argv):
     if len(argv) < 2:
         print("usage: simboot.py <flash image> [main.py]")
         return 2
-    flash = flashdev.Flash(flashdev.DATA_SIZE, path=argv[1])
+    import parttable  # a whole-chip image (with its partition table) keeps its size
+    flash = flashdev.Flash(parttable.image_size(argv[1], flashdev.DATA_SIZE), path=argv[1])
     try:
         mount_data(flash)
         arm_from_env(flash)

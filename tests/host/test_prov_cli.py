@@ -21,11 +21,12 @@ from hypothesis import strategies as st
 from host import bundles, provision
 from host.provisioning import config as hostconfig
 from host.provisioning import flash as flashmod
+from host.provisioning import parttable
 from host.provisioning import ports as portsmod
 from host.provisioning.errors import EXIT_CODES, BadConfig, NoPort, WrongChip
 from tests.host.prov_support import make_site
 
-WORDS = ["ports", "flash", "install", "enroll", "configure", "selftest", "lock", "unlock",
+WORDS = ["ports", "flash", "partition", "--force", "install", "enroll", "configure", "selftest", "lock", "unlock",
          "all", "--port", "--site", "--bus", "--route", "--build", "--registry", "--wait",
          "--chip", "--audit", "-h", "x", "", "ESP32", "-1", "nan", "\x00", "ü", "--"]
 
@@ -35,7 +36,7 @@ WORDS = ["ports", "flash", "install", "enroll", "configure", "selftest", "lock",
 def test_any_arguments_give_an_exit_code_never_a_crash(argv):
     # no board is plugged in here: every run ends in usage, a typed error or success
     argv = [a.replace("\x00", "") for a in argv]
-    if argv[:1] and argv[0] in ("install", "selftest", "lock", "enroll", "unlock"):
+    if argv[:1] and argv[0] in ("install", "selftest", "lock", "enroll", "unlock", "partition"):
         argv = argv + ["--port", "/dev/brt-no-such-port"]
     out, err = io.StringIO(), io.StringIO()
     with tempfile.TemporaryDirectory() as d, \
@@ -201,9 +202,10 @@ class FakeESP:
 
 
 class FakeEsptool:
-    def __init__(self, chip):
+    def __init__(self, chip, table=b"\xff" * 0xC00):
         self.chip = chip
         self.calls = []
+        self.table = table      # what the board holds at 0x8000
 
     def detect_chip(self, port, baud):
         self.calls.append(("detect", port))
@@ -216,10 +218,18 @@ class FakeEsptool:
     def attach_flash(self, esp):
         self.calls.append(("attach",))
 
-    def write_flash(self, esp, addr_data, compress=False):
+    def read_flash(self, esp, address, size):
+        assert (address, size) == (0x8000, 0xC00)
+        return self.table
+
+    def write_flash(self, esp, addr_data, compress=False, flash_size="keep"):
+        # the image's header must get the real flash size (the bootloader checks the
+        # partition table against it)
+        assert flash_size == "detect"
         self.calls.append(("write", addr_data[0][0], len(addr_data[0][1]), compress))
 
-    def verify_flash(self, esp, addr_data):
+    def verify_flash(self, esp, addr_data, flash_size="keep"):
+        assert flash_size == "detect"
         self.calls.append(("verify", addr_data[0][0], len(addr_data[0][1])))
 
     def reset_chip(self, esp, mode):
@@ -232,9 +242,23 @@ def test_flash_writes_at_the_chip_offset_and_verifies(tmp_path, chip, offset):
     img.write_bytes(os.urandom(4096))
     fake = FakeEsptool(chip)
     r = flashmod.flash("/dev/ttyUSB0", img, chip, esptool_cmds=fake, say=lambda m: None)
-    assert r == {"skipped": False, "chip": chip, "offset": offset, "version": "1.29.0"}
+    assert r == {"skipped": False, "chip": chip, "offset": offset, "version": "1.29.0",
+                 "table_kept": False}
     assert ("write", offset, 4096, True) in fake.calls and ("verify", offset, 4096) in fake.calls
     assert [c[0] for c in fake.calls] == ["detect", "stub", "attach", "write", "verify", "reset"]
+
+
+def test_flash_keeps_the_validator_partition_table(tmp_path):
+    # a release image is bootloader + MicroPython's table + app from 0x0: on a board that
+    # has the validator's table, it is written back in the same session
+    img = tmp_path / "ESP32_GENERIC_S3-SPIRAM_OCT-20260101-v1.29.0.bin"
+    img.write_bytes(os.urandom(0x20000))
+    mine = parttable.to_binary(parttable.VALIDATOR_16MB)
+    fake = FakeEsptool("ESP32-S3", table=mine)
+    r = flashmod.flash("/dev/ttyACM0", img, "ESP32-S3", esptool_cmds=fake, say=lambda m: None)
+    assert r["table_kept"] is True
+    writes = [c for c in fake.calls if c[0] == "write"]
+    assert writes == [("write", 0x0, 0x20000, True), ("write", 0x8000, len(mine), True)]
 
 
 def test_flash_wrong_chip_exit_5(tmp_path):
