@@ -92,17 +92,24 @@ class Kit:
                            cc.limits_qr(text))
             self._clock_limits(r, cc.token_of_qr(text))
             return r
-        seen = []
+        seen, failed = [], []
 
         def answer(challenge):
+            # runs in the device host's thread: an error here must not pass as a phone fault
             seen.append(bytes(challenge))
-            return case.nfc_answer(challenge, b.now())
+            try:
+                return case.nfc_answer(challenge, b.now())
+            except ConformanceError as e:
+                failed.append(e)
+                return b""
 
         card = b.phone(answer_fn=answer, chunk=case.chunk)
         t0 = time.monotonic()
         d = b.tap_phone(label=case.name, card=card)
         r = rep.Result(case, index, expected, d, time.monotonic() - t0,
                        cc.limits_nfc(card.apdus), seen[0] if seen else None)
+        if failed:
+            raise failed[0]
         r.apdus = [[c.hex(), a.hex()] for c, a in card.apdus]
         self._clock_limits(r, cc.token_of_apdus(card.apdus))
         if r.got == cr.READER_FAULT:

@@ -21,6 +21,7 @@ from sim.conformance_keys import ConformanceError, hex_or_binary
 
 CASES_MANIFEST = "cases.json"
 QR_ALNUM = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+YEARS_10 = 10 * 365 * 86400   # proof_time bound: any real skew, never out of uint32
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 OPTIONS = {"name", "channel", "expect", "about", "qr", "token", "pass", "phone_key",
            "proof_time", "counter", "challenge", "same_proof", "chunk"}
@@ -97,8 +98,8 @@ class Case:
                 self.phone_key = ht.load_key(_path(folder, spec["phone_key"], where))
             except ht.TokenToolError as e:
                 raise ConformanceError("%s: %s" % (where, e)) from None
-        self.proof_time = _int(spec, "proof_time", 0, -2 ** 31, 2 ** 31, where)
-        self.counter = _int(spec, "counter", 1, 0, 2 ** 32 - 1, where)
+        self.proof_time = _int(spec, "proof_time", 0, -YEARS_10, YEARS_10, where)
+        self.counter = _int(spec, "counter", 1, 0, 2 ** 31, where)
         self.chunk = _int(spec, "chunk", fmt.CHUNK, 1, 4096, where)
         self.same_proof = bool(spec.get("same_proof", False))
         ch = spec.get("challenge", "live" if self.channel == "nfc" else "none")
