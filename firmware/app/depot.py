@@ -22,6 +22,7 @@ UPLOAD_QUIET_MS = const(2000)    # new taps go up once the reader was idle this 
 POLL_MS = const(10000)           # parked in range: a session (cheap poll) at least this often
 RETRY_IDLE_MS = const(30000)     # a session that keeps failing: give it a rest, then again
 CHECK_MS = const(500)            # how often the loop looks at the journal for new taps
+REFUSAL_JOURNAL_MS = const(3600000)  # the same refused time is journaled once an hour
 
 
 class Depot:
@@ -47,6 +48,7 @@ class Depot:
         self.sessions = 0
         self.installed = []
         self.time_refusals = 0
+        self._refusal = None          # (why, ticks ms) of the last refusal journaled
 
     def busy(self):
         """A session is under way (the loop reboots for new bundles only between them)."""
@@ -142,6 +144,12 @@ class Depot:
         self.time_refusals += 1
         if self.v is not None:
             self.v.fault("time", "depot time %d refused: %s" % (offered, why))
+        now_ms = time.ticks_ms()
+        last = self._refusal
+        if last is not None and last[0] == why and \
+                time.ticks_diff(now_ms, last[1]) < REFUSAL_JOURNAL_MS:
+            return          # parked at a lying depot: one event an hour, not one a poll
+        self._refusal = (why, now_ms)
         try:
             from app import record
             now, ok = self.clock_source() if self.clock_source else (0, False)

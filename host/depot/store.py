@@ -270,6 +270,11 @@ class DepotStore:
             if time_refused is not None:
                 db.execute("UPDATE devices SET time_refused=? WHERE device_id=?",
                            (json.dumps(dict(time_refused, at=now)), device_id))
+                # one alarm an hour per device: a validator parked at a depot whose clock
+                # is wrong reports it at every poll
+                if db.execute("SELECT 1 FROM alarms WHERE kind='time_refused' AND "
+                              "device_id=? AND at > ?", (device_id, now - 3600)).fetchone():
+                    return
                 self.alarm(db, "time_refused", device_id,
                            "the validator refused the depot's time %s (its clock %s): %s"
                            % (time_refused["offered"], time_refused["device"],
