@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 import cbor2
@@ -101,13 +102,9 @@ def test_keys_json_sets_validity_and_usage(tmp_path):
 
 
 @pytest.mark.parametrize("setup,message", [
-    ("private", "is a private key"),
-    ("p384", "not a P-256"),
-    ("wrong-kid", "is not the key's SHA-256"),
-    ("bad-time", "not a time"),
-    ("empty", "no issuer keys"),
-    ("cose-off-curve", "not a point on P-256"),
-])
+    ("private", "is a private key"), ("p384", "not a P-256"), ("bad-time", "not a time"),
+    ("wrong-kid", "is not the key's SHA-256"), ("empty", "no issuer keys"),
+    ("cose-off-curve", "not a point on P-256")])
 def test_unusable_keys_are_refused_with_the_file_named(tmp_path, setup, message):
     k = ht.key_from_int(14)
     if setup == "private":
@@ -124,26 +121,22 @@ def test_unusable_keys_are_refused_with_the_file_named(tmp_path, setup, message)
                                                        -3: b"\x02" * 32}))
     with pytest.raises(ConformanceError, match=message) as e:
         load_keys(tmp_path, NOW)
-    assert "\n" not in str(e.value)
-    if setup not in ("empty",):
-        assert "k." in str(e.value)
+    assert "\n" not in str(e.value) and ("k." in str(e.value) or setup == "empty")
 
 
 # --- cases -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("spec,message", [
-    ({"channel": "qr", "expect": 0, "qr": "a.txt"}, "name must be"),
-    ({"name": "x", "channel": "bt", "expect": 0, "qr": "a.txt"}, "channel must be"),
-    ({"name": "x", "channel": "qr", "expect": "maybe", "qr": "a.txt"}, "expected result"),
-    ({"name": "x", "channel": "qr", "expect": 0}, "exactly one of"),
-    ({"name": "x", "channel": "nfc", "expect": 0, "qr": "a.txt"}, "\"qr\" files are for"),
-    ({"name": "x", "channel": "qr", "expect": 0, "qr": "missing.txt"}, "cannot read"),
-    ({"name": "x", "channel": "qr", "expect": 0, "qr": "a.txt", "colour": 1}, "unknown field"),
-    ({"name": "x", "channel": "qr", "expect": 0, "qr": "a.txt", "proof_time": 5},
-     "run-time proofs"),
-    ({"name": "x", "channel": "qr", "expect": 0, "pass": "a.txt"}, "needs \"phone_key\""),
+@pytest.mark.parametrize("change,message", [
+    ({"name": None}, "name must be"), ({"channel": "bt"}, "channel must be"),
+    ({"expect": "maybe"}, "expected result"), ({"qr": None}, "exactly one of"),
+    ({"channel": "nfc"}, "\"qr\" files are for"), ({"qr": "missing.txt"}, "cannot read"),
+    ({"colour": 1}, "unknown field"), ({"proof_time": 5}, "run-time proofs"),
+    ({"qr": None, "pass": "a.txt"}, "needs \"phone_key\""),
 ])
-def test_bad_cases_are_refused_naming_the_case(tmp_path, spec, message):
+def test_bad_cases_are_refused_naming_the_case(tmp_path, change, message):
+    spec = {"name": "x", "channel": "qr", "expect": 0, "qr": "a.txt"}
+    spec.update(change)
+    spec = {k: v for k, v in spec.items() if v is not None}
     (tmp_path / "a.txt").write_text("BRT1:XX\n")
     write_manifest(tmp_path, [spec])
     with pytest.raises(ConformanceError, match=message):
@@ -271,15 +264,13 @@ def test_a_partner_pem_key_a_stranger_and_a_wrong_expectation(tmp_path):
     cases = tmp_path / "cases"
     cases.mkdir()
     ht.save_key(phone, cases / "phone.pem")
-    t = int(__import__("time").time())
-    p = ht.mint_pass(issuer, ht.public_bytes(phone), b"GOPAY001", b"PASS0001", 0, 50000,
-                     t - 3600, t + 86400)
-    (cases / "gopay.pass").write_bytes(p)
-    p2 = ht.mint_pass(issuer, ht.public_bytes(phone), b"GOPAY002", b"PASS0002", 1, 50000,
-                      t - 3600, t + 86400)
-    (cases / "gopay2.pass").write_bytes(p2)
-    sp = ht.mint_pass(stranger, ht.public_bytes(phone), b"STRANGE1", b"PASS0003", 0, 50000,
-                      t - 3600, t + 86400)
+    t = int(time.time())
+
+    def mint(key, wid):
+        return ht.mint_pass(key, ht.public_bytes(phone), wid, wid, 0, 50000, t - 3600, t + 86400)
+    (cases / "gopay.pass").write_bytes(mint(issuer, b"GOPAY001"))
+    (cases / "gopay2.pass").write_bytes(mint(issuer, b"GOPAY002"))
+    sp = mint(stranger, b"STRANGE1")
     (cases / "stranger.txt").write_text(ht.qr_text(sp, ht.make_proof(sp, phone, t, 1)) + "\n")
     write_manifest(cases, [
         {"name": "nfc-live", "channel": "nfc", "expect": "accepted", "pass": "gopay.pass",
