@@ -51,19 +51,28 @@ DBL, ADDP, ADDN, SETP, SETN = eng.DBL, eng.ADDP, eng.ADDN, eng.SETP, eng.SETN
 RZERO, QTAB, INV, SQRT = eng.RZERO, eng.QTAB, eng.INV, eng.SQRT
 
 _ws = bytearray(2 * eng.WORDS)  # the workspace: scratch and 48 registers
-_ws[2 * (eng.REG0 + 16 * ONE)] = 1
+_ws[2 * (eng.REG0 + eng.STRIDE * ONE)] = 1
 _run = eng.run
 _gtab = None  # SPLIT tables for G, built on first use
 
 
 def _set(r, v):
-    o = 2 * (eng.REG0 + 16 * r)
-    _ws[o:o + 32] = v.to_bytes(32, "little")
+    o = 2 * (eng.REG0 + eng.STRIDE * r)
+    _ws[o:o + 34] = v.to_bytes(34, "little")
 
 
 def _get(r):
-    o = 2 * (eng.REG0 + 16 * r)
-    return int.from_bytes(_ws[o:o + 32], "little") % P
+    o = 2 * (eng.REG0 + eng.STRIDE * r)
+    return int.from_bytes(_ws[o:o + 34], "little") % P
+
+
+@micropython.native
+def _call(prog, n, t):
+    """Run an engine program: n repetitions, or a table row offset (uint16 units)."""
+    ws = _ws
+    ws[0] = n & 0xFF
+    ws[1] = n >> 8
+    return _run(ws, 0, prog, t)
 
 
 @micropython.native
@@ -126,7 +135,7 @@ def decompress(x, odd):
         return None
     a = (x * x * x - 3 * x + B) % p
     _set(QX, a)
-    _run(_ws, SQRT, 1, _ws)
+    _call(SQRT, 1, _ws)
     y = _get(QY)
     if y * y % p != a:
         return None
@@ -141,7 +150,7 @@ def _odd_table(x, y, out):
     """The CNT odd multiples of the affine point (x, y) as affine rows into out."""
     _set(QX, x)
     _set(QY, y)
-    _run(_ws, QTAB, 0, out)
+    _call(QTAB, 0, out)
     return out
 
 
@@ -150,9 +159,9 @@ def _times2k(x, y, k):
     _set(X, x)
     _set(Y, y)
     _set(Z, 1)
-    _run(_ws, DBL, k, _ws)
+    _call(DBL, k, _ws)
     _set(QX, _get(Z))
-    _run(_ws, INV, 1, _ws)
+    _call(INV, 1, _ws)
     zi = _get(QY)
     z2 = zi * zi % P
     return _get(X) * z2 % P, _get(Y) * (z2 * zi % P) % P
@@ -251,19 +260,26 @@ def _msm(ev, tabs):
     for e in ev:
         i = e >> 16
         if not inf and cur > i:
-            run(ws, DBL, cur - i, ws)
+            k = cur - i
+            ws[0] = k & 0xFF
+            ws[1] = k >> 8
+            run(ws, 0, DBL, ws)
         if e & end:
             break
         cur = i
         tb = tabs[(e >> 12) & 7]
-        o = (e & 2047) >> 1
+        o = (e & 2047) >> 1   # the row's offset in uint16 units (below 1024)
+        ws[0] = o & 0xFF
+        ws[1] = o >> 8
         if inf:
-            run(ws, SETN if e & 2048 else SETP, o, tb)
+            run(ws, 0, SETN if e & 2048 else SETP, tb)
             inf = False
-        elif run(ws, ADDN if e & 2048 else ADDP, o, tb):
+        elif run(ws, 0, ADDN if e & 2048 else ADDP, tb):
             # h = 0: the point added is +-the sum. The same point (r = 0 too): double it
-            if run(ws, RZERO, 1, ws):
-                run(ws, DBL, 1, ws)
+            ws[0] = 1
+            ws[1] = 0
+            if run(ws, 0, RZERO, ws):
+                run(ws, 0, DBL, ws)
             else:   # its negative: the sum is the point at infinity
                 inf = True
     return not inf

@@ -99,17 +99,17 @@ def _row(x, y):
 def test_engine_doubling_and_addition_match_the_bignum_formulas():
     gx, gy = p256.GX, p256.GY
     _set_acc(gx, gy, 1)
-    p256._run(p256._ws, p256.DBL, 1, p256._ws)
+    p256._call(p256.DBL, 1, p256._ws)
     assert _aff(*_acc()) == ref._aff_of(ref._jdouble(gx, gy, 1))
     assert _aff(*_acc())[0] == X2G
     _set_acc(gx, gy, 1)
-    p256._run(p256._ws, p256.DBL, 5, p256._ws)         # a block of 5 doublings: 32G
+    p256._call(p256.DBL, 5, p256._ws)         # a block of 5 doublings: 32G
     assert _aff(*_acc()) == ref._aff_of(ref._dbln(gx, gy, 1, 5))
     # 2G + G = 3G through the table row of G, and 2G - G = G
     two = ref._jdouble(gx, gy, 1)
     for prog, y in ((p256.ADDP, gy), (p256.ADDN, P - gy)):
         _set_acc(*two)
-        assert p256._run(p256._ws, prog, 0, _row(gx, gy)) == 0
+        assert p256._call(prog, 0, _row(gx, gy)) == 0
         assert _aff(*_acc()) == ref._aff_of(ref._madd(*(two + (gx, y))))
 
 
@@ -118,12 +118,12 @@ def test_addition_special_cases_directly():
     # the same point in another Jacobian representation (Z = 2): the engine stops at h = 0
     # with r = 0 too, and leaves the accumulator as it was (the loop then doubles it)
     _set_acc(gx * 4 % P, gy * 8 % P, 2)
-    assert p256._run(p256._ws, p256.ADDP, 0, _row(gx, gy)) != 0
-    assert p256._run(p256._ws, p256.RZERO, 1, p256._ws) != 0
+    assert p256._call(p256.ADDP, 0, _row(gx, gy)) != 0
+    assert p256._call(p256.RZERO, 1, p256._ws) != 0
     assert _acc() == (gx * 4 % P, gy * 8 % P, 2)
     # P + (-P): h = 0 and r != 0
-    assert p256._run(p256._ws, p256.ADDN, 0, _row(gx, gy)) != 0
-    assert p256._run(p256._ws, p256.RZERO, 1, p256._ws) == 0
+    assert p256._call(p256.ADDN, 0, _row(gx, gy)) != 0
+    assert p256._call(p256.RZERO, 1, p256._ws) == 0
 
 
 def test_odd_multiples_and_affine():

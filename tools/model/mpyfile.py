@@ -76,7 +76,10 @@ def _raw_code(r):
     data = r.bytes(kind_len >> 3)
     code = data
     if kind == KIND_NATIVE:
-        code = data[:r.uint()]           # machine code ends where the prelude starts
+        # machine code ends where the prelude starts, and begins with one data word (the
+        # prelude's index: py/emitnative.c, emit_native_start_pass; a generator has a
+        # second one, and the firmware has no native generators: decoding would fail)
+        code = data[4:r.uint()]
     elif kind in (KIND_VIPER, KIND_ASM):
         flags = r.uint()
         if kind == KIND_VIPER:

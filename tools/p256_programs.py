@@ -1,0 +1,123 @@
+"""The P-256 engine's programs: point formulas as sequences of field operations.
+
+tools/gen_p256.py assembles them into firmware/p256_engine.py as bytes constants (so the
+device builds nothing at import). Each operation is 4 bytes (op, d, a, b): d, a, b are
+register numbers (or, for LDT/STT, b is a table row). Register numbers are those of
+firmware/tokens/p256.py. An operation may write a register it reads (d == a or b).
+"""
+
+X, Y, Z = 0, 1, 2
+T1, T2, T3, T4, T5, T6 = 3, 4, 5, 6, 7, 8
+X2, Y2, ONE, ZERO = 9, 10, 11, 12
+J0 = 13     # a new key's Jacobian odd multiples: 8 x (X, Y, Z), registers 13..36
+ACC0 = 37   # Montgomery's trick: running products, 37..44
+QX, QY, ZC = 45, 46, 47
+NREG = 48
+CNT = 8     # odd multiples in a key's table (window 5)
+
+OPS = ("END", "MUL", "SQR", "ADD", "SUB", "SUB2", "HALF3", "MOV", "LDT", "STT", "ZCHK")
+(END, MUL, SQR, ADD, SUB, SUB2, HALF3, MOV, LDT, STT, ZCHK) = range(len(OPS))
+
+
+def asm(ops, ret=True):
+    """Program bytes from [(op, d, a, b)], ended by END (ret: run once and return)."""
+    b = bytearray(4 * len(ops) + 4)
+    for i, o in enumerate(ops):
+        if len(o) != 4 or not all(0 <= v < 256 for v in o):
+            raise ValueError("bad operation %r" % (o,))
+        b[4 * i:4 * i + 4] = bytes(o)
+    b[4 * len(ops) + 1] = 1 if ret else 0
+    return bytes(b)
+
+
+def dbl_ops():
+    """2(X, Y, Z), a = -3: dbl-2001-b scaled by 1/2 (Z3 = Y*Z, alpha/2 = 3(X-d)(X+d)/2):
+    4M + 4S and 5 linear operations. Z = 0 (infinity) stays 0."""
+    return [(SQR, T1, Z, 0), (SQR, T2, Y, 0), (MUL, T3, X, T2),
+            (SUB, T4, X, T1), (ADD, T5, X, T1), (MUL, T6, T4, T5), (HALF3, T6, T6, 0),
+            (MUL, Z, Y, Z), (SQR, T4, T6, 0), (SUB2, X, T4, T3),
+            (SUB, T4, T3, X), (MUL, T5, T6, T4), (SQR, T2, T2, 0), (SUB, Y, T5, T2)]
+
+
+def madd_ops(check):
+    """(X, Y, Z) + (X2, Y2) affine, madd-2007-bl's order: 8M + 3S. With check, stop at
+    h = 0 (P1 = +-P2), leaving X, Y, Z as they were and r in T4."""
+    ops = [(SQR, T1, Z, 0), (MUL, T2, X2, T1), (SUB, T2, T2, X), (MUL, T3, Z, T1),
+           (MUL, T4, Y2, T3), (SUB, T4, T4, Y)]
+    if check:
+        ops.append((ZCHK, 0, T2, 0))
+    return ops + [(SQR, T5, T2, 0), (MUL, T6, T2, T5), (MUL, T3, X, T5), (MUL, Z, Z, T2),
+                  (SQR, T1, T4, 0), (SUB, T1, T1, T6), (SUB2, X, T1, T3),
+                  (SUB, T3, T3, X), (MUL, T3, T4, T3), (MUL, T6, Y, T6), (SUB, Y, T3, T6)]
+
+
+def load_ops(neg, dx, dy):
+    """A table row (the n-th) into dx, dy; negated (y = 0 - y) for a negative digit."""
+    ops = [(LDT, dx, 0, 0), (LDT, dy, 0, 1)]
+    return ops + [(SUB, dy, ZERO, dy)] if neg else ops
+
+
+def _sqn(r, k):
+    return [(SQR, r, r, 0)] * k
+
+
+def pow_ops(a, r, sqrt):
+    """r = a^(p-2) (the inverse) or a^((p+1)/4) (a square root), by the usual chain of
+    x_k = a^(2^k - 1): 255 squarings and 12 multiplications (253 and 9 for the root)."""
+    x2, x3, x6, x12, x15, x30, x32 = T1, T2, T3, T4, T5, T6, ZC
+    ops = ([(SQR, x2, a, 0), (MUL, x2, x2, a), (SQR, x3, x2, 0), (MUL, x3, x3, a),
+            (MOV, x6, x3, 0)] + _sqn(x6, 3) + [(MUL, x6, x6, x3), (MOV, x12, x6, 0)] +
+           _sqn(x12, 6) + [(MUL, x12, x12, x6), (MOV, x15, x12, 0)] + _sqn(x15, 3) +
+           [(MUL, x15, x15, x3), (MOV, x30, x15, 0)] + _sqn(x30, 15) +
+           [(MUL, x30, x30, x15), (MOV, x32, x30, 0)] + _sqn(x32, 2) +
+           [(MUL, x32, x32, x2), (MOV, r, x32, 0)])
+    if sqrt:   # (p+1)/4 = 2^254 - 2^222 + 2^190 + 2^94
+        return ops + _sqn(r, 32) + [(MUL, r, r, a)] + _sqn(r, 96) + [(MUL, r, r, a)] + \
+            _sqn(r, 94)
+    # p - 2: 32 ones, 31 zeros and a one, 96 zeros, 94 ones, 0, 1
+    return ops + _sqn(r, 32) + [(MUL, r, r, a)] + _sqn(r, 128) + [(MUL, r, r, x32)] + \
+        _sqn(r, 32) + [(MUL, r, r, x32)] + _sqn(r, 30) + [(MUL, r, r, x30)] + \
+        _sqn(r, 2) + [(MUL, r, r, a)]
+
+
+def qtable_ops(cnt):
+    """The odd multiples Q, 3Q, .. of (QX, QY) as affine rows x, y of the table t (n = 0):
+    D = 2Q = (X, Y, zc) is affine on the isomorphic curve with coordinates scaled by zc
+    (x -> x zc^2, y -> y zc^3; the addition formulas do not involve a or b), so each step
+    is a mixed addition; then one inversion for all (Montgomery's trick). kQ != O for
+    k < n, so no step meets a special case."""
+    ops = [(MOV, X, QX, 0), (MOV, Y, QY, 0), (MOV, Z, ONE, 0)] + dbl_ops()
+    ops += [(MOV, X2, X, 0), (MOV, Y2, Y, 0), (MOV, ZC, Z, 0),
+            (SQR, T1, ZC, 0), (MUL, J0, QX, T1), (MUL, T2, T1, ZC), (MUL, J0 + 1, QY, T2),
+            (MOV, J0 + 2, ONE, 0)]
+    for i in range(1, cnt):
+        j = J0 + 3 * (i - 1)
+        ops += [(MOV, X, j, 0), (MOV, Y, j + 1, 0), (MOV, Z, j + 2, 0)] + madd_ops(False)
+        ops += [(MOV, j + 3, X, 0), (MOV, j + 4, Y, 0), (MOV, j + 5, Z, 0)]
+    ops.append((MOV, ACC0, ONE, 0))
+    for i in range(1, cnt):
+        ops.append((MUL, ACC0 + i, ACC0 + i - 1, J0 + 3 * (i - 1) + 2))
+    inv = Y2  # 1 / (zc Z_0 ... Z_7), then 1 / (zc Z_0 ... Z_i) going down
+    ops += [(MUL, X2, ACC0 + cnt - 1, J0 + 3 * (cnt - 1) + 2), (MUL, X2, X2, ZC)]
+    ops += pow_ops(X2, inv, False)
+    for i in range(cnt - 1, -1, -1):
+        j = J0 + 3 * i
+        ops += [(MUL, X, inv, ACC0 + i), (MUL, inv, inv, j + 2), (SQR, Y, X, 0),
+                (MUL, Z, j, Y), (STT, 0, Z, 2 * i), (MUL, Y, Y, X), (MUL, Z, j + 1, Y),
+                (STT, 0, Z, 2 * i + 1)]
+    return ops
+
+
+def programs():
+    """{name: bytes} of every program the firmware runs."""
+    return {
+        "DBL": asm(dbl_ops(), False),
+        "ADDP": asm(load_ops(False, X2, Y2) + madd_ops(True)),
+        "ADDN": asm(load_ops(True, X2, Y2) + madd_ops(True)),
+        "SETP": asm(load_ops(False, X, Y) + [(MOV, Z, ONE, 0)]),
+        "SETN": asm(load_ops(True, X, Y) + [(MOV, Z, ONE, 0)]),
+        "RZERO": asm([(ZCHK, 0, T4, 0)]),
+        "QTAB": asm(qtable_ops(CNT)),
+        "INV": asm(pow_ops(QX, QY, False)),
+        "SQRT": asm(pow_ops(QX, QY, True)),
+    }
