@@ -162,13 +162,18 @@ class Kit:
 
 def add_parser(sub):
     c = sub.add_parser("conformance", help="a wallet partner's conformance kit "
-                       "(docs/conformance.md)")
+                       "(docs/conformance.md)",
+                       description="Installs the partner's issuer keys on a fresh simulated "
+                       "validator (a trust list through a depot sync) and runs every case "
+                       "through the real firmware. Exit 0: every case as expected; 1: not; "
+                       "2: the kit could not run. Guide: docs/conformance.md; a starter "
+                       "pack: python -m host.tokens starter DIR.")
     c.add_argument("--keys", required=True, help="folder of issuer public keys (PEM or "
                    "COSE_Key, optional keys.json)")
     c.add_argument("--cases", required=True, help="folder with cases.json and its files")
-    c.add_argument("--junit", default="build/conformance/junit.xml", help="JUnit XML out")
-    c.add_argument("--json", default="build/conformance/results.json", help="JSON out")
-    c.add_argument("--only", action="append", metavar="NAME", help="run only this case")
+    c.add_argument("--junit", default="build/conformance/junit.xml", help="JUnit XML out (default %(default)s)")
+    c.add_argument("--json", default="build/conformance/results.json", help="JSON out (default %(default)s)")
+    c.add_argument("--only", action="append", metavar="NAME", help="run only this case (repeatable)")
     c.add_argument("--verbose", action="store_true", help="the validator's console too")
     return c
 
