@@ -176,6 +176,22 @@ def test_any_case_object_loads_or_gets_a_typed_error(tmp_path, spec):
         assert c.channel in ("qr", "nfc") and c.expect
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=200), st.dictionaries(st.sampled_from(
+    ["file", "kid", "not_before", "not_after", "usage"]), VALUES, max_size=5))
+def test_any_key_file_or_keys_json_entry_loads_or_gets_a_typed_error(tmp_path, raw, entry):
+    for p in tmp_path.iterdir():
+        p.unlink()
+    (tmp_path / "k.cose").write_bytes(raw)
+    if entry:
+        (tmp_path / "keys.json").write_text(json.dumps({"keys": [entry]}))
+    try:
+        load_keys(tmp_path, NOW)
+    except ConformanceError as e:
+        assert str(e) and "\n" not in str(e)
+
+
 def test_phone_side_limits_are_lines_not_bare_numbers():
     (line,) = cc.limits_nfc([(ht.select_apdu(), b"\x01\x90\x00"),
                              (ht.tap_apdu(bytes(16)), b"\x00" * 300 + b"\x90\x00")])
