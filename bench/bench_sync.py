@@ -12,6 +12,7 @@ import cbor2
 
 from host.backoffice.store import open_store
 from host.depot import wire
+from host import synckeys
 from tests.host.sync_support import SECRET, Depot, Validator
 
 TAPS = 2000
@@ -142,14 +143,16 @@ def _depot_ingest():
     with tempfile.TemporaryDirectory() as tmp:
         d = Depot(tmp + "/depot.db")
         d.store.register("val-1", SECRET)
-        bodies = [wire.encode_batch("val-1", 0, [(s, 0, _record(s)) for s in
-                                                 range(b * per + 1, (b + 1) * per + 1)])
-                  for b in range(n // per)]
+        key = synckeys.derive(SECRET, synckeys.SYNC)
+        rkey = synckeys.derive(SECRET, synckeys.RECORD)
+        bodies = [wire.encode_batch("val-1", 1, 0, [
+            (s, 0, _record(s), synckeys.record_tag(rkey, "val-1", 1, s, 0, _record(s)))
+            for s in range(b * per + 1, (b + 1) * per + 1)]) for b in range(n // per)]
         t0 = time.perf_counter()
         for body in bodies:
-            req = urllib.request.Request(d.url + "/v1/sync/val-1/batch", data=body,
+            req = urllib.request.Request(d.url + "/v2/sync/val-1/batch", data=body,
                                          method="POST",
-                                         headers={"X-BRT-MAC": wire.mac(SECRET, body)})
+                                         headers={"X-BRT-MAC": wire.mac(key, body)})
             with urllib.request.urlopen(req, timeout=30) as r:
                 r.read()
         dt = time.perf_counter() - t0
@@ -162,15 +165,18 @@ def _depot_ingest():
 
 def _bo_ingest(store, label):
     n, per = 10000, 500
-    taps = [("val-%d" % (i % 10), i, 0, _record(i)) for i in range(n)]
+    rkey = synckeys.derive(SECRET, synckeys.RECORD)
+    taps = [("val-%d" % (i % 10), 1, i, 0, _record(i),
+             synckeys.record_tag(rkey, "val-%d" % (i % 10), 1, i, 0, _record(i)))
+            for i in range(n)]
     t0 = time.perf_counter()
     for b in range(n // per):
         store.ingest("depot-A", "depot-A:%d" % b, taps[b * per:(b + 1) * per])
     dt = time.perf_counter() - t0
     assert store.count() == n
     return {"name": "back office ingest, %s" % label, "value": n / dt, "unit": "rows/s",
-            "note": "%d tap records (CBOR parsed) in batches of %d, one transaction each"
-                    % (n, per)}
+            "note": "%d tap records (tag checked, CBOR parsed) in batches of %d, one "
+                    "transaction each" % (n, per)}
 
 
 def run():
@@ -181,6 +187,8 @@ def run():
     with tempfile.TemporaryDirectory() as tmp:
         s = open_store(tmp + "/bo.db")
         s.register_depot("depot-A", b"A" * 32)
+        for i in range(10):
+            s.register_validator("val-%d" % i, ["depot-A"], secret=SECRET)
         rows.append(_bo_ingest(s, "SQLite"))
         s.close()
     from tests.host.backoffice_pg import Cluster, _bindir
@@ -192,6 +200,8 @@ def run():
     try:
         s = open_store(c.new_database())
         s.register_depot("depot-A", b"A" * 32)
+        for i in range(10):
+            s.register_validator("val-%d" % i, ["depot-A"], secret=SECRET)
         rows.append(_bo_ingest(s, "PostgreSQL 15"))
         s.close()
     finally:

@@ -44,6 +44,7 @@ class Depot:
         self._done_at = None          # when the last session ended (None: none in range yet)
         self._seen_seq = -1           # the journal's last seq when that session started
         self._check_at = time.ticks_ms()
+        self._link_at = time.ticks_ms()
         self._idle_since = time.ticks_ms()
         self.sessions = 0
         self.installed = []
@@ -77,11 +78,14 @@ class Depot:
             self._step_sync(now_ms, idle)
             return
         if self._done_at is not None:      # in range, between sessions
-            if idle and self._due(now_ms):
-                if self._connected():
-                    self._start(now_ms)
-                else:
+            if time.ticks_diff(now_ms, self._link_at) >= 0:
+                # the bus leaving is noticed within CHECK_MS (isconnected() is cheap)
+                self._link_at = time.ticks_add(now_ms, CHECK_MS)
+                if not self._connected():
                     self._leave()
+                    return
+            if idle and self._due(now_ms):
+                self._start(now_ms)
             return
         if time.ticks_diff(now_ms, self._join_at) < 0:
             return

@@ -10,6 +10,7 @@ import cbor2
 import pytest
 
 from host import bundles as hb
+from host import synckeys
 from host.backoffice.server import BackofficeServer, batch_mac
 from host.backoffice.store import BackofficeError, open_store
 from tests.host.backoffice_pg import pg_cluster  # noqa: F401 - session fixture
@@ -26,8 +27,20 @@ def store(request, tmp_path):
         s = open_store(request.getfixturevalue("pg_cluster").new_database())
     s.register_depot("depot-A", b"A" * 32)
     s.register_depot("depot-B", b"B" * 32)
+    for v in ("v1", "v2"):
+        s.register_validator(v, ["depot-A", "depot-B"], secret=SECRETS[v])
     yield s
     s.close()
+
+
+SECRETS = {"v1": b"1" * 32, "v2": b"2" * 32}
+
+
+def T(taps, inc=1):
+    """(device, seq, t, payload) -> (device, inc, seq, t, payload, tag) as tagged by the
+    validator itself (its record key)."""
+    return [(d, inc, q, t, p, synckeys.record_tag(synckeys.derive(SECRETS[d], synckeys.RECORD),
+                                                  d, inc, q, t, p)) for d, q, t, p in taps]
 
 
 def rec(wallet, proof, fare=3500, answer=0, pass_id=None, allowance=None, t=1760000000):
@@ -39,19 +52,27 @@ def rec(wallet, proof, fare=3500, answer=0, pass_id=None, allowance=None, t=1760
 
 
 def test_ingest_is_idempotent(store):
-    taps = [("v1", s, 1760000000 + s, rec(b"w1", b"p%d" % s)) for s in range(1, 11)]
-    assert store.ingest("depot-A", "depot-A:1", taps) == {"taps": 10, "new": 10,
-                                                           "duplicate_batch": False}
+    taps = T([("v1", s, 1760000000 + s, rec(b"w1", b"p%d" % s)) for s in range(1, 11)])
+    ans = {"taps": 10, "new": 10, "duplicates": 0, "conflicts": 0, "forged": 0}
+    assert store.ingest("depot-A", "depot-A:1", taps) == dict(ans, duplicate_batch=False)
     # the same batch again (a retry after a lost answer): first answer, nothing applied
-    assert store.ingest("depot-A", "depot-A:1", taps) == {"taps": 10, "new": 10,
-                                                           "duplicate_batch": True}
+    assert store.ingest("depot-A", "depot-A:1", taps) == dict(ans, duplicate_batch=True)
     # the same taps in another batch (depot re-packed them): stored once
-    assert store.ingest("depot-A", "depot-A:2", taps[5:] + [("v1", 11, 1, rec(b"w1", b"q"))]) \
-        == {"taps": 6, "new": 1, "duplicate_batch": False}
+    assert store.ingest("depot-A", "depot-A:2", taps[5:] + T([("v1", 11, 1, rec(b"w1", b"q"))])) \
+        == {"taps": 6, "new": 1, "duplicates": 5, "conflicts": 0, "forged": 0,
+            "duplicate_batch": False}
     assert store.count() == 11
+    # another depot's key is another namespace: neither a conflict nor a replayed answer
+    assert store.ingest("depot-B", "depot-A:1", taps)["duplicate_batch"] is False
+    # the same key of the same depot with other content: refused, alarmed
     with pytest.raises(BackofficeError) as e:
-        store.ingest("depot-B", "depot-A:1", taps)
-    assert e.value.reason == "conflict"
+        store.ingest("depot-A", "depot-A:1", taps[:3])
+    assert e.value.reason == "conflict" and e.value.status == 409
+    assert [a["kind"] for a in store.alarms()] == ["key_reuse"]
+    # the same seqs under a new journal incarnation are new taps (and an alarm)
+    assert store.ingest("depot-A", "depot-A:3", T(
+        [("v1", 1, 1, rec(b"w1", b"z"))], inc=2))["new"] == 1
+    assert store.count() == 12 and store.alarms()[-1]["kind"] == "new_incarnation"
 
 
 def test_settlement_double_use_allowance_and_deny_deltas(store):
@@ -68,7 +89,7 @@ def test_settlement_double_use_allowance_and_deny_deltas(store):
         ("v1", 7, 0, rec(w3, b"proof-g", answer=1, fare=0)),  # rejected: not settled
         ("v1", 8, 0, b"\xff\x00garbage"),                    # kept, flagged
     ]
-    store.ingest("depot-A", "k1", taps)
+    store.ingest("depot-A", "k1", T(taps))
     assert store.settlement() == {w1.hex(): {"taps": 2, "rupiah": 7000},
                                   w2.hex(): {"taps": 4, "rupiah": 14000},
                                   w3.hex(): {"taps": 1, "rupiah": 1000}}
@@ -78,7 +99,7 @@ def test_settlement_double_use_allowance_and_deny_deltas(store):
     # publish: wallet 1 (proof used twice), pass 2 (over allowance)
     assert store.publish(KEY) == 1
     assert store.publish(KEY) is None  # nothing new
-    store.ingest("depot-B", "k2", [("v1", 9, 0, rec(w3, b"proof-f", fare=1000))])
+    store.ingest("depot-B", "k2", T([("v1", 9, 0, rec(w3, b"proof-f", fare=1000))]))
     assert (b"proof-f".hex(), 2, 1, w3.hex()) in store.proofs_used_twice()  # one validator
     assert store.publish(KEY) == 2  # proof-f now used twice: wallet 3
     d1, d2 = [hb.parse_bundle(raw, PUB, expect_kind=hb.DENY_DELTA)
@@ -90,7 +111,7 @@ def test_settlement_double_use_allowance_and_deny_deltas(store):
 
 
 def _post(url, body, depot="depot-A", key="k-1", mac=None, secret=b"A" * 32):
-    req = urllib.request.Request(url + "/v1/batches", data=body, method="POST", headers={
+    req = urllib.request.Request(url + "/v2/batches", data=body, method="POST", headers={
         "X-BRT-Depot": depot, "Idempotency-Key": key,
         "X-BRT-MAC": mac or batch_mac(secret, body)})
     try:
@@ -103,11 +124,15 @@ def _post(url, body, depot="depot-A", key="k-1", mac=None, secret=b"A" * 32):
 def test_http_api_refusals(tmp_path):
     s = open_store("sqlite:%s" % (tmp_path / "bo.db"))
     s.register_depot("depot-A", b"A" * 32)
+    s.register_validator("v1", ["depot-A"], secret=SECRETS["v1"])
     srv = BackofficeServer(s).start()
     try:
+        d, i, q, t, p, g = T([("v1", 1, 5, rec(b"w", b"p"))])[0]
         body = json.dumps({"depot": "depot-A", "batch": "k-1",
-                           "taps": [["v1", 1, 5, rec(b"w", b"p").hex()]]}).encode()
-        assert _post(srv.url, body) == (200, {"taps": 1, "new": 1, "duplicate_batch": False})
+                           "taps": [[d, i, q, t, p.hex(), g.hex()]]}).encode()
+        assert _post(srv.url, body) == (200, {"taps": 1, "new": 1, "duplicates": 0,
+                                              "conflicts": 0, "forged": 0,
+                                              "duplicate_batch": False})
         assert _post(srv.url, body)[1]["duplicate_batch"] is True
         assert _post(srv.url, body, mac="0" * 64) == (401, {"error": "bad_mac",
                                                             "detail": "depot-A"})
@@ -116,11 +141,11 @@ def test_http_api_refusals(tmp_path):
         for bad in (b"{", b"[]", json.dumps({"depot": "depot-A", "batch": "k-1",
                                              "taps": [["v1", "x", 5, "zz"]]}).encode()):
             assert _post(srv.url, bad)[1]["error"] == "malformed"
-        with urllib.request.urlopen(srv.url + "/v1/report", timeout=10) as r:
+        with urllib.request.urlopen(srv.url + "/v2/report", timeout=10) as r:
             rep = json.loads(r.read())
         assert rep["taps"] == 1 and rep["settlement"] == {b"w".hex(): {"taps": 1,
                                                                        "rupiah": 3500}}
-        with urllib.request.urlopen(srv.url + "/v1/deny/deltas?since=0", timeout=10) as r:
+        with urllib.request.urlopen(srv.url + "/v2/deny/deltas?since=0", timeout=10) as r:
             assert json.loads(r.read()) == {"latest": 0, "deltas": []}
     finally:
         srv.stop()

@@ -51,8 +51,16 @@ def test_refusals_have_reasons():
     assert _reason(lambda: hb.sign_bundle(9, 1, b"", KEY)) == "bad_kind"
     assert _reason(lambda: hb.sign_bundle(hb.FARES, 0, b"", KEY)) == "bad_input"
     assert _reason(lambda: hb.fares_body({7: 100})) == "bad_input"
-    assert _reason(lambda: hb.config_body({"locked": True})) == "bad_input"
-    assert _reason(lambda: hb.config_body({"wifi": {"ssid": "x"}})) == "bad_input"
+    assert _reason(lambda: hb.config_body({"locked": True})) == "bad_config"
+    assert _reason(lambda: hb.config_body({"wifi": {"ssid": "x"}})) == "bad_config"
+    # every value within the range a validator accepts (docs/bundles.md 'Config ranges')
+    assert _reason(lambda: hb.config_body({"qr_window_s": 1000})) == "bad_config"
+    assert _reason(lambda: hb.config_body({"qr_window_s": 4})) == "bad_config"
+    assert _reason(lambda: hb.config_body({"passback_s": 3601})) == "bad_config"
+    assert _reason(lambda: hb.config_body({"depot_url": "https://x.example"})) == "bad_config"
+    assert _reason(lambda: hb.config_body({})) == "bad_config"
+    hb.config_body({"qr_window_s": 300, "passback_s": 0, "depot_url": "http://10.0.0.1:80",
+                    "wifi": {"ssid": "depot", "psk": ""}})
     assert _reason(lambda: hb.deny_entry(b"X", b"id")) == "bad_input"
     unsorted = hb.sign_bundle(hb.DENY, 1, b"B" * 8 + b"A" * 8, KEY)
     assert _reason(lambda: hb.parse_bundle(unsorted, PUB)) == "bad_body"

@@ -19,7 +19,22 @@ from host.depot.__main__ import main
 from host.depot.errors import DepotError
 from host.depot.server import DepotServer, status_page
 from host.depot.store import DepotStore
+from host import synckeys
 from tests.support.mp import ROOT
+
+
+KEY = synckeys.derive(b"k" * 32, synckeys.SYNC)   # what the depot holds for b"k" * 32
+TAG = b"\x00" * 16                                # the depot stores tags, never checks them
+
+
+def T(recs):
+    """(seq, t, payload) -> (seq, t, payload, tag)."""
+    return [(q, t, p, TAG) for q, t, p in recs]
+
+
+def H(**kw):
+    """A well-formed v2 hello body with `kw` on top."""
+    return json.dumps(dict({"v": 2, "nonce": "00" * 16, "trusted": True}, **kw)).encode()
 
 
 def test_register_api_and_cli(tmp_path, capsys):
@@ -27,7 +42,10 @@ def test_register_api_and_cli(tmp_path, capsys):
     assert register(db, "val-9", b"k" * 32) is True
     assert register(db, "val-9", b"j" * 32) is False  # re-provisioned: new secret
     s = DepotStore(db).open()
-    assert s.secret("val-9") == b"j" * 32
+    # only derived keys and a fingerprint are kept, never the secret
+    assert s.sync_key("val-9") == synckeys.derive(b"j" * 32, synckeys.SYNC)
+    assert s.fingerprint("val-9") == synckeys.fingerprint(b"j" * 32)
+    assert b"j" * 32 not in open(db, "rb").read()
     s.close()
     for bad in [("", b"k" * 32), ("a/b", b"k" * 32), ("val", b"short")]:
         with pytest.raises(DepotError) as e:
@@ -57,12 +75,12 @@ def test_register_api_and_cli(tmp_path, capsys):
 def test_status_page_shows_devices_pending_and_gaps(tmp_path):
     s = DepotStore(str(tmp_path / "d.db")).open()
     s.register("val-1", b"k" * 32)
-    s.ingest("val-1", [(1, 0, b"a"), (2, 0, b"b"), (5, 0, b"c")])
+    s.ingest("val-1", T([(1, 0, b"a"), (2, 0, b"b"), (5, 0, b"c")]))
     srv = DepotServer(s).start()
     try:
         with urllib.request.urlopen(srv.url + "/", timeout=10) as r:
             page = r.read().decode()
-        with urllib.request.urlopen(srv.url + "/v1/status", timeout=10) as r:
+        with urllib.request.urlopen(srv.url + "/v2/status", timeout=10) as r:
             st_ = json.loads(r.read())
     finally:
         srv.stop()
@@ -85,7 +103,7 @@ def test_serve_starts_with_one_command(tmp_path):
         line = p.stdout.readline()
         assert "serving on http://127.0.0.1:%d" % port in line, line + p.stderr.read()
         t0 = time.time()
-        with urllib.request.urlopen("http://127.0.0.1:%d/v1/time" % port, timeout=10) as r:
+        with urllib.request.urlopen("http://127.0.0.1:%d/v2/time" % port, timeout=10) as r:
             assert abs(json.loads(r.read())["time"] - t0) < 5
     finally:
         p.terminate()
@@ -100,24 +118,24 @@ def test_decode_batch_never_crashes(data):
     try:
         wire.decode_batch(data)
     except DepotError as e:
-        assert e.reason in ("malformed", "too_large")
+        assert e.reason in ("malformed", "too_large", "api_version")
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2**32 - 1), st.binary(max_size=200)), max_size=30,
                 unique_by=lambda r: r[0]), st.integers(0, 400), st.integers(1, 255))
 def test_decode_batch_round_trip_and_mutations(recs, pos, xor):
-    recs = sorted((s, 1760000000, p) for s, p in recs)
+    recs = sorted((s, 1760000000, p, bytes([s & 0xFF]) * 16) for s, p in recs)
     if not recs:
         return
-    body = wire.encode_batch("val-1", 1760000000, recs)
-    assert wire.decode_batch(body) == ("val-1", 1760000000, recs)
+    body = wire.encode_batch("val-1", 7, 1760000000, recs)
+    assert wire.decode_batch(body) == ("val-1", 7, 1760000000, recs)
     bad = bytearray(body)
     bad[pos % len(bad)] ^= xor
     try:
         wire.decode_batch(bytes(bad))
     except DepotError as e:
-        assert e.reason == "malformed"
+        assert e.reason in ("malformed", "api_version")
 
 
 def _req(url, body=None, headers=None, method=None):
@@ -138,34 +156,38 @@ def test_hello_bundles_and_typed_errors(tmp_path):
     srv = DepotServer(s).start()
     u = srv.url
     try:
-        hello = json.dumps({"time": 1, "unsent": 3, "have": {"3": 2}}).encode()
-        code, body, _ = _req(u + "/v1/sync/val-1/hello", hello,
-                             {"X-BRT-MAC": wire.mac(b"k" * 32, hello)})
+        hello = H(time=1, unsent=3, have={"3": 2}, nonce="ab" * 16)
+        code, body, _ = _req(u + "/v2/sync/val-1/hello", hello,
+                             {"X-BRT-MAC": wire.mac(KEY, hello)})
         ans = json.loads(body)
         assert code == 200 and ans["bundles"] == [{"kind": 3, "version": 4, "size": len(raw),
-                                                   "path": "/v1/bundles/3/4"}]
-        hello4 = json.dumps({"have": {"3": 4}}).encode()
-        code, body, _ = _req(u + "/v1/sync/val-1/hello", hello4,
-                             {"X-BRT-MAC": wire.mac(b"k" * 32, hello4)})
+                                                   "path": "/v2/bundles/3/4"}]
+        # the time is MAC'd with the device's sync key over the hello's nonce
+        assert ans["time_mac"] == synckeys.time_mac(KEY, b"\xab" * 16, ans["time"])
+        hello4 = H(have={"3": 4})
+        code, body, _ = _req(u + "/v2/sync/val-1/hello", hello4,
+                             {"X-BRT-MAC": wire.mac(KEY, hello4)})
         assert json.loads(body)["bundles"] == []  # nothing newer than what it has
         assert s.devices()[0]["have"] == {"3": 4}
-        bad = b'{"have": {"x": 1}}'
-        code, body, _ = _req(u + "/v1/sync/val-1/hello", bad,
-                             {"X-BRT-MAC": wire.mac(b"k" * 32, bad)})
+        bad = H(have={"x": 1})
+        code, body, _ = _req(u + "/v2/sync/val-1/hello", bad,
+                             {"X-BRT-MAC": wire.mac(KEY, bad)})
         assert (code, json.loads(body)["error"]) == (400, "malformed")
-        code, body, _ = _req(u + "/v1/sync/nobody/hello", hello, {"X-BRT-MAC": "0" * 64})
+        code, body, _ = _req(u + "/v2/sync/nobody/hello", hello, {"X-BRT-MAC": "0" * 64})
         assert (code, json.loads(body)["error"]) == (404, "unknown_device")
-        code, body, _ = _req(u + "/v1/bundles/3/4")
+        code, body, _ = _req(u + "/v2/bundles/3/4")
         assert code == 200 and body == raw
-        code, body, h = _req(u + "/v1/bundles/3/4", headers={"Range": "bytes=100-"})
+        code, body, h = _req(u + "/v2/bundles/3/4", headers={"Range": "bytes=100-"})
         assert code == 206 and body == raw[100:]
         assert h["Content-Range"] == "bytes 100-%d/%d" % (len(raw) - 1, len(raw))
-        code, body, _ = _req(u + "/v1/bundles/3/4", headers={"Range": "bytes=9999-"})
+        code, body, _ = _req(u + "/v2/bundles/3/4", headers={"Range": "bytes=9999-"})
         assert (code, json.loads(body)["error"]) == (416, "bad_range")
-        assert _req(u + "/v1/bundles/3/5")[0] == 404
+        assert _req(u + "/v2/bundles/3/5")[0] == 404
         assert _req(u + "/nope")[0] == 404
+        # any path of version 1: a clear refusal
+        assert _req(u + "/v1/bundles/3/4")[0] == 426
         big = b"x" * (wire.MAX_BODY + 1)
-        code, body, _ = _req(u + "/v1/sync/val-1/batch", big, {"X-BRT-MAC": "0" * 64})
+        code, body, _ = _req(u + "/v2/sync/val-1/batch", big, {"X-BRT-MAC": "0" * 64})
         assert (code, json.loads(body)["error"]) == (413, "too_large")
     finally:
         srv.stop()
@@ -182,12 +204,15 @@ def test_backoff_schedule():
 def test_same_seq_different_record_is_kept_as_conflict(tmp_path):
     s = DepotStore(str(tmp_path / "d.db")).open()
     s.register("val-1", b"k" * 32)
-    assert s.ingest("val-1", [(1, 0, b"a"), (2, 0, b"b")]) == (2, 0)
-    assert s.ingest("val-1", [(1, 0, b"a"), (2, 0, b"B")]) == (0, 2)  # journal restarted?
-    assert s.conflicts() == [("val-1", 2, 0, b"B")]
+    assert s.ingest("val-1", T([(1, 0, b"a"), (2, 0, b"b")]), 5) == (2, 0, 0)
+    assert s.ingest("val-1", T([(1, 0, b"a"), (2, 0, b"B")]), 5) == (0, 1, 1)
+    assert s.conflicts() == [("val-1", 5, 2, 0, b"B")]
     assert s.taps("val-1") == [("val-1", 1, 0, b"a"), ("val-1", 2, 0, b"b")]
+    # the same seqs under another journal incarnation are new taps, not conflicts
+    assert s.ingest("val-1", T([(1, 0, b"x"), (2, 0, b"y")]), 6) == (2, 0, 0)
     from host.depot.server import DepotApp
-    assert "val-1: seq 2" in status_page(DepotApp(s).status())
+    page = status_page(DepotApp(s).status())
+    assert "val-1: incarnation 00000005 seq 2" in page and "new_incarnation" in page
     s.close()
 
 
@@ -207,6 +232,7 @@ def served(tmp_path_factory):
     srv = DepotServer(s).start()
     bo = open_store(tmp / "bo.db")
     bo.register_depot("depot-A", b"A" * 32)
+    bo.register_validator("v", ["depot-A"], secret=b"k" * 32)
     bsrv = BackofficeServer(bo).start()
     yield srv, bsrv
     srv.stop()
@@ -216,22 +242,26 @@ def served(tmp_path_factory):
 
 
 @pytest.mark.parametrize("hello", [{"time": 2**70}, {"unsent": -1}, {"have": {"1": 2**64}},
-                                   {"time": 1.5}, {"have": {"x": 1}}, {"error": 5}])
+                                   {"time": 1.5}, {"have": {"x": 1}}, {"inc": -1},
+                                   {"nonce": "zz"}, {"nonce": "00"}, {"trusted": 1}])
 def test_hello_out_of_range_is_malformed(served, hello):
     srv, _ = served
-    body = json.dumps(hello).encode()
-    code, ans, _ = _req(srv.url + "/v1/sync/val-1/hello", body,
-                        {"X-BRT-MAC": wire.mac(b"k" * 32, body)})
+    body = H(**hello)
+    code, ans, _ = _req(srv.url + "/v2/sync/val-1/hello", body,
+                        {"X-BRT-MAC": wire.mac(KEY, body)})
     assert (code, json.loads(ans)["error"]) == (400, "malformed")
 
 
-@pytest.mark.parametrize("tap", [["v", 2**70, 0, "00"], ["v", 1, -1, "00"], ["v", 1, 1, 5],
-                                 ["v" * 65, 1, 1, "00"], ["v", True, 1, "00"]])
+@pytest.mark.parametrize("tap", [["v", 0, 2**70, 0, "00", "00" * 16],
+                                 ["v", 0, 1, -1, "00", "00" * 16], ["v", 0, 1, 1, 5, "00" * 16],
+                                 ["v" * 65, 0, 1, 1, "00", "00" * 16],
+                                 ["v", 0, True, 1, "00", "00" * 16],
+                                 ["v", -1, 1, 1, "00", "00" * 16], ["v", 0, 1, 1, "00", "00"]])
 def test_backoffice_out_of_range_taps_are_malformed(served, tap):
     from host.backoffice.server import batch_mac
     _, bsrv = served
     body = json.dumps({"depot": "depot-A", "batch": "k-9", "taps": [tap]}).encode()
-    code, ans, _ = _req(bsrv.url + "/v1/batches", body, {
+    code, ans, _ = _req(bsrv.url + "/v2/batches", body, {
         "X-BRT-Depot": "depot-A", "Idempotency-Key": "k-9",
         "X-BRT-MAC": batch_mac(b"A" * 32, body)})
     assert (code, json.loads(ans)["error"]) == (400, "malformed")
@@ -240,7 +270,8 @@ def test_backoffice_out_of_range_taps_are_malformed(served, tap):
 @settings(max_examples=120, deadline=None,
           suppress_health_check=[__import__("hypothesis").HealthCheck.function_scoped_fixture])
 @given(st.one_of(JSONV, st.fixed_dictionaries({}, optional={
-    "time": JSONV, "unsent": JSONV, "error": JSONV,
+    "time": JSONV, "unsent": JSONV, "v": st.just(2) | JSONV, "nonce": st.just("00" * 16) | JSONV,
+    "trusted": JSONV, "inc": JSONV, "last_seq": JSONV,
     "have": st.dictionaries(st.text(max_size=3), JSONV, max_size=3) | JSONV})),
     st.fixed_dictionaries({}, optional={"depot": st.just("depot-A") | JSONV,
                                         "batch": st.just("k-1") | JSONV,
@@ -250,18 +281,19 @@ def test_generated_json_bodies_get_typed_answers(served, hello, batch):
     from host.backoffice.server import batch_mac
     srv, bsrv = served
     body = json.dumps(hello).encode()
-    code, ans, _ = _req(srv.url + "/v1/sync/val-1/hello", body,
-                        {"X-BRT-MAC": wire.mac(b"k" * 32, body)})
-    assert code in (200, 400), ans
-    if code == 400:
-        assert json.loads(ans)["error"] == "malformed"
+    code, ans, _ = _req(srv.url + "/v2/sync/val-1/hello", body,
+                        {"X-BRT-MAC": wire.mac(KEY, body)})
+    assert code in (200, 400, 426), ans
+    if code != 200:
+        assert json.loads(ans)["error"] == {400: "malformed", 426: "api_version"}[code]
     body = json.dumps(batch).encode()
-    code, ans, _ = _req(bsrv.url + "/v1/batches", body, {
+    code, ans, _ = _req(bsrv.url + "/v2/batches", body, {
         "X-BRT-Depot": "depot-A", "Idempotency-Key": "k-1",
         "X-BRT-MAC": batch_mac(b"A" * 32, body)})
-    assert code in (200, 400, 409), ans
-    if code == 400:
-        assert json.loads(ans)["error"] == "malformed"
+    assert code in (200, 400, 403, 409), ans
+    if code != 200:
+        assert json.loads(ans)["error"] == {400: "malformed", 403: "unregistered_device",
+                                            409: "conflict"}[code]
 
 
 def test_prune_keeps_undelivered_and_anchor(tmp_path, capsys):
@@ -269,8 +301,8 @@ def test_prune_keeps_undelivered_and_anchor(tmp_path, capsys):
     s = DepotStore(db).open()
     s.register("val-1", b"k" * 32)
     s.register("val-2", b"k" * 32)
-    s.ingest("val-1", [(i, 0, b"x%d" % i) for i in range(1, 11)])
-    s.ingest("val-2", [(i, 0, b"y%d" % i) for i in range(1, 6)])
+    s.ingest("val-1", T([(i, 0, b"x%d" % i) for i in range(1, 11)]))
+    s.ingest("val-2", T([(i, 0, b"y%d" % i) for i in range(1, 6)]))
     s.pack(max_taps=4)  # batches: v1 1-4, v1 5-8, v1 9-10 + v2 1-2, v2 3-5
     for bid in (1, 3, 4):
         s.delivered(bid)  # batch 2 (val-1 seq 5-8) is still pending
@@ -280,7 +312,7 @@ def test_prune_keeps_undelivered_and_anchor(tmp_path, capsys):
     assert s.gaps() == [] and s.outbox_status()["pending_taps"] == 4
     s.delivered(2)
     assert s.prune(time.time() + 1) == 5  # val-1 5-9; 10 stays
-    s.ingest("val-1", [(11, 0, b"x11")])
+    s.ingest("val-1", T([(11, 0, b"x11")]))
     s.pack()
     assert s.next_batch(time.time() + 1)[1].endswith(":5")  # a fresh idempotency key
     s.close()

@@ -99,11 +99,14 @@ CASES = [
     # a lying depot: a proper hello, then an ack for records never sent
     ([http(HELLO_OK), http(b'{"acked": 999999}')], "protocol"),
     ([http(HELLO_OK), http(b'{"acked": "10"}')], "protocol"),
+    # a fake depot: the right number acknowledged, but not MAC'd with the sync key
+    ([http(HELLO_OK), http(b'{"acked": 10}')], "bad_ack"),
+    ([http(HELLO_OK), http(b'{"acked": 10, "ack_mac": "' + b"00" * 32 + b'"}')], "bad_ack"),
     ([http(b"0")], "protocol"),                                          # JSON, not an object
     ([http(b'{"time": 1, "bundles": 5}')], "protocol"),
     ([http(b'{"time": 1, "bundles": [7]}')], "protocol"),
     ([http(b'{"time": 1, "bundles": [{"kind": 3, "version": 9, '
-           b'"path": "/v1/bundles/3/9 HTTP/1.1\\r\\nX: y"}]}')], "protocol"),  # injection
+           b'"path": "/v2/bundles/3/9 HTTP/1.1\\r\\nX: y"}]}')], "protocol"),  # injection
 ]
 
 
@@ -125,7 +128,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.
 HELLOISH = st.fixed_dictionaries({}, optional={
     "time": JSON, "bundles": st.lists(st.fixed_dictionaries({}, optional={
         "kind": st.integers(0, 6) | JSON, "version": st.integers(0, 9) | JSON,
-        "path": st.sampled_from(["/v1/bundles/3/1", "/x", "/v1/bundles/a"]) | JSON}),
+        "path": st.sampled_from(["/v2/bundles/3/1", "/x", "/v2/bundles/a"]) | JSON}),
         max_size=3) | JSON,
     # never the one right answer (10, the last seq the rig holds): a depot that says
     # exactly that is indistinguishable from an honest one

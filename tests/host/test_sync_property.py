@@ -64,6 +64,7 @@ EXAMPLES = int(os.environ.get("BRT_SYNC_PROP_EXAMPLES", "25"))
 def test_backoffice_set_equals_answered_ok(env, script):
     dev = "prop-%d" % next(_ids)
     env.depot.store.register(dev, SECRET)
+    env.bo.register_validator(dev, ["depot-P"], secret=SECRET)
     v = Validator(env.tmp, env.proxy.url, device=dev, batch=7)
     answered = {}  # seq -> accepted?
     base = 0
@@ -104,6 +105,8 @@ def test_backoffice_set_equals_answered_ok(env, script):
         assert got == {s for s, ok in answered.items() if ok}
         assert len({s for d, s in env.bo.tap_keys(accepted_only=False) if d == dev}) == \
             len(answered)
+        # nothing the validator tagged was taken for a forgery or a conflict
+        assert env.bo.evidence() == [] and env.bo.alarms() == []
     finally:
         env.proxy.plan = []
         v.close()
