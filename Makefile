@@ -10,7 +10,7 @@ STUBS   := $(VENV)/mpstubs
 MP      := $(BIN)/micropython
 PYTEST_ARGS ?=
 
-.PHONY: venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full powercut-app sync-property
+.PHONY: model gencheck venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full powercut-app sync-property
 
 venv: $(STAMP)
 
@@ -27,7 +27,11 @@ test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## check: firmware compiles for xtensawin, ruff, type check of firmware/ against the ESP32 stubs
-check: mpycheck lint typecheck
+check: mpycheck gencheck lint typecheck
+
+## gencheck: the viper P-256 engine is what tools/gen_p256.py generates
+gencheck: $(STAMP)
+	$(BIN)/python tools/gen_p256.py --check
 
 mpycheck: $(STAMP)
 	$(BIN)/python tools/mpycheck.py firmware
@@ -48,6 +52,10 @@ hosttest: $(STAMP)
 ## firmware: build/firmware/ — .mpy for xtensawin plus manifest.json
 firmware: $(STAMP)
 	$(BIN)/python tools/build_firmware.py --src firmware --out build/firmware --march xtensawin
+
+## model: the ESP32 cost model of the verifier (modelled figures; build/model.json)
+model: $(STAMP)
+	$(BIN)/python -m tools.model
 
 ## bench: every benchmark in bench/, as a table and build/bench.json
 bench: $(STAMP)

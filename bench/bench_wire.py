@@ -19,6 +19,7 @@ import time
 
 from host import tokens as ht
 from sim.devhost import DevHost, run_firmware
+from sim.devhost.host import UART_QR
 from sim.wallet import Wallet
 
 ISSUER = ht.key_from_int(0xB175)
@@ -49,9 +50,9 @@ def _qr(w):
         text = w.qr_text()
         host.gm65.zones[0] = 0xD7  # sensing mode with CR tail, as the driver configures it
         host.gm65.zones[0x60] = 0x80
-        host.uarts[1].init(9600)
+        host.uarts[UART_QR].init(9600)
         host.gm65.show(text)
-        on_wire = sum(len(c) for c in host.uarts[1].rx_log)
+        on_wire = sum(len(c) for c in host.uarts[UART_QR].rx_log)
         return text, on_wire
     finally:
         host.stop()

@@ -11,7 +11,7 @@ from tokens import apdu
 
 def log(clear):
     return json.loads(machine.sim_control(json.dumps(
-        {"cmd": "uart.log", "uart": 2, "clear": clear})))
+        {"cmd": "uart.log", "uart": 1, "clear": clear})))
 
 
 gc.collect()

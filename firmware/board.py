@@ -1,34 +1,43 @@
-# The one board file: the reference board's pin map (ESP32-WROOM-32E, DESIGN §2) and the
-# function that builds the drivers on it. Nothing touches hardware at import time:
-# build() creates the buses and drivers, Board.start() talks to the chips.
-# The simulator's device host (sim/devhost/host.py) is wired with the same numbers.
+# The one board file: the reference board's pin map and the function that builds the
+# drivers on it. The board is an ESP32-S3-WROOM-1-N16R8 (octal PSRAM; DESIGN §2) on the
+# stock ESP32_GENERIC_S3 image, variant SPIRAM_OCT, wired as docs/drivers.md shows.
+# Nothing touches hardware at import time: build() creates the buses and drivers,
+# Board.start() talks to the chips. The simulator's device host (sim/devhost/host.py) is
+# wired with the same numbers.
+#
+# Pins: only numbers in the S3 pin table with octal PSRAM (ports/esp32/machine_pin.h:
+# GPIO 0-21 and 38-46; 22-25 do not exist, 26-37 are the flash's and the PSRAM's);
+# machine.Pin refuses any other with ValueError("invalid pin"), and so does the
+# simulator. Also kept free: 0, 3, 45, 46 (strapping pins), 19/20 (native USB, the depot
+# cable and the REPL), 43/44 (UART0, the stock build's second REPL).
 from micropython import const
 
-# PN532 in HSU mode on UART2 (TX/RX), or on the I2C bus at 0x24 (second wiring)
+# PN532 in HSU mode on UART1 (TX/RX), or on the I2C bus at 0x24 (second wiring)
 NFC_BUS = "hsu"
-PN532_UART = const(2)
+PN532_UART = const(1)
 PN532_TX = const(17)
-PN532_RX = const(16)
+PN532_RX = const(18)
 PN532_BAUD = const(115200)
 PN532_ADDR = const(0x24)
 
-# GM65 QR scanner on UART1, remapped off the flash pins; 9600 baud as shipped
-QR_UART = const(1)
-QR_TX = const(32)
-QR_RX = const(33)
+# GM65 QR scanner on UART2; 9600 baud as shipped
+QR_UART = const(2)
+QR_TX = const(15)
+QR_RX = const(16)
 QR_BAUD = const(9600)
+QR_MAX_LINE = const(773)  # the longest QR text the token format allows (docs/tokens.md)
 
-# one I2C bus: SSD1306 OLED and DS3231 RTC
+# one I2C bus: SSD1306 OLED and DS3231 RTC (the S3 build's default I2C0 pins)
 I2C_ID = const(0)
-I2C_SCL = const(22)
-I2C_SDA = const(21)
+I2C_SCL = const(9)
+I2C_SDA = const(8)
 I2C_FREQ = const(400000)
 OLED_ADDR = const(0x3C)
 RTC_ADDR = const(0x68)
 
-PIN_GREEN = const(25)
-PIN_RED = const(26)
-PIN_BUZZER = const(27)
+PIN_GREEN = const(4)
+PIN_RED = const(5)
+PIN_BUZZER = const(6)
 
 
 class Board:
@@ -90,8 +99,12 @@ def build(nfc_bus=None):
         # short UART timeouts: the driver's own deadlines bound every wait
         nfc = PN532(UartLink(machine.UART(PN532_UART, PN532_BAUD, tx=PN532_TX, rx=PN532_RX,
                                           timeout=10, timeout_char=3, rxbuf=512)))
+    # timeout_char=0: shorter than one character, so the ESP32 port sets the RX FIFO
+    # threshold to 1 and each byte reaches the ring buffer as it arrives
+    # (machine_uart.c); with the default threshold (120) a scan at 9600 baud would come
+    # in 125 ms bursts. rxbuf holds a whole 773-character scan.
     qr = GM65(machine.UART(QR_UART, QR_BAUD, tx=QR_TX, rx=QR_RX, timeout=10,
-                           timeout_char=5, rxbuf=1024))
+                           timeout_char=0, rxbuf=1024), max_line=QR_MAX_LINE)
     signals = Signals(machine.Pin(PIN_GREEN, machine.Pin.OUT, value=0),
                       machine.Pin(PIN_RED, machine.Pin.OUT, value=0),
                       machine.PWM(machine.Pin(PIN_BUZZER), freq=2700, duty_u16=0))

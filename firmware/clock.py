@@ -46,3 +46,20 @@ def plausible(unix_seconds):
 def civil(unix_seconds, offset=None):
     """(year, month, day, hour, minute, second, weekday, yearday) in UTC for Unix seconds."""
     return time.gmtime(to_port(unix_seconds, offset))
+
+
+def set_system(unix_seconds, offset=None):
+    """Set the port's own clock (machine.RTC, what time.time() reads) to Unix seconds.
+
+    On the ESP32 time.time() starts at 2000-01-01 at every power-up and only
+    machine.RTC().datetime(...) moves it (ports/esp32/machine_rtc.c): the validator sets
+    it from the DS3231 at boot and after every depot time update, so anything that reads
+    time.time() (unix_now) agrees with the trusted clock. Returns False if the port has
+    no settable RTC (the plain unix port)."""
+    try:
+        import machine
+        t = time.gmtime(to_port(unix_seconds, offset))
+        machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+    except (AttributeError, OSError, ImportError):
+        return False
+    return True

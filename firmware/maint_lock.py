@@ -127,7 +127,8 @@ def listen(secret, devid, window_ms, stream=None, out=None):
             time.sleep_ms(30)
             while p.poll(0):  # repeated HELLOs queued while booting: answer the last only
                 stream.read(1)
-            nonce = os.urandom(16)
+            import entropy  # made at boot, before Wi-Fi: os.urandom alone is weak then
+            nonce = entropy.random(16)
             out.write("BRT-MAINT CHALLENGE %s %s\r\n" % (devid, hexs(nonce)))
         elif words[1] == b"OPEN" and len(words) == 3:
             ok = False

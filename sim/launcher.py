@@ -143,8 +143,8 @@ class SimBoard(DepotMixin):
                 self.console.append(line)
                 del self.console[:-200]
             self.log(line)
-        rc = proc.wait()
-        self.host.note_exit(rc)
+        # the effective exit: machine.reset() ends its process with SIGKILL (HARD_RESET)
+        rc = self.host.note_exit(proc.wait())
         with self._lock:
             expected = self._expect_exit or self._stopping
         if not expected and rc in (EXIT_RESET, EXIT_WDT):

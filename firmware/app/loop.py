@@ -6,13 +6,14 @@
 # Every tap ends in exactly one Decision (docs/validator.md): answered on the OLED, with
 # a light/buzzer pattern, logged on the console as "@@TAP <json>", journaled by the
 # pipeline. A reader that fails is retried every few seconds; the other keeps working.
+import gc
 import json
-import os
 import time
 
 from micropython import const
 
 import clock
+import entropy
 from app import messages, reasons, record, screen
 from drivers.gm65 import GM65Error, GM65LineError
 from drivers.pn532 import PN532Error, PN532TargetGone
@@ -147,7 +148,7 @@ class TapLoop:
         self.nfc_hold = tgt.uid
         t0 = time.ticks_us()
         now, ok = self.now()
-        challenge = os.urandom(16)
+        challenge = entropy.random(16)  # not os.urandom alone: radio off (entropy.py)
         p = self.v.pipeline
         try:
             apdu.select(nfc.exchange)
@@ -237,6 +238,11 @@ class TapLoop:
         if d.journal_full:
             self.v.fault("journal_full", "journal full of unsent taps")
         print("@@TAP", json.dumps(d.summary(reasons.describe(d.reason))))
+        # Collect now, between taps, never inside a decision: on the S3 the GC heap is in
+        # PSRAM and a collection walks all of it, so the next decision starts on a
+        # collected heap and its allocations find room without one (tests/host/
+        # test_app_soak.py; docs/validator.md 'Memory'). The rider already has the answer.
+        gc.collect()
 
     # --- faults and the idle screen -----------------------------------------------------
 

@@ -7,6 +7,8 @@ import time
 
 from micropython import const
 
+import clock
+
 WDT_MS = const(10000)    # the longest loop turn is a bundle's ES256 check (~1 s on ESP32)
 DATA = "/data"
 
@@ -68,7 +70,12 @@ def run():
     loop.qr_ok = part_ok.get("qr", False)
     loop.display_ok = part_ok.get("display", False)
     t, ok = loop.now()
-    if not ok:
+    import entropy
+    entropy.seed(DATA + "/seed.bin", str(t).encode())  # before the first challenge
+    if ok:
+        # time.time() counts from 2000 at power-up on the ESP32: set it from the DS3231
+        clock.set_system(t)
+    else:
         v.fault("clock", "clock unset or implausible (%d)" % t)
     if v.config is not None:
         loop.depot = _depot(v, b, loop)
@@ -98,6 +105,7 @@ def _depot(v, b, loop):
             b.rtc.set_time(t)
         except Exception as e:  # noqa: BLE001
             print("depot: cannot set the clock:", e)
+        clock.set_system(t)  # and the port's own clock (time.time()) with it
 
     def reload(kind):
         v.reload_pending = True

@@ -18,7 +18,10 @@ _MODE_CONTINUOUS = const(2)
 MODE_SENSING = const(3)
 TAIL_CR = const(0x80)
 
-_STALL_MS = const(100)  # a gap this long inside a line means the rest is not coming
+# A gap this long inside a line means the rest is not coming. Longer than the burst
+# interval of the ESP32's UART driver at 9600 baud (120-byte FIFO threshold: 125 ms;
+# ports/esp32/machine_uart.c), so a line survives a UART left at its default threshold.
+_STALL_MS = const(200)
 
 
 class GM65Error(Exception):
@@ -51,7 +54,7 @@ def crc16(buf, n):
 
 
 class GM65:
-    def __init__(self, uart, max_line=600, reply_timeout_ms=300):
+    def __init__(self, uart, max_line=773, reply_timeout_ms=300):
         self.uart = uart
         self.reply_timeout_ms = reply_timeout_ms
         self._line = bytearray(max_line)

@@ -6,6 +6,7 @@ outside. In-process callers can use the DevHost objects directly; docs/simulator
 lists every command. Errors come back as {"error": "..."}, never as an exception.
 """
 
+from .host import UART_PN532
 from .rf import IsoDepCard
 from .screen import screen_text
 
@@ -133,9 +134,18 @@ def _rtc_get(h, r):
 def _wifi(h, r):
     if "reachable" in r:
         h.wlan.reachable = bool(r["reachable"])
+    if "join_ms" in r:
+        h.wlan.join_ms = int(r["join_ms"])
     w = h.wlan
     return {"reachable": w.reachable, "active": w.active, "connected": w.connected(),
-            "ssid": w.ssid}
+            "ssid": w.ssid, "status": w.status(), "join_ms": w.join_ms}
+
+
+def _board_rtc(h, r):
+    # the ESP32's own system clock (time.time(), machine.RTC), seconds since 2000
+    if "set" in r:
+        h.set_board_time(float(r["set"]))
+    return {"time": h.board_time()}
 
 
 def _events(h, r):
@@ -144,7 +154,7 @@ def _events(h, r):
 
 
 def _uart_log(h, r):
-    u = h.uarts.get(int(r.get("uart", 2)))
+    u = h.uarts.get(int(r.get("uart", UART_PN532)))
     if u is None:
         raise ControlError("no such UART")
     out = {"tx": b"".join(u.tx_log).hex(), "rx": b"".join(u.rx_log).hex()}
@@ -155,7 +165,7 @@ def _uart_log(h, r):
 
 
 def _uart_inject(h, r):
-    u = h.uarts.get(int(r.get("uart", 2)))
+    u = h.uarts.get(int(r.get("uart", UART_PN532)))
     if u is None:
         raise ControlError("no such UART")
     u.deliver(_hex(r, "hex", ""))
@@ -199,6 +209,7 @@ COMMANDS = {
     "rtc.get": _rtc_get,
     "wifi": _wifi,
     "events": _events,
+    "board.rtc": _board_rtc,
 }
 
 

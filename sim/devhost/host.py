@@ -28,29 +28,81 @@ from .ssd1306 import VirtualSSD1306
 from .uart import VirtualUart
 
 # The reference board's wiring (firmware/board.py has the same numbers).
-UART_PN532 = 2
-UART_QR = 1
+UART_PN532 = 1
+UART_QR = 2
 I2C_BUS = 0
 ADDR_PN532 = 0x24
 ADDR_SSD1306 = 0x3C
 ADDR_DS3231 = 0x68
-PIN_NAMES = {25: "green", 26: "red", 27: "buzzer"}
+PIN_NAMES = {4: "green", 5: "red", 6: "buzzer"}
 
 
 class Wlan:
-    """Wi-Fi as the firmware sees it: the depot's access point is in range or not."""
+    """Wi-Fi as the firmware sees it, with the ESP32 port's states and delays
+    (ports/esp32/network_wlan.c):
 
-    def __init__(self, ssid="depot", psk=None):
+    - connect() returns at once; isconnected() is True only once the station has an IP
+      (IP_EVENT_STA_GOT_IP sets wifi_sta_connected), `join_ms` after the connect() or
+      after the access point came into range, whichever is later;
+    - status(): 1000 STAT_IDLE (nothing requested, or after disconnect()), 1001
+      STAT_CONNECTING (trying), 1010 STAT_GOT_IP; a failed attempt leaves the reason:
+      201 WIFI_REASON_NO_AP_FOUND (AP out of range or another SSID), 202
+      WIFI_REASON_AUTH_FAIL (wrong key);
+    - the port reconnects by itself after a failure (conf_wifi_sta_reconnects = 0: no
+      limit), so a bus that drives back into range joins without a new connect().
+    `reachable`: the depot's AP is in range. `psk` None accepts any key."""
+
+    def __init__(self, ssid="depot", psk=None, join_ms=1500):
         self.ssid = ssid
-        self.psk = psk  # None: any key is accepted
-        self.reachable = False
+        self.psk = psk
+        self.join_ms = join_ms
+        self._reachable = False
+        self._reach_at = 0.0
         self.active = False
-        self.joined = None  # ssid the firmware connected to
+        self.joined = None  # ssid the firmware asked for (connect requested)
+        self.key = None
+        self._req_at = 0.0
         self.ip = "10.0.0.17"
         self.connects = 0
 
+    @property
+    def reachable(self):
+        return self._reachable
+
+    @reachable.setter
+    def reachable(self, v):
+        v = bool(v)
+        if v and not self._reachable:
+            self._reach_at = time.monotonic()
+        self._reachable = v
+
+    def request(self, ssid, key):
+        self.joined = ssid
+        self.key = key
+        self._req_at = time.monotonic()
+        self.connects += 1
+
+    def _key_ok(self):
+        return self.psk is None or self.key == self.psk
+
     def connected(self):
-        return bool(self.active and self.reachable and self.joined == self.ssid)
+        if not (self.active and self._reachable and self.joined == self.ssid and self._key_ok()):
+            return False
+        since = max(self._req_at, self._reach_at)
+        return time.monotonic() - since >= self.join_ms / 1000.0
+
+    def status(self):
+        if self.connected():
+            return 1010
+        if not self.active or self.joined is None:
+            return 1000
+        if time.monotonic() - self._req_at < self.join_ms / 1000.0:
+            return 1001  # the first attempt is still running
+        if not self._reachable or self.joined != self.ssid:
+            return 201
+        if not self._key_ok():
+            return 202
+        return 1001  # associated, waiting for the IP (or retrying after coming in range)
 
 
 class DevHost:
@@ -74,6 +126,11 @@ class DevHost:
         self.pins = Pins(PIN_NAMES)
         self.wlan = Wlan(ssid, psk)
         self.reset_cause = wire.PWRON_RESET
+        self.reset_requested = False  # machine.reset() seen in the running process
+        # the ESP32's system clock (time.time(), machine.RTC): 0 = 2000-01-01 at power-up,
+        # kept over machine.reset()/WDT resets, lost at power-on (ESP-IDF "System Time")
+        self.power_on_at = time.monotonic()
+        self.board_rtc = None  # (seconds since 2000, monotonic time it was set)
         self.wdt_timeout_ms = None
         self.wdt_fed = None
         self.events = []  # (monotonic time, kind, detail)
@@ -138,18 +195,40 @@ class DevHost:
         machine.reset_cause() follows from it. Returns the effective exit code: a
         process the watchdog thread had to kill (stuck in pure Python) counts as
         EXIT_WDT, because the host saw the deadline pass."""
-        if returncode == -9 and self.wdt_expired():
+        hard = self.reset_requested
+        self.reset_requested = False
+        if returncode == -9 and hard:
+            returncode = wire.EXIT_RESET  # machine.reset() killed its own process
+        elif returncode == -9 and self.wdt_expired():
             returncode = wire.EXIT_WDT
         self.wdt_timeout_ms = self.wdt_fed = None  # the next boot starts unarmed
         if returncode == wire.EXIT_WDT:
             self.reset_cause = wire.WDT_RESET
             self.note("wdt_reset")
         elif returncode == wire.EXIT_RESET:
-            self.reset_cause = wire.SOFT_RESET
+            # machine.reset() is esp_restart(): HARD_RESET (modmachine.c); a
+            # machine.soft_reset() (SystemExit, no RESET op) is SOFT_RESET
+            self.reset_cause = wire.HARD_RESET if hard else wire.SOFT_RESET
         else:
             self.reset_cause = wire.PWRON_RESET  # power cut or crash: a cold start
+            self.power_on()
         self.note("exit", returncode)
         return returncode
+
+    def power_on(self):
+        """Power comes back: the ESP32's system clock starts again at 2000-01-01."""
+        self.power_on_at = time.monotonic()
+        self.board_rtc = None
+
+    def board_time(self):
+        """The board's time.time() now, in seconds since 2000 (float)."""
+        now = time.monotonic()
+        if self.board_rtc is None:
+            return now - self.power_on_at
+        return self.board_rtc[0] + (now - self.board_rtc[1])
+
+    def set_board_time(self, seconds_2000):
+        self.board_rtc = (float(seconds_2000), time.monotonic())
 
     # --- serving -----------------------------------------------------------------------
     def _accept_loop(self):
@@ -200,7 +279,9 @@ class DevHost:
     # --- ops ---------------------------------------------------------------------------
     def _op_hello(self, p):
         self.note("boot", p.decode("ascii", "replace"))
-        return bytes((len(self.unique_id),)) + self.unique_id + bytes((self.reset_cause,))
+        self.reset_requested = False
+        return (bytes((len(self.unique_id),)) + self.unique_id
+                + bytes((self.reset_cause, wire.HELLO_HARD_RESET)))
 
     def _op_control(self, p):
         from .control import dispatch
@@ -216,7 +297,11 @@ class DevHost:
         uid, baud = struct.unpack(">BI", p[:5])
         u = self.uarts.get(uid)
         if u is not None:
-            u.init(baud)
+            if len(p) >= 9:  # rxbuf, FIFO threshold, rx timeout (characters)
+                rxbuf, thresh, tout = struct.unpack(">HBB", p[5:9])
+                u.init(baud, rxbuf=rxbuf, fifo_threshold=thresh, rx_timeout_chars=tout)
+            else:
+                u.init(baud)
 
     def _op_uart_write(self, p):
         u = self.uarts.get(p[0])
@@ -274,6 +359,7 @@ class DevHost:
         self.wdt_fed = time.monotonic()
 
     def _op_reset(self, p):
+        self.reset_requested = True
         self.note("reset")
 
     def _op_wlan(self, p):
@@ -284,18 +370,15 @@ class DevHost:
                 if not w.active:
                     w.joined = None
             return bytes((int(w.active),))
-        if sub == 1:  # connect ssid \0 key
+        if sub == 1:  # connect ssid \0 key: returns at once (network_wlan.c)
             ssid, _, key = p[1:].partition(b"\x00")
-            w.connects += 1
             if not w.active:
                 raise wire.LinkOSError(errno.EPERM, "Wifi Not Started")
-            w.joined = ssid.decode("utf-8", "replace")
-            if w.psk is not None and key.decode("utf-8", "replace") != w.psk:
-                w.joined = None
+            w.request(ssid.decode("utf-8", "replace"), key.decode("utf-8", "replace"))
             return b""
         if sub == 2:  # status: connected, status code, ip
-            st = 1010 if w.connected() else (1001 if w.joined and w.active else 1000)
-            return struct.pack(">BH", int(w.connected()), st) + w.ip.encode()
+            up = w.connected()
+            return struct.pack(">BH", int(up), 1010 if up else w.status()) + w.ip.encode()
         if sub == 3:  # disconnect
             w.joined = None
             return b""

@@ -34,7 +34,9 @@ class VirtualI2C:
             if len(self.log) > 4000:
                 del self.log[:1000]
             dev.i2c_write(bytes(data), stop)
-            return len(data) + 1
+            # the ESP32 port's writeto() returns the bytes written (machine_i2c.c:
+            # machine_hw_i2c_transfer returns len), not the ACK count with the address
+            return len(data)
 
     def read(self, addr, n, stop=True):
         with self._lock:

@@ -27,6 +27,8 @@ OP_WDT_FEED = 0x41
 OP_RESET = 0x42
 OP_WLAN = 0x50
 
+HELLO_HARD_RESET = 1  # HELLO flag: machine.reset() may kill its process (note_exit knows)
+
 ST_OK = 0
 ST_OSERROR = 1
 ST_VALUEERROR = 2

@@ -4,7 +4,7 @@
 # readblocks / writeblocks(block, buf[, offset]) / ioctl / info, with the ESP32's
 # semantics (see flashdev.Partition). The chip is attached by sim/vboard/simboot.py (or a
 # test) with attach(flash); until then find() returns [] like a board without that
-# partition, and Partition(label) raises ValueError like the real one.
+# partition, and Partition(label) raises OSError(ENOENT) like the real one.
 import flashdev
 import parttable
 
@@ -33,7 +33,8 @@ class Partition:
     def __init__(self, id, block_size=4096):
         p = _parts.get(id) if isinstance(id, str) else None
         if p is None:
-            raise ValueError("partition not found")
+            # esp32_partition.c: esp32_partition_new(NULL) -> mp_raise_OSError(MP_ENOENT)
+            raise OSError(2, "ENOENT")
         if block_size != p.block_size:
             p = flashdev.Partition(p.flash, p.offset, p.size, p.label, block_size, p.subtype)
         self._p = p

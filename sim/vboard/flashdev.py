@@ -25,6 +25,8 @@
 # the heap locked): buffers and the PowerCut instance are created in the constructor,
 # loops use viper helpers and preallocated scratch.
 import array
+import os
+import time
 
 import micropython
 from micropython import const
@@ -44,8 +46,13 @@ class PowerCut(BaseException):
     """The power failed during a flash operation (the operation took partial effect)."""
 
 
+# The viper helpers below run on the ESP32 (32-bit machine words) and on the 64-bit unix
+# port, and must compute the same there: they use locals, ptr8/ptr32 indexing and
+# uint/int arithmetic only. Each says why no intermediate exceeds 32 bits.
+
 @micropython.viper
 def _and_into(dst: ptr8, doff: int, src: ptr8, soff: int, n: int):
+    # 32 bits: indexes are offsets inside one chip (< 2**24); values are bytes
     i = 0
     while i < n:
         dst[doff + i] = dst[doff + i] & src[soff + i]
@@ -54,6 +61,7 @@ def _and_into(dst: ptr8, doff: int, src: ptr8, soff: int, n: int):
 
 @micropython.viper
 def _copy(dst: ptr8, doff: int, src: ptr8, soff: int, n: int):
+    # 32 bits: indexes are offsets inside one chip (< 2**24); values are bytes
     i = 0
     while i < n:
         dst[doff + i] = src[soff + i]
@@ -62,6 +70,7 @@ def _copy(dst: ptr8, doff: int, src: ptr8, soff: int, n: int):
 
 @micropython.viper
 def _fill_ff(dst: ptr8, doff: int, n: int):
+    # 32 bits: indexes are offsets inside one chip (< 2**24); 0xFF is a small int
     i = 0
     while i < n:
         dst[doff + i] = 0xFF
@@ -70,16 +79,49 @@ def _fill_ff(dst: ptr8, doff: int, n: int):
 
 @micropython.viper
 def _or_noise(dst: ptr8, doff: int, n: int, seed: int) -> int:
-    # a partly erased sector: some bits already went to 1, others not yet
-    x = seed
+    # a partly erased sector: some bits already went to 1, others not yet (xorshift32).
+    # 32 bits: x is a uint masked with m after every left shift, so it stays below 2**32
+    # on the 64-bit port and wraps identically on the ESP32; m is uint(0xFFFFFFFF)
+    # because that literal is not a small int on a 32-bit build; x is uint so >> is a
+    # logical shift. The result is cut to 30 bits: a small int on both, no allocation.
+    m = uint(0xFFFFFFFF)
+    x = uint(seed) & m
     i = 0
     while i < n:
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        dst[doff + i] = dst[doff + i] | (x & 0xFF)
+        x = (x ^ (x << 13)) & m
+        x = x ^ (x >> 17)
+        x = (x ^ (x << 5)) & m
+        dst[doff + i] = dst[doff + i] | int(x & 0xFF)
         i += 1
-    return x
+    return int(x & 0x3FFFFFFF)
+
+
+@micropython.viper
+def _rng_next(state: ptr32) -> int:
+    # xorshift32 step on the generator word state[0]; 32 bits: as _or_noise (uint x,
+    # masked with uint(0xFFFFFFFF) after each left shift); the word is stored back as
+    # 32 bits and the result cut to 30 bits, so nothing allocates (heap may be locked)
+    m = uint(0xFFFFFFFF)
+    x = uint(state[0]) & m
+    x = (x ^ (x << 13)) & m
+    x = x ^ (x >> 17)
+    x = (x ^ (x << 5)) & m
+    state[0] = x
+    return int(x & 0x3FFFFFFF)
+
+
+@micropython.viper
+def _rng_seed(state: ptr32, seed: int):
+    # the generator word from a seed (Knuth's multiplicative hash). 32 bits: the product
+    # of two uints is taken mod 2**32 (it wraps on the ESP32; on the 64-bit port
+    # seed < 2**31 times the constant < 2**32 stays below 2**63, then the mask); the
+    # constants are uint(...) because 2654435761 and 0xFFFFFFFF are not small ints on a
+    # 32-bit build; 0 would stick, so it becomes 1
+    m = uint(0xFFFFFFFF)
+    x = (uint(seed) * uint(2654435761) + uint(12345)) & m
+    if x == uint(0):
+        x = uint(1)
+    state[0] = x
 
 
 class Flash:
@@ -110,6 +152,11 @@ class Flash:
         # heap for a 2 MiB chip
         self.wear = array.array("I", bytes(4 * (size // SECTOR))) if path is None else None
         self._cut = PowerCut("power cut")  # preallocated: raised with the heap locked too
+        self._rng = array.array("I", (1,))  # the cut generator's word (viper, no big ints)
+        # the chip blocks the CPU while it erases/programs, as on the board (esp_partition
+        # calls wait for the flash): the simulator's file-backed chip sleeps the modelled
+        # time; RAM chips (tests, power-cut sweeps) and BRT_SIM_TIME=fast only count it
+        self.blocking = path is not None and os.getenv("BRT_SIM_TIME") != "fast"
         self.reset_counters()
         self.power_on()
 
@@ -157,14 +204,14 @@ class Flash:
         self.dead = False
         self.op_index = 0
         self._cut_at = -1
-        self._rng = 1
+        self._rng[0] = 1
 
     def arm_cut(self, op_index, seed=1):
         """Cut the power during operation number `op_index` (0-based, since power_on).
 
         `seed` chooses how far the interrupted operation got (reproducibly)."""
         self._cut_at = op_index
-        self._rng = (seed * 2654435761 + 12345) & 0xFFFFFFFF or 1
+        _rng_seed(self._rng, seed & 0x3FFFFFFF)
 
     def arm_random_cut(self, seed, lo, hi):
         """Cut at a seeded random operation in [lo, hi); returns the chosen index."""
@@ -174,12 +221,7 @@ class Flash:
         return n
 
     def _rand(self):
-        x = self._rng
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self._rng = x
-        return x
+        return _rng_next(self._rng)  # 30 bits, a small int: no allocation
 
     def _raise_cut(self):
         # a fresh exception when the heap allows (a reused instance would keep growing
@@ -237,6 +279,8 @@ class Flash:
         self.prog_ops += 1
         self.prog_bytes += n
         self.time_us += self.prog_us
+        if self.blocking:
+            time.sleep_us(self.prog_us)  # tPP: the page program blocks the CPU
         if not cut:
             self._and(addr, buf, start, n)
             return
@@ -272,6 +316,8 @@ class Flash:
         if self.wear is not None:
             self.wear[sector] += 1
         self.time_us += self.erase_us
+        if self.blocking:
+            time.sleep_us(self.erase_us)  # tSE: a sector erase blocks the CPU ~45 ms
         addr = sector * SECTOR
         if not cut:
             self._erase_range(addr, SECTOR, 0)
@@ -314,13 +360,33 @@ class Flash:
         _copy(self.mem, 0, snap, 0, self.size)
 
 
-class Partition:
-    """A partition of the chip as a MicroPython block device with the ESP32's semantics.
+# ESP-IDF errors as the ESP32 port raises them: check_esp_err() turns esp_err_t `code`
+# into OSError(-code, name) (ports/esp32/mphalport.c)
+ESP_ERR_INVALID_ARG = const(0x102)
+ESP_ERR_INVALID_SIZE = const(0x104)
+_EINVAL = const(22)
 
-    readblocks(block, buf, offset=0); writeblocks(block, buf[, offset]) — without an
-    offset the blocks are erased first (like esp32.Partition), with one it only programs;
-    ioctl(4) block count, ioctl(5) block size, ioctl(6, block) erase. Serves os.VfsLfs2
-    and the journal."""
+
+def _esp_err(code):
+    return OSError(-code, "ESP_ERR_INVALID_ARG" if code == ESP_ERR_INVALID_ARG
+                   else "ESP_ERR_INVALID_SIZE")
+
+
+class Partition:
+    """A partition of the chip as a MicroPython block device with the ESP32 port's
+    semantics (ports/esp32/esp32_partition.c over ESP-IDF's esp_partition_*):
+
+    - readblocks(block, buf, offset=0);
+    - writeblocks(block, buf) erases exactly len(buf) bytes first
+      (esp_partition_erase_range(offset, len)), so a length that is not a multiple of
+      4 KiB raises OSError(-ESP_ERR_INVALID_SIZE); writeblocks(block, buf, offset) only
+      programs (erasing was done explicitly before);
+    - ioctl(4) block count, ioctl(5) block size, ioctl(6, block) erases one block and
+      returns -EINVAL unless the block size is 4096; 1/2/3 (init, deinit, sync) return
+      0, anything else None;
+    - beyond the partition: OSError(-ESP_ERR_INVALID_ARG) for a start past the end,
+      OSError(-ESP_ERR_INVALID_SIZE) for a range running over it.
+    Serves os.VfsLfs2 and the journal."""
 
     def __init__(self, flash, offset, size, label="", block_size=SECTOR, subtype=0x40):
         if offset % SECTOR or size % SECTOR or block_size % SECTOR:
@@ -344,8 +410,10 @@ class Partition:
             self.flash.stale_ops += 1  # visible to a test that forgot to remake partitions
             return -1  # stale: see Flash.power_on
         a = block * self.block_size + offset
-        if block < 0 or offset < 0 or a + n > self.size:
-            raise OSError(22)
+        if block < 0 or offset < 0 or a > self.size:
+            raise _esp_err(ESP_ERR_INVALID_ARG)
+        if a + n > self.size:
+            raise _esp_err(ESP_ERR_INVALID_SIZE)
         return self.offset + a
 
     def readblocks(self, block, buf, offset=0):
@@ -358,8 +426,10 @@ class Partition:
             a = self._addr(block, 0, len(buf))
             if a < 0:
                 return
+            if len(buf) % SECTOR:  # esp_partition_erase_range: whole sectors only
+                raise _esp_err(ESP_ERR_INVALID_SIZE)
             s = a // SECTOR
-            end = (a + len(buf) + SECTOR - 1) // SECTOR
+            end = (a + len(buf)) // SECTOR
             while s < end:
                 self.flash.erase(s)
                 s += 1
@@ -375,16 +445,16 @@ class Partition:
         if op == 5:  # block size
             return self.block_size
         if op == 6:  # erase one block
-            a = self._addr(arg, 0, self.block_size)
+            if self.block_size != SECTOR:
+                return -_EINVAL
+            a = self._addr(arg, 0, SECTOR)
             if a < 0:
                 return 0
-            s = a // SECTOR
-            end = s + self.block_size // SECTOR
-            while s < end:
-                self.flash.erase(s)
-                s += 1
+            self.flash.erase(a // SECTOR)
             return 0
-        return 0  # 1 init, 2 deinit, 3 sync: nothing to do
+        if op in (1, 2, 3):  # init, deinit, sync: nothing to do
+            return 0
+        return None
 
 
 # The simulator's layout of the 2 MiB the stock 4 MB layout leaves for data (see

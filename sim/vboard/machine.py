@@ -9,6 +9,7 @@
 # Every call is one request and one reply, so a dead device host shows up as OSError on
 # the next bus access (like a dead bus), never as a hang: the socket has a timeout, and
 # every wait the firmware asks for (UART timeouts) is done by the device host and bounded.
+import errno
 import os
 import struct
 import sys
@@ -52,17 +53,28 @@ def reset_cause():
 
 
 def reset():
-    """Hard reset: tell the device host, then end the process with EXIT_RESET; the
-    simulator's launcher starts the firmware again."""
+    """Hard reset, as the ESP32 port does it (ports/esp32/modmachine.c: mp_machine_reset()
+    calls esp_restart()): nothing more runs - no `finally`, no `except SystemExit` - and
+    the next boot's reset_cause() is HARD_RESET (ESP_RST_SW -> MP_HARD_RESET in
+    mp_machine_reset_cause). The device host is told first, then the process kills itself
+    (SIGKILL); the launcher reports that exit as EXIT_RESET (host.note_exit). A link
+    server that cannot tell (sim/bareboard.py, HELLO without the flag) gets the old
+    exit(EXIT_RESET)."""
     try:
         _call(OP_RESET)
     except OSError:
         pass
+    if vlink.board.get("flags", 0) & vlink.HELLO_HARD_RESET:
+        os.system("kill -9 $PPID")
+        while True:  # the signal is on its way: run nothing more
+            time.sleep_ms(1000)
     sys.exit(EXIT_RESET)
 
 
 def soft_reset():
-    reset()
+    # machine.soft_reset() raises SystemExit on the board too (modmachine.c:
+    # mp_machine_soft_reset -> pyexec_system_exit); the next boot sees SOFT_RESET
+    sys.exit(EXIT_RESET)
 
 
 def freq(hz=None):
@@ -85,6 +97,47 @@ def enable_irq(state=0):
     pass
 
 
+# --- the pin table ------------------------------------------------------------------------
+# ports/esp32/machine_pin.h, CONFIG_IDF_TARGET_ESP32S3: GPIO 0-21 (19/20 are the native
+# USB's D-/D+; they stay in the table unless CONFIG_USB_CDC_ENABLED, which no stock build
+# sets), 26 only without PSRAM (!CONFIG_SPIRAM), 33-37 only without octal PSRAM
+# (!CONFIG_SPIRAM_MODE_OCT), 38-46 (47/48 only with MICROPY_HW_ESP32S3_EXTENDED_IO).
+# GPIO 22-25 do not exist on the S3 and 27-32 are the SPI flash's. Any other number is
+# ValueError("invalid pin") (machine_pin.c: machine_pin_find). BRT_BOARD picks the build:
+# "S3_SPIRAM_OCT" (the reference board: ESP32_GENERIC_S3, variant SPIRAM_OCT), "S3" (no
+# PSRAM), "S3_SPIRAM" (quad PSRAM).
+_BOARDS = ("S3_SPIRAM_OCT", "S3_SPIRAM", "S3")
+
+
+def board_name():
+    b = os.getenv("BRT_BOARD") or "S3_SPIRAM_OCT"
+    if b not in _BOARDS:
+        raise ValueError("BRT_BOARD %s: one of %s" % (b, ", ".join(_BOARDS)))
+    return b
+
+
+def valid_pins(board=None):
+    """The GPIO numbers machine.Pin accepts on `board` (default: BRT_BOARD)."""
+    b = board or board_name()
+    pins = list(range(0, 22))
+    if b == "S3":
+        pins.append(26)
+    if b != "S3_SPIRAM_OCT":
+        pins += list(range(33, 38))
+    return pins + list(range(38, 47))
+
+
+_valid = []
+
+
+def _check_pin(n):
+    if not _valid:
+        _valid.extend(valid_pins())
+    if not isinstance(n, int) or n not in _valid:
+        raise ValueError("invalid pin")
+    return n
+
+
 # --- Pin and PWM ------------------------------------------------------------------------
 
 class Pin:
@@ -97,7 +150,7 @@ class Pin:
     IRQ_FALLING = 2
 
     def __init__(self, id, mode=-1, pull=-1, value=None):
-        self.id = id
+        self.id = _check_pin(id.id if isinstance(id, Pin) else id)
         self.init(mode, pull, value)
 
     def init(self, mode=-1, pull=-1, value=None):
@@ -127,7 +180,8 @@ class Pin:
 
 
 def _pin_id(p):
-    return p.id if isinstance(p, Pin) else int(p)
+    # machine_pin_get_id(): a Pin or a number from the pin table, else "invalid pin"
+    return p.id if isinstance(p, Pin) else _check_pin(p)
 
 
 class PWM:
@@ -174,23 +228,87 @@ class PWM:
 
 # --- UART ---------------------------------------------------------------------------------
 
+_UART_NUM = const(3)           # SOC_UART_NUM on the ESP32-S3 (and the ESP32)
+_REPL_UART = const(0)          # MICROPY_HW_UART_REPL (ESP32_GENERIC_S3: UART REPL on)
+_UART_FIFO_LEN = const(128)    # UART_HW_FIFO_LEN
+_UART_FULL_THRESH = const(120)  # UART_FULL_THRESH_DEFAULT
+_UART_TOUT_MAX = const(102)    # S3: UART_RX_TOUT_THRHD_V (1023 bit times) / 10-bit symbol
+_TICK_MS = const(10)           # CONFIG_FREERTOS_HZ=100
+
+
 class UART:
-    """machine.UART on the virtual board: bytes go to the chip wired to this UART id in the
-    device host. read()/readinto()/readline() wait at most `timeout` ms for the first byte
-    and `timeout_char` ms between bytes (the device host does the waiting), then return
-    what came — None when nothing did, as on the ESP32."""
+    """machine.UART on the virtual board, with the ESP32 port's rules (docs/simulator.md,
+    "Board fidelity"); bytes go to the chip wired to this UART id in the device host.
+
+    - ids 0..2 (SOC_UART_NUM on the S3), else ValueError("UART(n) does not exist")
+      (ports/esp32/machine_uart.c: mp_machine_uart_make_new); UART0 is the REPL's, so its
+      buffer sizes are fixed ("REPL UART buffer size is fixed", machine_uart.c);
+    - rxbuf (default 256) must be over 128 and txbuf 0 or over 128 (ESP-IDF uart.c:
+      uart_driver_install checks the sizes against UART_HW_FIFO_LEN, 128 bytes), else
+      OSError (ESP_FAIL through check_esp_err);
+    - delivery: received bytes reach the ring buffer only when the hardware FIFO holds
+      120 (UART_FULL_THRESH_DEFAULT in IDF uart.c) or after an idle gap of rx_timeout
+      characters. machine_uart.c sets rx_timeout = timeout_char // char_time_ms
+      (char_time_ms = 12000 // baud + 1) and lowers the FIFO threshold to 1 only when
+      that is 0. The device host models this (sim/devhost/uart.py) with a ring of
+      rxbuf (+ the 128-byte FIFO): the newest bytes are dropped when it is full;
+    - timeouts are FreeRTOS ticks of 10 ms (pdMS_TO_TICKS rounds down,
+      CONFIG_FREERTOS_HZ=100): read() waits timeout // 10 ticks for the first byte and
+      timeout_char // 10 ticks for each further chunk (machine_uart.c:
+      mp_machine_uart_read -> uart_read_bytes), so timeout_char=5 waits 0 ms;
+    - read()/readinto() return None when nothing came (EAGAIN), as on the ESP32."""
 
     def __init__(self, id, baudrate=115200, bits=8, parity=None, stop=1, tx=None, rx=None,
-                 timeout=0, timeout_char=0, rxbuf=256, **kw):
+                 timeout=0, timeout_char=0, rxbuf=-1, txbuf=-1, **kw):
+        if not isinstance(id, int) or id < 0 or id >= _UART_NUM:
+            raise ValueError("UART(%s) does not exist" % (id,))
         self.id = id
-        self.init(baudrate, timeout=timeout, timeout_char=timeout_char)
+        self._rxbuf = 256  # IDF minimum, the port's default
+        self._txbuf = 256
+        if tx is not None:
+            _pin_id(tx)
+        if rx is not None:
+            _pin_id(rx)
+        self.init(baudrate, timeout=timeout, timeout_char=timeout_char, rxbuf=rxbuf,
+                  txbuf=txbuf)
 
     def init(self, baudrate=115200, bits=8, parity=None, stop=1, timeout=0, timeout_char=0,
-             **kw):
+             rxbuf=-1, txbuf=-1, tx=None, rx=None, **kw):
+        if (rxbuf >= 0 and rxbuf != self._rxbuf) or (txbuf >= 0 and txbuf != self._txbuf):
+            if self.id == _REPL_UART:
+                raise ValueError("REPL UART buffer size is fixed")
+            if rxbuf >= 0:
+                if rxbuf <= _UART_FIFO_LEN:
+                    raise OSError(1, "ESP_FAIL: uart rx buffer length error (rxbuf must "
+                                     "be > 128)")
+                self._rxbuf = rxbuf
+            if txbuf >= 0:
+                if txbuf and txbuf <= _UART_FIFO_LEN:
+                    raise OSError(1, "ESP_FAIL: uart tx buffer length error (txbuf must "
+                                     "be 0 or > 128)")
+                self._txbuf = txbuf
+        for p in (tx, rx):
+            if p is not None:
+                _pin_id(p)
+        if baudrate <= 0:
+            raise ValueError("baudrate")
         self._baud = baudrate
         self._timeout = timeout
         self._timeout_char = timeout_char
-        _call(OP_UART_INIT, struct.pack(">BI", self.id, baudrate))
+        # machine_uart.c: "make sure it is at least as long as a whole character"
+        char_time_ms = 12000 // baudrate + 1
+        rx_timeout = timeout_char // char_time_ms
+        if rx_timeout < 1:
+            thresh, tout = 1, 1
+        else:
+            thresh, tout = _UART_FULL_THRESH, rx_timeout
+            if tout > _UART_TOUT_MAX:  # IDF uart_set_rx_timeout: over the register's range
+                raise OSError(1, "ESP_FAIL: uart_set_rx_timeout %d characters" % tout)
+        self.fifo_threshold = thresh
+        self.rx_timeout_chars = tout
+        # the driver is (re)installed and "discard any input from previous configuration"
+        # (uart_flush_input): the device host clears this UART's ring buffer
+        _call(OP_UART_INIT, struct.pack(">BIHBB", self.id, baudrate, self._rxbuf, thresh, tout))
 
     def deinit(self):
         pass
@@ -208,9 +326,11 @@ class UART:
         if n <= 0:
             return b""
         n = min(n, 4096)
-        t = self._timeout
-        req = struct.pack(">BHIHH", self.id, n, t, self._timeout_char, until)
-        data = _call(OP_UART_READ, req, wait_ms=t + self._timeout_char)
+        # pdMS_TO_TICKS: whole 10 ms FreeRTOS ticks, rounded down
+        t = self._timeout // _TICK_MS * _TICK_MS
+        tc = self._timeout_char // _TICK_MS * _TICK_MS
+        req = struct.pack(">BHIHH", self.id, n, t, tc, until)
+        data = _call(OP_UART_READ, req, wait_ms=t + tc * (1 + n // _UART_FULL_THRESH))
         return bytes(data) if data else None
 
     def read(self, n=-1):
@@ -242,18 +362,47 @@ class UART:
 
 # --- I2C ----------------------------------------------------------------------------------
 
+_I2C_NUM = const(2)            # I2C_NUM_MAX on the ESP32-S3
+_I2C_OVERHEAD_US = const(30)   # start/stop and the driver's set-up, per transfer
+
+
 class I2C:
-    """machine.I2C on the virtual board. A missing device answers with OSError(ENODEV) as
-    the ESP32 port does when the address is not acknowledged."""
+    """machine.I2C on the virtual board, with the ESP32 port's rules
+    (ports/esp32/machine_i2c.c):
+
+    - ids 0..1 (I2C_NUM_MAX on the S3), else ValueError("I2C(n) doesn't exist");
+    - a missing device (no ACK) is OSError(ENODEV);
+    - every transfer must finish within `timeout` us (default I2C_DEFAULT_TIMEOUT_US,
+      50 ms), else OSError(ETIMEDOUT). The bus time is modelled as 9 bit times a byte
+      (8 data + ACK) plus the address byte at `freq`: a full 1 KB OLED frame is ~23 ms at
+      400 kHz, ~92 ms (ETIMEDOUT) at 100 kHz. The interpreter blocks for that time, as it
+      does on the board, unless BRT_SIM_TIME=fast;
+    - writeto() returns the number of bytes written (machine_hw_i2c_transfer returns len).
+    SoftI2C is the same object here (the firmware uses the hardware I2C)."""
 
     def __init__(self, id=0, scl=None, sda=None, freq=400000, timeout=50000):
+        if not isinstance(id, int) or id < 0 or id >= _I2C_NUM:
+            raise ValueError("I2C(%s) doesn't exist" % (id,))
+        for p in (scl, sda):
+            if p is not None:
+                _pin_id(p)
         self.id = id
         self._freq = freq
+        self._timeout_us = timeout
+
+    def _bus_time(self, nbytes):
+        us = (nbytes + 1) * 9 * 1000000 // self._freq + _I2C_OVERHEAD_US
+        if us > self._timeout_us:
+            # the transfer would still be running at the driver's deadline
+            raise OSError(errno.ETIMEDOUT, "I2C transfer %d us > timeout %d us"
+                          % (us, self._timeout_us))
+        block_us(us)
 
     def scan(self):
         return list(_call(OP_I2C_SCAN, bytes((self.id,))))
 
     def writeto(self, addr, buf, stop=True):
+        self._bus_time(len(buf))
         r = _call(OP_I2C_WRITE, bytes((self.id, addr, 1 if stop else 0)) + bytes(buf))
         return (r[0] << 8) | r[1]
 
@@ -262,6 +411,7 @@ class I2C:
         return self.writeto(addr, data, stop)
 
     def readfrom(self, addr, nbytes, stop=True):
+        self._bus_time(nbytes)
         return bytes(_call(OP_I2C_READ, struct.pack(">BBBH", self.id, addr, 1 if stop else 0,
                                                     nbytes)))
 
@@ -282,6 +432,19 @@ class I2C:
     def readfrom_mem_into(self, addr, memaddr, buf, addrsize=8):
         data = self.readfrom_mem(addr, memaddr, len(buf), addrsize)
         buf[:len(data)] = data
+
+
+
+
+def block_us(us):
+    """Block the interpreter for a modelled bus/flash time (BRT_SIM_TIME=fast: don't)."""
+    if _fast[0] is None:
+        _fast[0] = os.getenv("BRT_SIM_TIME") == "fast"
+    if not _fast[0] and us > 0:
+        time.sleep_us(us)
+
+
+_fast = [None]
 
 
 SoftI2C = I2C
@@ -339,17 +502,24 @@ def _wdt_watch():
 # --- RTC (the ESP32's own clock; the DS3231 is the trusted one) ------------------------------
 
 class RTC:
-    _offset = 0  # seconds added to the port's clock
+    """machine.RTC: the system clock behind time.time() (ports/esp32/machine_rtc.c:
+    datetime() reads gettimeofday and sets it with settimeofday, on the 2000 epoch).
+    At power-up it reads 2000-01-01 00:00:00 plus the uptime (sim/vboard/time.py keeps
+    it; the device host remembers it across machine.reset() and watchdog resets)."""
 
     def __init__(self, id=0):
         pass
 
     def datetime(self, dt=None):
         if dt is None:
-            t = time.gmtime(int(time.time()) + RTC._offset)
+            t = time.gmtime(time.time())
             return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
-        want = time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
-        RTC._offset = want - int(time.time())
+        # (year, month, day, weekday, hours, minutes, seconds, subseconds)
+        secs = time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
+        set_clock = getattr(time, "_rtc_set", None)
+        if set_clock is None:
+            raise OSError(errno.ENODEV, "machine.RTC needs sim/vboard/time.py on the path")
+        set_clock(secs)
 
     def init(self, dt):
         self.datetime(dt)

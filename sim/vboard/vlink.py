@@ -12,6 +12,10 @@ import sys
 
 from micropython import const
 
+# sim/vboard/socket.py (the board's sockets, gated by its Wi-Fi) keeps the unix port's
+# own module as _real: the link itself is not on the board's Wi-Fi
+socket = getattr(socket, "_real", socket)
+
 # --- link ops (keep in step with sim/devhost/wire.py; a host test compares them) ---
 OP_HELLO = const(0x01)
 OP_CONTROL = const(0x02)
@@ -30,6 +34,9 @@ OP_WDT_START = const(0x40)
 OP_WDT_FEED = const(0x41)
 OP_RESET = const(0x42)
 OP_WLAN = const(0x50)
+
+# HELLO reply flags (byte after reset_cause; older link servers send none)
+HELLO_HARD_RESET = const(1)  # machine.reset() may kill the process (the host notes it)
 
 ST_OK = const(0)
 ST_OSERROR = const(1)
@@ -76,6 +83,7 @@ def connect():
     n = r[0]
     board["unique_id"] = bytes(r[1:1 + n])
     board["reset_cause"] = r[1 + n]
+    board["flags"] = r[2 + n] if len(r) > 2 + n else 0
 
 
 def _recv_exact(n):

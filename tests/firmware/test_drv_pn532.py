@@ -1,7 +1,7 @@
 # PN532 driver over HSU against the virtual PN532: exact frames on the wire, taps, and
 # every way the chip or the phone can fail.
 # mp-path: sim/vboard  (the virtual machine module)
-# mp-devhost: hsu      (PN532 on UART2, as on the reference board)
+# mp-devhost: hsu      (PN532 on UART1, as on the reference board)
 import json
 import time
 
@@ -43,15 +43,15 @@ def fresh(card=None, **kw):
     ctl("pn532.fault", power_on=True, silent=False)
     h = ctl("pn532.state")
     assert not h["sam"] and not h["awake"]
-    ctl("uart.log", uart=2, clear=True)
+    ctl("uart.log", uart=1, clear=True)
     if card is not None:
         ctl("card.present", **card)
-    u = machine.UART(2, 115200, timeout=10, timeout_char=3)
+    u = machine.UART(1, 115200, timeout=10, timeout_char=3)
     return PN532(UartLink(u), **kw)
 
 
 def wire():
-    return bytes.fromhex(ctl("uart.log", uart=2, clear=True)["tx"])
+    return bytes.fromhex(ctl("uart.log", uart=1, clear=True)["tx"])
 
 
 def raises(exc, fn, *a):
@@ -133,7 +133,7 @@ def test_bad_lcs_and_garbage_resync():
     assert p.firmware_version()[0] == 0x32
     ctl("pn532.fault", faults=["garbage"])
     assert p.firmware_version()[0] == 0x32
-    ctl("uart.inject", uart=2, hex="ff00ff13370000")  # stray bytes before a command
+    ctl("uart.inject", uart=1, hex="ff00ff13370000")  # stray bytes before a command
     assert p.firmware_version()[0] == 0x32
 
 

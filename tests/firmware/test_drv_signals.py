@@ -16,9 +16,9 @@ def ctl(cmd, **kw):
 
 
 def make():
-    return Signals(machine.Pin(25, machine.Pin.OUT, value=0),
-                   machine.Pin(26, machine.Pin.OUT, value=0),
-                   machine.PWM(machine.Pin(27), freq=2700, duty_u16=0))
+    return Signals(machine.Pin(4, machine.Pin.OUT, value=0),
+                   machine.Pin(5, machine.Pin.OUT, value=0),
+                   machine.PWM(machine.Pin(6), freq=2700, duty_u16=0))
 
 
 def state():

@@ -11,9 +11,9 @@ import machine
 from drivers.gm65 import GM65, GM65Error, GM65LineError
 from drivers.pn532 import PN532, PN532Error, UartLink
 
-pn = PN532(UartLink(machine.UART(2, 115200, timeout=10, timeout_char=3)),
+pn = PN532(UartLink(machine.UART(1, 115200, timeout=10, timeout_char=3)),
            ack_timeout_ms=40, timeout_ms=120, retries=1)
-qr = GM65(machine.UART(1, 9600, timeout=10, timeout_char=5), max_line=64)
+qr = GM65(machine.UART(2, 9600, timeout=10, timeout_char=5), max_line=64)
 
 
 def do_pn532():

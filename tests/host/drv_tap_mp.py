@@ -17,7 +17,7 @@ t0 = time.ticks_ms()
 while t is None and time.ticks_diff(time.ticks_ms(), t0) < 5000:
     t = b.nfc.list_target()
 assert t is not None, "no phone"
-machine.sim_control('{"cmd": "uart.log", "uart": 2, "clear": true}')
+machine.sim_control('{"cmd": "uart.log", "uart": 1, "clear": true}')
 t1 = time.ticks_us()
 version = apdu.select(b.nfc.exchange)
 tok = apdu.read_token(b.nfc.exchange, challenge)

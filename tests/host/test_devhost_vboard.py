@@ -57,7 +57,7 @@ def test_uart_bytes_arrive_at_the_baud_rate(host):
     # 960 bytes at 9600 baud take 1 s on the wire; any() sees them only once they came
     r = mp(host, """
 import machine, time, json
-u = machine.UART(1, 9600, timeout=10)
+u = machine.UART(2, 9600, timeout=10, rxbuf=1024)
 machine.sim_control(json.dumps({"cmd": "qr.noise", "hex": "41" * 960}))
 a = u.any(); time.sleep_ms(1300); b = u.any()
 print(a, b, len(u.read(2000)))
@@ -67,11 +67,18 @@ print(a, b, len(u.read(2000)))
 
 
 def test_unique_id_reset_cause_and_reset(host):
-    r = mp(host, "import machine; print(machine.unique_id().hex(), machine.reset_cause()); "
-                 "machine.reset(); print('not reached')")
+    # machine.reset() ends the process at once: no finally, no except SystemExit
+    r = mp(host, "import machine\nprint(machine.unique_id().hex(), machine.reset_cause())\n"
+                 "try:\n    machine.reset()\nexcept SystemExit:\n    print('caught')\n"
+                 "finally:\n    print('finally ran')\nprint('not reached')")
     assert r.returncode == wire.EXIT_RESET
     assert r.stdout.split() == ["240ac4aabbcc", str(wire.PWRON_RESET)]
     assert any(k == "reset" for _, k, _ in host.events)
+    r = mp(host, "import machine; print(machine.reset_cause())")
+    assert r.stdout.strip() == str(wire.HARD_RESET)
+    # machine.soft_reset() is a SystemExit on the board too; the next boot: SOFT_RESET
+    r = mp(host, "import machine; machine.soft_reset()")
+    assert r.returncode == wire.EXIT_RESET
     r = mp(host, "import machine; print(machine.reset_cause())")
     assert r.stdout.strip() == str(wire.SOFT_RESET)
 
@@ -208,7 +215,15 @@ print(w.isconnected(), w.status())
 """
     assert mp(host, code).stdout.split() == ["False", "1001"]
     host.wlan.reachable = True
-    assert mp(host, code).stdout.split() == ["True", "1010"]
+    # connect() returns at once; the IP comes join_ms later (network_wlan.c: GOT_IP)
+    wait = code + """
+import time
+t0 = time.ticks_ms()
+while not w.isconnected() and time.ticks_diff(time.ticks_ms(), t0) < 5000:
+    time.sleep_ms(20)
+print(w.isconnected(), w.status(), time.ticks_diff(time.ticks_ms(), t0) >= 1000)
+"""
+    assert mp(host, wait).stdout.split() == ["False", "1001", "True", "1010", "True"]
     assert dispatch(host, {"cmd": "wifi", "reachable": False})["connected"] is False
 
 
@@ -257,8 +272,8 @@ def test_control_rtc_flag_and_light_timeline(host):
     assert dispatch(host, {"cmd": "rtc.set", "time": 1767312245, "clear_osf": True})["osf"] is False
     assert dispatch(host, {"cmd": "rtc.set", "osf": True})["osf"] is True
     assert abs(dispatch(host, {"cmd": "rtc.get"})["time"] - 1767312245) <= 1
-    host.pins.set(25, 1)
-    host.pins.set(25, 0)
+    host.pins.set(4, 1)
+    host.pins.set(4, 0)
     tl = dispatch(host, {"cmd": "lights", "timeline": 5})["timeline"]
     assert [e[1:] for e in tl[-2:]] == [["green", "level", 1], ["green", "level", 0]]
 
@@ -266,9 +281,9 @@ def test_control_rtc_flag_and_light_timeline(host):
 def test_board_reboots_after_reset_and_power_cut(host, tmp_path):
     from sim.devhost import Firmware
     script = tmp_path / "boot.py"
-    # first boot resets itself; the reboot sees SOFT_RESET and ends
+    # first boot resets itself; the reboot sees HARD_RESET and ends
     script.write_text("import machine\nc = machine.reset_cause()\nprint('cause', c)\n"
-                      "if c != %d:\n    machine.reset()\n" % wire.SOFT_RESET)
+                      "if c != %d:\n    machine.reset()\n" % wire.HARD_RESET)
     fw = Firmware(host, [script])
     assert fw.run_forever(max_restarts=3) == 0
     assert fw.exits == [wire.EXIT_RESET, 0]

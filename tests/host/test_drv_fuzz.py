@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.devhost import DevHost
+from sim.devhost.host import UART_PN532, UART_QR
 from sim.devhost.pn532 import ACK, ERROR_FRAME, NACK, frame
 from tests.support.mp import MPWorker, ROOT
 
@@ -31,7 +32,7 @@ def rig():
     host = DevHost()
     host.start()
     chip = ScriptedChip()
-    host.uarts[2].attach(chip)
+    host.uarts[UART_PN532].attach(chip)
     import os
     old = os.environ.get("BRT_DEVHOST")
     os.environ["BRT_DEVHOST"] = host.address
@@ -73,7 +74,7 @@ pieces = st.one_of(
 @given(st.lists(pieces, min_size=0, max_size=4))
 def test_pn532_any_wire_bytes(rig, script):
     host, chip, w = rig
-    host.uarts[2].flush_rx()
+    host.uarts[UART_PN532].flush_rx()
     chip.script = list(script)
     t0 = time.monotonic()
     r = w.ask("pn532").split()
@@ -89,7 +90,7 @@ def test_pn532_any_wire_bytes(rig, script):
 
 def test_pn532_clean_exchange_is_ok(rig):
     host, chip, w = rig
-    host.uarts[2].flush_rx()
+    host.uarts[UART_PN532].flush_rx()
     chip.script = [ACK + answer(b"\x32\x01\x06\x07")]
     assert w.ask("pn532").split()[:2] == ["ok", "32010607"]
 
@@ -129,7 +130,7 @@ chunks = st.one_of(text.map(lambda s: s.encode() + b"\r"), text.map(str.encode),
 def test_gm65_any_stream(rig, parts):
     host, chip, w = rig
     stream = b"".join(parts) + b"\r"  # a final CR closes whatever was left open
-    host.uarts[1].init(9600)
-    host.uarts[1].deliver(stream)
+    host.uarts[UART_QR].init(9600)
+    host.uarts[UART_QR].deliver(stream)
     got = json.loads(w.ask("gm65"))
     assert got == model_lines(stream)
