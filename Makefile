@@ -18,15 +18,17 @@ $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
 	# the MicroPython stubs go in their own folder: mypy uses it as the typeshed for firmware/
+	# (the reference board's own build, ESP32_GENERIC_S3; a fresh folder, no stale stubs)
+	rm -rf $(STUBS)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --upgrade --target $(STUBS) \
-	    $$(grep -E '^micropython-(esp32|stdlib)-stubs==' requirements.txt)
+	    $$(grep -E '^micropython-(esp32-esp32-generic-s3|stdlib)-stubs==' requirements.txt)
 	@touch $@
 
 ## test: static checks, then every test (firmware tests run inside MicroPython)
 test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## check: firmware compiles for xtensawin, ruff, type check of firmware/ against the ESP32 stubs
+## check: firmware compiles for xtensawin, ruff, type check of firmware/ against the ESP32-S3 stubs
 check: mpycheck gencheck lint typecheck
 
 ## gencheck: the viper P-256 engine is what tools/gen_p256.py generates

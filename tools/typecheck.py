@@ -1,5 +1,8 @@
-"""Type-check firmware/ with mypy against micropython-esp32-stubs (installed by `make venv`
-into .venv/mpstubs and used as the typeshed, so CPython's stdlib is *not* visible).
+"""Type-check firmware/ with mypy against micropython-esp32-esp32-generic-s3-stubs (the
+stock ESP32_GENERIC_S3 build the reference board runs; installed by `make venv` into
+.venv/mpstubs and used as the typeshed, so CPython's stdlib is *not* visible). Their
+machine.UART/I2C/Pin signatures have no **kwargs, so a wrong keyword is an error
+(tests/host/test_foundation.py keeps a test of that).
 
 Errors inside the third-party stub files themselves are noise and are filtered out;
 any error in a firmware file fails the check.
@@ -38,7 +41,8 @@ def main(argv):
     if r.returncode not in (0, 1):
         print(r.stdout, r.stderr)
         return 2
-    print("typecheck %s against micropython-esp32-stubs: %d errors" % (target, len(mine)))
+    print("typecheck %s against micropython-esp32-esp32-generic-s3-stubs: %d errors"
+          % (target, len(mine)))
     return 1 if mine else 0
 
 
