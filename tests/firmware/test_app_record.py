@@ -24,6 +24,15 @@ def test_unchecked_rejection_has_no_ids():
     assert d == {1: 5, 2: 1, 3: 1, 4: 1, 5: 47, 9: 0}
 
 
+def test_time_refused_event_record_exact_bytes():
+    # docs/records.md 'Event records': answer 3, channel 0, reason 56, key 13 the time offered
+    w = record.RecordWriter()
+    got = w.encode_event(1780305920, record.CLOCK_TRUSTED, record.TIME_REFUSED, 1780046720)
+    assert _hex(got) == "a7011a6a1d500002000300040305183809000d1a6a195b80"
+    d = record.decode(bytes(got))
+    assert d == {1: 1780305920, 2: 0, 3: 0, 4: 3, 5: 56, 9: 0, 13: 1780046720}
+
+
 def test_round_trip_and_buffer_reuse():
     w = record.RecordWriter()
     a = bytes(w.encode(1800000123, 0, 1, 2, 42, b"wallet-xx", b"pass-yy", 1, 0, b"p" * 16, 9))
