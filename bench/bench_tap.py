@@ -137,13 +137,15 @@ def _flash_costs(tmp):
 
 
 def _min_heap(tmp):
-    from tests.host.test_app_soak import prepare
-    prepare(tmp, n_taps=60)
+    from host.provisioning import parttable
+    from tests.host.test_app_soak import CONTROLS, prepare
+    prepare(tmp, n_taps=60 + CONTROLS)
     ok = None
     for kb in range(104, 321, 4):
         (tmp / "flash.img").unlink(missing_ok=True)
+        parttable.write_image(tmp / "flash.img")   # the board's 16 MB chip and its table
         r = run_mp(["tests/host/app_soak_mp.py", str(tmp)], heap="%dK" % kb,
-                   firmware=tmp / "lib", paths=["sim/vboard"], timeout=300)
+                   firmware=tmp / "lib", paths=["sim/vboard", "tests/host"], timeout=300)
         if r.returncode == 0:
             out = json.loads(r.stdout.strip().splitlines()[-1])
             if out["answers"] == {"0/0": 60}:

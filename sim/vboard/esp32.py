@@ -5,8 +5,10 @@
 # semantics (see flashdev.Partition). The chip is attached by sim/vboard/simboot.py (or a
 # test) with attach(flash); until then find() returns [] like a board without that
 # partition, and Partition(label) raises OSError(ENOENT) like the real one.
+import gc
+import sys
+
 import flashdev
-import parttable
 
 _parts = {}
 
@@ -15,7 +17,12 @@ def attach(flash, vfs_size=-1):
     """Serve `flash`'s partitions ('vfs', 'journal') from now on; returns them. A whole
     chip's come from its partition table at 0x8000, as on the board (parttable.py)."""
     _parts.clear()
-    table = parttable.read(flash) if vfs_size < 0 else None
+    table = None
+    if vfs_size < 0 and flash.size >= 4 * 1024 * 1024:
+        import parttable  # a whole chip only; dropped after (tests run in a 128 KB heap)
+        table = parttable.read(flash)
+        del sys.modules["parttable"]
+        gc.collect()  # its compile garbage: not left as holes under the firmware's objects
     _parts.update(table if table is not None else flashdev.partitions(flash, vfs_size))
     return _parts
 

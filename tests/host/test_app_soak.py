@@ -1,5 +1,8 @@
 """1,000 taps in a row under MicroPython with a 128 KB heap (issue 6, Tests): no growth
-of the heap in use after collection, and every tap journaled exactly once.
+of the heap in use after collection, and every tap journaled exactly once. And memory on
+PSRAM (issue 14): the heap collected between taps, each decision's allocation measured,
+and no collection inside a decision where the heap has room (tests/host/app_soak_mp.py
+explains how collections are counted and ruled out).
 
 Real tokens (host/tokens), the firmware verifier, the app's stores on LittleFS and the
 journal on the flash model; the decision core runs without the boot code and drivers,
@@ -13,11 +16,15 @@ docs/validator.md 'Memory').
 """
 
 import json
+import statistics
 import struct
 import subprocess
 
+import pytest
+
 from host import bundles as hb
 from host import tokens as ht
+from host.provisioning import parttable
 from tests.support.mp import ROOT, run_mp
 
 NOW = 1_800_000_000
@@ -25,6 +32,10 @@ N_TAPS = 1000
 N_WALLETS = 20          # more than the pass cache holds (16): every tap a miss, as on a bus
 TAP_REC = 800           # taps.bin: fixed records <u32 now><u16 len><QR text>, zero padded
 STEP_S = 7              # a tap every 7 s: each wallet every 140 s, beyond passback (60 s)
+CONTROLS = 2            # app_soak_mp.py's detector controls, after the 1,000 taps
+ROOMY_HEAP = "1M"       # a heap with room: the S3's grows into 8 MB of PSRAM (DESIGN §2)
+TAP_ALLOC_GOAL = 4096   # issue 14: bytes a tap may allocate
+REPORT = ROOT / "build" / "soak.json"
 
 
 def build_mpy(out):
@@ -75,20 +86,88 @@ def prepare(tmp_path, n_taps=N_TAPS):
     build_mpy(tmp_path / "lib")
 
 
-def test_thousand_taps_no_heap_growth_every_tap_journaled_once(tmp_path):
-    prepare(tmp_path)
-    lib = tmp_path / "lib"
-    r = run_mp(["tests/host/app_soak_mp.py", str(tmp_path)], heap="128K",
-               firmware=lib, paths=["sim/vboard"], timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("soak")
+    prepare(d, n_taps=N_TAPS + CONTROLS)
+    return d
+
+
+@pytest.fixture(scope="module")
+def roomy(inputs):
+    return soak(inputs, ROOMY_HEAP, guard=True)
+
+
+def soak(d, heap, guard=False):
+    """Run the 1,000 taps on a fresh 16 MB flash image (the validator's partition table);
+    returns the final JSON and the bytes each decision allocated."""
+    img = d / "flash.img"
+    img.unlink(missing_ok=True)
+    parttable.write_image(img)
+    r = run_mp(["tests/host/app_soak_mp.py", str(d)] + (["guard"] if guard else []),
+               heap=heap, firmware=d / "lib", paths=["sim/vboard", "tests/host"], timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    lines = r.stdout.strip().splitlines()
+    per = [int(x.split()[1]) for x in lines if x.startswith("A ")]
+    return json.loads(lines[-1]), per
+
+
+def _report(key, out, per):
+    REPORT.parent.mkdir(exist_ok=True)
+    try:
+        rep = json.loads(REPORT.read_text())
+    except (OSError, ValueError):
+        rep = {}
+    rep[key] = {"taps": out["taps"], "collections_inside_decisions": out["inside"],
+                "alloc_per_tap_median": statistics.median(per), "alloc_per_tap_max": max(per),
+                "heap_after_collect": out["heap"][-1] if out["heap"] else None}
+    REPORT.write_text(json.dumps(rep, indent=1) + "\n")
+    print(key, rep[key])
+
+
+def _every_tap_once(out):
     assert out["taps"] == N_TAPS
     assert out["answers"] == {"0/0": N_TAPS}, out["answers"]   # every tap accepted
     assert out["journaled"] == N_TAPS and out["bad"] == [], out
     assert out["records"] == N_TAPS and out["accepted_records"] == N_TAPS
+
+
+def test_thousand_taps_no_heap_growth_every_tap_journaled_once(inputs):
+    # the decision core's own budget: 128 KB, collector on as on any board
+    out, per = soak(inputs, "128K")
+    _every_tap_once(out)
     heap = out["heap"]
     # steady state after warm-up (caches, tables, interned strings filled by the first
     # taps): the heap in use after a collection does not grow
     steady = heap[2:]
     assert len(steady) >= 15
     assert max(steady) == min(steady), heap   # not one byte of growth over 900 taps
+    # reported, not asserted: in 128 KB the ~57 KB a tap allocates cannot fit in the few
+    # KB left beside the tap path's live heap, so decisions collect here (in a heap with
+    # room they do not: the next test)
+    assert len(per) == N_TAPS
+    _report("128K", out, per)
+
+
+def test_no_collection_inside_any_decision_where_the_heap_has_room(roomy):
+    # automatic collection off during every decision (the guard): a decision that needed
+    # a collection would fail with MemoryError instead of passing unnoticed
+    out, per = roomy
+    _every_tap_once(out)
+    assert out["inside"] == 0 and out["min_gap"] >= -1024, out
+    assert max(out["heap"][2:]) == min(out["heap"][2:]), out["heap"]
+    # the controls: on a heap full of garbage the detector sees the collection a
+    # decision needs, and the guard turns it into a failed decision
+    c_on, c_guard = out["controls"]
+    assert c_on == {"guard": False, "answer": "0/0", "detected": True}, c_on
+    assert c_guard["guard"] is True and c_guard["answer"] != "0/0", c_guard
+    assert len(per) == N_TAPS and min(per) > 0
+    _report(ROOMY_HEAP, out, per)
+
+
+@pytest.mark.xfail(strict=True, reason="a tap allocates ~57 KB on the unix port (measured "
+                   "here): the two ES256 verifies ~4.5 KB each, most of the rest the token's "
+                   "CBOR decoding; issue 14 asks for 4 KB (when it holds, drop this mark)")
+def test_a_tap_allocates_at_most_4_kb(roomy):
+    out, per = roomy
+    assert statistics.median(per) <= TAP_ALLOC_GOAL, statistics.median(per)
