@@ -316,6 +316,11 @@ def interpreter(name, bodies):
 def generate():
     h = handlers()
     lines = [HEADER, ""] + interpreter("run", [(prg.OPS.index(n), h[n]) for n in prg.OPS[1:]])
+    from tools import gen_p256_inv as ginv
+    lines += ["", "", "# a^-1 mod m by binary extended Euclid (tools/gen_p256_inv.py): a in s[%d..%d],"
+              % (ginv.IU, ginv.IU + 15), "# m's 16 digits in m, s[%d..%d] = m; returns 1 and "
+              "a^-1 in s[%d..%d], or 0 (a = 0 mod m)" % (ginv.IV, ginv.IV + 15, ginv.IX2, ginv.IX2 + 15)]
+    lines += ginv.source()
     lines += ["", "", "# programs: 4 bytes an operation (op, d, a, b); tools/p256_programs.py"]
     for name, prog in prg.programs().items():
         lines.append("%s = %r" % (name, prog))

@@ -80,12 +80,14 @@ def pow_ops(a, r, sqrt):
         _sqn(r, 2) + [(MUL, r, r, a)]
 
 
-def qtable_ops(cnt):
+def qtable_ops(cnt, part=None):
     """The odd multiples Q, 3Q, .. of (QX, QY) as affine rows x, y of the table t (n = 0):
     D = 2Q = (X, Y, zc) is affine on the isomorphic curve with coordinates scaled by zc
     (x -> x zc^2, y -> y zc^3; the addition formulas do not involve a or b), so each step
     is a mixed addition; then one inversion for all (Montgomery's trick). kQ != O for
-    k < n, so no step meets a special case."""
+    k < n, so no step meets a special case. part 1 stops before the inversion (X2 holds
+    the product to invert), part 2 starts after it (Y2 holds its inverse); None: all,
+    with the inversion as a power in the engine."""
     ops = [(MOV, X, QX, 0), (MOV, Y, QY, 0), (MOV, Z, ONE, 0)] + dbl_ops()
     ops += [(MOV, X2, X, 0), (MOV, Y2, Y, 0), (MOV, ZC, Z, 0),
             (SQR, T1, ZC, 0), (MUL, J0, QX, T1), (MUL, T2, T1, ZC), (MUL, J0 + 1, QY, T2),
@@ -99,7 +101,9 @@ def qtable_ops(cnt):
         ops.append((MUL, ACC0 + i, ACC0 + i - 1, J0 + 3 * (i - 1) + 2))
     inv = Y2  # 1 / (zc Z_0 ... Z_7), then 1 / (zc Z_0 ... Z_i) going down
     ops += [(MUL, X2, ACC0 + cnt - 1, J0 + 3 * (cnt - 1) + 2), (MUL, X2, X2, ZC)]
-    ops += pow_ops(X2, inv, False)
+    if part == 1:
+        return ops
+    ops = [] if part == 2 else ops + pow_ops(X2, inv, False)
     for i in range(cnt - 1, -1, -1):
         j = J0 + 3 * i
         ops += [(MUL, X, inv, ACC0 + i), (MUL, inv, inv, j + 2), (SQR, Y, X, 0),
@@ -117,7 +121,7 @@ def programs():
         "SETP": asm(load_ops(False, X, Y) + [(MOV, Z, ONE, 0)]),
         "SETN": asm(load_ops(True, X, Y) + [(MOV, Z, ONE, 0)]),
         "RZERO": asm([(ZCHK, 0, T4, 0)]),
-        "QTAB": asm(qtable_ops(CNT)),
-        "INV": asm(pow_ops(QX, QY, False)),
+        "QTAB1": asm(qtable_ops(CNT, 1)),
+        "QTAB2": asm(qtable_ops(CNT, 2)),
         "SQRT": asm(pow_ops(QX, QY, True)),
     }

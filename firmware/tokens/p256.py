@@ -48,7 +48,13 @@ QX, QY, ZC = 45, 46, 47
 
 # the programs (tools/gen_p256.py assembles them into the engine module as bytes)
 DBL, ADDP, ADDN, SETP, SETN = eng.DBL, eng.ADDP, eng.ADDN, eng.SETP, eng.SETN
-RZERO, QTAB, INV, SQRT = eng.RZERO, eng.QTAB, eng.INV, eng.SQRT
+RZERO, QTAB1, QTAB2, SQRT = eng.RZERO, eng.QTAB1, eng.QTAB2, eng.SQRT
+_inv_eng = eng.inv
+_P32 = P.to_bytes(32, "little")   # the moduli as 16 little-endian uint16 digits
+_N32 = N.to_bytes(32, "little")
+_IU, _IV, _IX1, _IX2 = 2 * 2, 2 * 18, 2 * 34, 2 * 50   # byte offsets (tools/gen_p256_inv.py)
+_ONE32 = (1).to_bytes(32, "little")
+_ZERO32 = bytes(32)
 
 _ws = bytearray(2 * eng.WORDS)  # the workspace: scratch and 48 registers
 _ws[2 * (eng.REG0 + eng.STRIDE * ONE)] = 1
@@ -75,9 +81,23 @@ def _call(prog, n, t):
     return _run(ws, 0, prog, t)
 
 
+def _inverse(a, mb):
+    """a^-1 mod m (m's 32 little-endian bytes in mb) for 0 < a < m, m an odd prime, by the
+    engine's binary extended Euclid (s^-1 mod n and the tables' inversion mod p)."""
+    ws = _ws
+    ws[_IU:_IU + 32] = a.to_bytes(32, "little")
+    ws[_IV:_IV + 32] = mb
+    ws[_IX1:_IX1 + 32] = _ONE32
+    ws[_IX2:_IX2 + 32] = _ZERO32
+    if not _inv_eng(ws, 0, mb):
+        raise ValueError("not invertible")
+    return int.from_bytes(ws[_IX2:_IX2 + 32], "little")
+
+
 @micropython.native
 def inverse(a, m):
-    """a^-1 mod m for 0 < a < m, m prime (extended Euclid; s^-1 mod n per verification)."""
+    """a^-1 mod m for 0 < a < m, m prime (bignum extended Euclid: the reference the
+    engine's _inverse is tested against, and any modulus)."""
     if not 0 < a < m:  # anything else the plain way (same answers, same errors)
         x0, x1 = 1, 0
         b = m
@@ -150,7 +170,9 @@ def _odd_table(x, y, out):
     """The CNT odd multiples of the affine point (x, y) as affine rows into out."""
     _set(QX, x)
     _set(QY, y)
-    _call(QTAB, 0, out)
+    _call(QTAB1, 0, out)
+    _set(Y2, _inverse(_get(X2), _P32))
+    _call(QTAB2, 0, out)
     return out
 
 
@@ -160,9 +182,7 @@ def _times2k(x, y, k):
     _set(Y, y)
     _set(Z, 1)
     _call(DBL, k, _ws)
-    _set(QX, _get(Z))
-    _call(INV, 1, _ws)
-    zi = _get(QY)
+    zi = _inverse(_get(Z), _P32)
     z2 = zi * zi % P
     return _get(X) * z2 % P, _get(Y) * (z2 * zi % P) % P
 
@@ -312,7 +332,7 @@ def _scalars(digest, sig):
     s = int.from_bytes(sig[32:64], "big")
     if not (0 < r < n and 0 < s < n):
         return None
-    w = inverse(s, n)
+    w = _inverse(s, _N32)
     return r, int.from_bytes(digest, "big") % n * w % n, r * w % n
 
 

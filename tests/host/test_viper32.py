@@ -143,6 +143,24 @@ def test_engine_matches_the_unix_port_bit_for_bit():
     assert got == ours
 
 
+def test_engine_inverse_against_python():
+    inv = _fns("firmware/p256_engine.py", strict=True)["inv"]
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    rng = random.Random(3)
+    for m in (P, n):
+        for a in [1, 2, m - 1, m - 2, 2**255, 2**128 + 1, 3] + [rng.randrange(1, m) for _ in range(8)]:
+            ws = bytearray(2 * gen.WORDS)
+            ws[4:36] = a.to_bytes(32, "little")
+            ws[36:68] = m.to_bytes(32, "little")
+            ws[68:100] = (1).to_bytes(32, "little")
+            ws[100:132] = bytes(32)
+            assert inv(ws, 0, bytearray(m.to_bytes(32, "little"))) == 1
+            assert int.from_bytes(ws[100:132], "little") == pow(a, -1, m), (m, a)
+    ws = bytearray(2 * gen.WORDS)          # a = 0: refused, and it stops
+    ws[36:68] = P.to_bytes(32, "little")
+    assert inv(ws, 0, bytearray(P.to_bytes(32, "little"))) == 0
+
+
 # ---- the rest of firmware/ and sim/: each against a Python reference
 
 def _crc(name, strict=False):
@@ -240,7 +258,7 @@ def _viper_functions():
 
 
 COVERED = {
-    "firmware/p256_engine.py:run", "firmware/crc32.py:_update", "firmware/slots.py:find",
+    "firmware/p256_engine.py:run", "firmware/p256_engine.py:inv", "firmware/crc32.py:_update", "firmware/slots.py:find",
     "firmware/app/recent.py:_find", "firmware/journal/format.py:_all_ff",
     "firmware/bundles.py:_ascending", "sim/vboard/flashdev.py:_and_into",
     "sim/vboard/flashdev.py:_copy", "sim/vboard/flashdev.py:_fill_ff",

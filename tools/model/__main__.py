@@ -101,20 +101,26 @@ def pct(xs, q):
 def model(n=60):
     from tools import p256_programs as prg
     ops, dispatch = engine.op_costs()
+    icost = engine.inverse_costs()
     progs = prg.programs()
     prog_cost = {k: engine.program_cost(v, ops, dispatch) for k, v in progs.items()}
     counts, times = run_counts(n)
     res = {"op_instructions": {k: round(v) for k, v in ops.items()},
+           "inverse_block_instructions": icost,
            "program_instructions": {k: round(v) for k, v in prog_cost.items()}}
     for path, key in (("new", "verify_new_key"), ("prepared", "verify_prepared")):
         per = []
         for c in counts[path]:
             total = 0
             for prog, k in c.items():
-                if prog == "DBL":   # one call does k doublings: the END path per extra rep
-                    total += k * prog_cost["DBL"]
-                else:
-                    total += k * prog_cost[prog]
+                if prog.startswith("INV"):
+                    continue
+                total += k * prog_cost[prog]   # DBL: k doublings (one call runs them all)
+            if "INV" in c:
+                total += c["INV"] * icost["call"] + engine.inverse_cost(
+                    dict(icost, call=0), c.get("INV_HU", 0), c.get("INV_HV", 0),
+                    c.get("INV_SU", 0), c.get("INV_SV", 0)) + (c["INV"] - 1) * (
+                    2 * icost["CMP"] + 2 * icost["test"])
             per.append(total)
         t_real, t_byte = times[path]
         ms = {}

@@ -71,3 +71,40 @@ def program_cost(prog, ops, dispatch):
             break
         total += ops[prg.OPS[k]]
     return total
+
+
+def inverse_costs():
+    """{block: instructions} of the binary-Euclid inverse (tools/gen_p256_inv.py): each
+    block with its step counter and its loop test, compiled with inv's locals; "call" is
+    the function's entry, set-up and exit."""
+    from tools import gen_p256_inv as ginv
+    pro = [ginv.PROLOGUE[0], ginv.PROLOGUE[1]] + ginv.PROLOGUE[2:]
+    srcs = ["import micropython"]
+
+    def fn(name, body):
+        return "\n".join([pro[0], pro[1] % name] + pro[2:] + ["    " + b for b in body] +
+                         ["    return 0"])
+    b = ginv.blocks()
+    test = ["while (s[2] & 1) == 0:", "    s[66] = s[66] + 1", "    if s[66] > 5:",
+            "        return 0"]
+    srcs.append(fn("empty", ["pass"]))
+    srcs.append(fn("test", test))
+    for k, i in (("HU", 0), ("HV", 1), ("SU", 2), ("SV", 3)):
+        srcs.append(fn(k, b[k] + [ginv.counter(i)]))
+    srcs.append(fn("CMP", b["CMP"] + ["if c == 0:", "    if v == 0:", "        return 1"]))
+    c = compile_counts("\n\n".join(srcs) + "\n")
+    e = c["empty"][2]
+    out = {k: c[k][2] - e for k in ("HU", "HV", "SU", "SV", "CMP")}
+    out["test"] = c["test"][2] - e
+    out["call"] = compile_counts(
+        "import micropython\n\n" + "\n".join(ginv.source("inv")) + "\n")["inv"][2] - sum(
+        out[k] for k in ("HU", "HV", "SU", "SV", "CMP")) + e
+    return out
+
+
+def inverse_cost(costs, hu, hv, su, sv):
+    """Instructions of one inversion with these step counts (each halving loop also runs
+    its failing test once per outer step; "call" bounds the rest from above)."""
+    outer = su + sv + 1
+    return (costs["call"] + hu * costs["HU"] + hv * costs["HV"] + su * costs["SU"] +
+            sv * costs["SV"] + outer * costs["CMP"] + (hu + hv + 2 * outer) * costs["test"])
