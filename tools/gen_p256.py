@@ -247,7 +247,10 @@ def handlers():
                 ["pd[16] = 0"])
     h["STT"] = ([_ptr("pa", 2)] + _canon_lines("pa") + [tp] +
                 ["pb[%d] = s[%d]" % (i, CAN + i) for i in range(16)])
-    h["ZCHK"] = ([_ptr("pa", 2)] + _canon_lines("pa") +
+    # might be 0 mod p: a value below 2^260 that is k p (k <= 16) has the low digit
+    # (2^16 - k) mod 2^16, since p = -1 mod 2^16. The full check is ZFULL.
+    h["ZCHK"] = [_ptr("pa", 2), "v = pa[0]", "if v == 0 or v >= 0xFFF0:", "    return pc + 4"]
+    h["ZFULL"] = ([_ptr("pa", 2)] + _canon_lines("pa") +
                  ["v = %s" % " | ".join("s[%d]" % (CAN + i) for i in range(16)),
                   "if v == 0:", "    return pc + 4"])
     return h
@@ -324,6 +327,12 @@ def generate():
     lines += ["", "", "# programs: 4 bytes an operation (op, d, a, b); tools/p256_programs.py"]
     for name, prog in prg.programs().items():
         lines.append("%s = %r" % (name, prog))
+    lines += ["", "# G's tables (window %d, %d pieces): rows of x, y, 32 little-endian bytes each"
+              % (prg.W_G, prg.SPLIT), "GTAB = ("]
+    g = prg.gtable()
+    for i in range(0, len(g), 48):
+        lines.append("    %r" % g[i:i + 48])
+    lines.append(")")
     return "\n".join(lines) + "\n"
 
 

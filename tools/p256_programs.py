@@ -15,8 +15,9 @@ QX, QY, ZC = 45, 46, 47
 NREG = 48
 CNT = 8     # odd multiples in a key's table (window 5)
 
-OPS = ("END", "MUL", "SQR", "ADD", "SUB", "SUB2", "HALF3", "MOV", "LDT", "STT", "ZCHK")
-(END, MUL, SQR, ADD, SUB, SUB2, HALF3, MOV, LDT, STT, ZCHK) = range(len(OPS))
+OPS = ("END", "MUL", "SQR", "ADD", "SUB", "SUB2", "HALF3", "MOV", "LDT", "STT", "ZCHK",
+       "ZFULL")
+(END, MUL, SQR, ADD, SUB, SUB2, HALF3, MOV, LDT, STT, ZCHK, ZFULL) = range(len(OPS))
 
 
 def asm(ops, ret=True):
@@ -39,16 +40,19 @@ def dbl_ops():
             (SUB, T4, T3, X), (MUL, T5, T6, T4), (SQR, T2, T2, 0), (SUB, Y, T5, T2)]
 
 
-def madd_ops(check):
-    """(X, Y, Z) + (X2, Y2) affine, madd-2007-bl's order: 8M + 3S. With check, stop at
-    h = 0 (P1 = +-P2), leaving X, Y, Z as they were and r in T4."""
-    ops = [(SQR, T1, Z, 0), (MUL, T2, X2, T1), (SUB, T2, T2, X), (MUL, T3, Z, T1),
-           (MUL, T4, Y2, T3), (SUB, T4, T4, Y)]
-    if check:
-        ops.append((ZCHK, 0, T2, 0))
-    return ops + [(SQR, T5, T2, 0), (MUL, T6, T2, T5), (MUL, T3, X, T5), (MUL, Z, Z, T2),
-                  (SQR, T1, T4, 0), (SUB, T1, T1, T6), (SUB2, X, T1, T3),
-                  (SUB, T3, T3, X), (MUL, T3, T4, T3), (MUL, T6, Y, T6), (SUB, Y, T3, T6)]
+def madd_ops(check, part=None):
+    """(X, Y, Z) + (X2, Y2) affine, madd-2007-bl's order: 8M + 3S. With check, stop where
+    h might be 0 mod p (ZCHK: its low digit is 0 or >= 0xFFF0, 17 in 65,536), leaving X, Y,
+    Z as they were, h in T2 and r in T4: the caller decides (HZERO, RZERO) and finishes
+    with the rest (part 2)."""
+    head = [(SQR, T1, Z, 0), (MUL, T2, X2, T1), (SUB, T2, T2, X), (MUL, T3, Z, T1),
+            (MUL, T4, Y2, T3), (SUB, T4, T4, Y)]
+    rest = [(SQR, T5, T2, 0), (MUL, T6, T2, T5), (MUL, T3, X, T5), (MUL, Z, Z, T2),
+            (SQR, T1, T4, 0), (SUB, T1, T1, T6), (SUB2, X, T1, T3),
+            (SUB, T3, T3, X), (MUL, T3, T4, T3), (MUL, T6, Y, T6), (SUB, Y, T3, T6)]
+    if part == 2:
+        return rest
+    return head + ([(ZCHK, 0, T2, 0)] if check else []) + rest
 
 
 def load_ops(neg, dx, dy):
@@ -120,8 +124,46 @@ def programs():
         "ADDN": asm(load_ops(True, X2, Y2) + madd_ops(True)),
         "SETP": asm(load_ops(False, X, Y) + [(MOV, Z, ONE, 0)]),
         "SETN": asm(load_ops(True, X, Y) + [(MOV, Z, ONE, 0)]),
-        "RZERO": asm([(ZCHK, 0, T4, 0)]),
+        "HZERO": asm([(ZFULL, 0, T2, 0)]),
+        "RZERO": asm([(ZFULL, 0, T4, 0)]),
+        "ADDREST": asm(madd_ops(True, 2)),
         "QTAB1": asm(qtable_ops(CNT, 1)),
         "QTAB2": asm(qtable_ops(CNT, 2)),
         "SQRT": asm(pow_ops(QX, QY, True)),
     }
+
+
+# ---- G's tables: constants, so the generator computes them (affine, canonical)
+P = 2**256 - 2**224 + 2**192 + 2**96 - 1
+GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
+GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
+W_G = 7          # G's window: 32 odd multiples a table
+SPLIT = 4        # G's scalar in 4 pieces of 64 bits: tables of G, 2^64 G, 2^128 G, 2^192 G
+
+
+def _add(a, b):
+    (x1, y1), (x2, y2) = a, b
+    if a == b:
+        lam = 3 * (x1 * x1 - 1) * pow(2 * y1, -1, P) % P
+    else:
+        lam = (y2 - y1) * pow(x2 - x1, -1, P) % P
+    x3 = (lam * lam - x1 - x2) % P
+    return x3, (lam * (x1 - x3) - y1) % P
+
+
+def gtable(w=W_G, split=SPLIT):
+    """bytes: for each piece j, the odd multiples 1, 3, .. (2^(w-1) - 1) of 2^(256 j/split) G
+    as rows of x then y, 32 little-endian bytes each."""
+    out = bytearray()
+    base = (GX, GY)
+    for j in range(split):
+        if j:
+            for _ in range(256 // split):
+                base = _add(base, base)
+        two = _add(base, base)
+        pt = base
+        for k in range(1 << (w - 2)):
+            if k:
+                pt = _add(pt, two)
+            out += pt[0].to_bytes(32, "little") + pt[1].to_bytes(32, "little")
+    return bytes(out)

@@ -32,7 +32,7 @@ B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
 GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
 
-W_G = 5    # G's window: 8 odd multiples a table, 4 tables: 2 KB
+W_G = 7    # G's window: 32 odd multiples a table, 4 tables: 8 KB, constants (eng.GTAB)
 W_Q = 5    # a public key's window: 8 odd multiples
 SPLIT = 4  # scalars of G and prepared keys cut into 4 pieces of 64 bits
 CNT = 1 << (W_Q - 2)
@@ -48,7 +48,8 @@ QX, QY, ZC = 45, 46, 47
 
 # the programs (tools/gen_p256.py assembles them into the engine module as bytes)
 DBL, ADDP, ADDN, SETP, SETN = eng.DBL, eng.ADDP, eng.ADDN, eng.SETP, eng.SETN
-RZERO, QTAB1, QTAB2, SQRT = eng.RZERO, eng.QTAB1, eng.QTAB2, eng.SQRT
+HZERO, RZERO, ADDREST = eng.HZERO, eng.RZERO, eng.ADDREST
+QTAB1, QTAB2, SQRT = eng.QTAB1, eng.QTAB2, eng.SQRT
 _inv_eng = eng.inv
 _P32 = P.to_bytes(32, "little")   # the moduli as 16 little-endian uint16 digits
 _N32 = N.to_bytes(32, "little")
@@ -254,13 +255,15 @@ _qtab = bytearray(64 * CNT)
 def _gtable():
     global _gtab
     if _gtab is None:
-        _gtab = _tables(GX, GY, SPLIT)
+        mv = memoryview(eng.GTAB)
+        step = 64 << (W_G - 2)
+        _gtab = [mv[step * j:step * (j + 1)] for j in range(SPLIT)]
     return _gtab
 
 
 def init():
-    """Build G's tables now rather than at the first verification: call it at boot,
-    while the heap is still in one piece."""
+    """G's tables are constants (computed by tools/gen_p256.py); this makes their views
+    at boot rather than at the first verification."""
     _gtable()
 
 
@@ -295,12 +298,14 @@ def _msm(ev, tabs):
             run(ws, 0, SETN if e & 2048 else SETP, tb)
             inf = False
         elif run(ws, 0, ADDN if e & 2048 else ADDP, tb):
-            # h = 0: the point added is +-the sum. The same point (r = 0 too): double it
+            # stopped where h might be 0 mod p (1 in ~4,000 additions)
             ws[0] = 1
             ws[1] = 0
-            if run(ws, 0, RZERO, ws):
+            if not run(ws, 0, HZERO, ws):
+                run(ws, 0, ADDREST, ws)   # it was not: finish the addition
+            elif run(ws, 0, RZERO, ws):   # the same point (r = 0 too): double it
                 run(ws, 0, DBL, ws)
-            else:   # its negative: the sum is the point at infinity
+            else:                         # its negative: the sum is the point at infinity
                 inf = True
     return not inf
 

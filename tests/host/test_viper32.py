@@ -88,10 +88,14 @@ def test_engine_aliasing_and_the_zero_check():
         r.set(3, a)
         r.run([(prg.MUL, 3, 3, 3)])                 # d = a = b
         assert r.get(3) % P == a * a % P
-    for v, zero in ((0, True), (P, True), (15 * P, True), (1, False), (P - 1, False),
-                    (2**256, False)):
+    for v, zero in ((0, True), (P, True), (15 * P, True), (16 * P, True), (1, False),
+                    (P - 1, False), (2**256, False), (P + 1, False)):
         r.set(6, v)
-        assert (r.run([(prg.ZCHK, 0, 6, 0)]) != 0) == zero, v
+        assert (r.run([(prg.ZFULL, 0, 6, 0)]) != 0) == zero, v
+        if zero:   # the quick check never misses a zero
+            assert r.run([(prg.ZCHK, 0, 6, 0)]) != 0, v
+    r.set(6, 12345)
+    assert r.run([(prg.ZCHK, 0, 6, 0)]) == 0
 
 
 def _aff(X, Y, Z):

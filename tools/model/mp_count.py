@@ -13,7 +13,8 @@ import time
 import p256_engine as eng
 from tokens import p256
 
-NAMES = ("DBL", "ADDP", "ADDN", "SETP", "SETN", "RZERO", "QTAB1", "QTAB2", "SQRT")
+NAMES = ("DBL", "ADDP", "ADDN", "SETP", "SETN", "HZERO", "RZERO", "ADDREST", "QTAB1",
+         "QTAB2", "SQRT")
 PROGS = [getattr(eng, n) for n in NAMES]
 counts = {}
 real = eng.run
