@@ -17,14 +17,17 @@ NFC_BUS = "hsu"
 PN532_UART = const(1)
 PN532_TX = const(17)
 PN532_RX = const(18)
-PN532_BAUD = const(115200)
+PN532_BAUD = const(115200)       # the chip's HSU rate after power-up or a reset
+PN532_FAST_BAUD = const(460800)  # switched by SetSerialBaudRate (UM0701-02 §7.2.13)
 PN532_ADDR = const(0x24)
 
-# GM65 QR scanner on UART2; 9600 baud as shipped
+# GM65 QR scanner on UART2: 9600 baud as shipped, switched to 115200 (and saved) by the
+# driver the first time it finds the module still at 9600
 QR_UART = const(2)
 QR_TX = const(15)
 QR_RX = const(16)
-QR_BAUD = const(9600)
+QR_BAUD = const(115200)
+QR_SHIPPED_BAUD = const(9600)
 QR_MAX_LINE = const(773)  # the longest QR text the token format allows (docs/tokens.md)
 
 # one I2C bus: SSD1306 OLED and DS3231 RTC (the S3 build's default I2C0 pins)
@@ -98,13 +101,15 @@ def build(nfc_bus=None):
     else:
         # short UART timeouts: the driver's own deadlines bound every wait
         nfc = PN532(UartLink(machine.UART(PN532_UART, PN532_BAUD, tx=PN532_TX, rx=PN532_RX,
-                                          timeout=10, timeout_char=3, rxbuf=512)))
+                                          timeout=10, timeout_char=3, rxbuf=512),
+                             PN532_BAUD), fast_baud=PN532_FAST_BAUD)
     # timeout_char=0: shorter than one character, so the ESP32 port sets the RX FIFO
     # threshold to 1 and each byte reaches the ring buffer as it arrives
     # (machine_uart.c); with the default threshold (120) a scan at 9600 baud would come
-    # in 125 ms bursts. rxbuf holds a whole 773-character scan.
+    # in 125 ms bursts (at 115200 ~10 ms apart). rxbuf holds a whole 773-character scan.
     qr = GM65(machine.UART(QR_UART, QR_BAUD, tx=QR_TX, rx=QR_RX, timeout=10,
-                           timeout_char=0, rxbuf=1024), max_line=QR_MAX_LINE)
+                           timeout_char=0, rxbuf=1024), max_line=QR_MAX_LINE,
+              baud=QR_BAUD, fast_baud=QR_BAUD)
     signals = Signals(machine.Pin(PIN_GREEN, machine.Pin.OUT, value=0),
                       machine.Pin(PIN_RED, machine.Pin.OUT, value=0),
                       machine.PWM(machine.Pin(PIN_BUZZER), freq=2700, duty_u16=0))

@@ -14,6 +14,12 @@ _ZONE_MODE = const(0x0000)  # bits 1-0: 00 manual, 01 command, 10 continuous, 11
 # The tail zone is from the Grow family's zone table as we read it; not checked against a
 # module here (the virtual GM65 implements the same reading): verify on real hardware.
 _ZONE_TAIL = const(0x0060)  # bit 7 add tail, bits 6-5: 00 CR, 01 CRLF, 10 TAB
+# The serial rate: a 16-bit little-endian divisor (~3,000,000 / baud) in zones
+# 0x002A-0x002B, per the GM65/GM805 manuals' common serial commands (docs/drivers.md).
+_ZONE_BAUD = const(0x002A)
+SHIPPED_BAUD = const(9600)
+_DIVISORS = ((9600, 0x0139), (19200, 0x009C), (38400, 0x004E), (57600, 0x0034),
+             (115200, 0x001A))
 _MODE_CONTINUOUS = const(2)
 MODE_SENSING = const(3)
 TAIL_CR = const(0x80)
@@ -54,8 +60,11 @@ def crc16(buf, n):
 
 
 class GM65:
-    def __init__(self, uart, max_line=773, reply_timeout_ms=300):
+    def __init__(self, uart, max_line=773, reply_timeout_ms=300, baud=None, fast_baud=None):
         self.uart = uart
+        self.baud = baud            # the rate `uart` was made at (None: not managed here)
+        self.fast_baud = fast_baud  # switch the module to this rate in configure()
+        self.found_baud = None      # the rate the module was found at by connect()
         self.reply_timeout_ms = reply_timeout_ms
         self._line = bytearray(max_line)
         self._n = 0
@@ -141,8 +150,42 @@ class GM65:
     def save(self):
         self.command(0x09, 0x0000, b"\x00")
 
+    def _set_uart(self, rate):
+        self.uart.init(baudrate=rate)  # the port keeps the other settings (machine_uart.c)
+        self.baud = rate
+
+    def connect(self):
+        """Find the module's rate - the UART's, else the other of fast_baud and the
+        shipped 9600 - and switch it to fast_baud, saved so it survives a power cycle.
+        Returns the rate the module was found at (9600: a scanner still as shipped).
+        GM65Timeout if it answers at neither rate."""
+        fast = self.fast_baud
+        try:
+            self.read_zone(_ZONE_BAUD, 2)
+        except GM65Timeout:
+            self._set_uart(SHIPPED_BAUD if self.baud != SHIPPED_BAUD else fast)
+            self.read_zone(_ZONE_BAUD, 2)
+        self.found_baud = self.baud
+        if self.baud != fast:
+            d = 0
+            for rate, div in _DIVISORS:
+                if rate == fast:
+                    d = div
+            if not d:
+                raise GM65Error("no divisor for %d baud" % fast)
+            want = bytes((d & 0xFF, d >> 8))
+            self.write_zone(_ZONE_BAUD, want)  # answered at the old rate, then it switches
+            self._set_uart(fast)
+            if self.read_zone(_ZONE_BAUD, 2) != want:
+                raise GM65ReplyError("baud rate zone not taken")
+            self.save()  # persist: the module keeps 115200 over a power cycle
+        return self.found_baud
+
     def configure(self, mode=MODE_SENSING, tail=TAIL_CR):
-        """Read mode (keeping the other bits of zone 0) and CR tail; idempotent."""
+        """The module's rate first (connect(), when fast_baud is set), then read mode
+        (keeping the other bits of zone 0) and CR tail; idempotent."""
+        if self.fast_baud:
+            self.connect()
         z = self.read_zone(_ZONE_MODE)[0]
         want = (z & 0xFC) | mode
         if want != z:

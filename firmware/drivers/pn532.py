@@ -9,6 +9,8 @@
 # starts in LowVbat mode), then RFConfiguration MaxRetries with a small
 # MxRtyPassiveActivation: the power-up value 0xFF makes InListPassiveTarget wait for a
 # card forever, which would block the tap loop.
+import time
+
 from micropython import const
 
 from drivers.pn532_link import (
@@ -19,6 +21,7 @@ __all__ = ("PN532", "PN532Error", "PN532Timeout", "PN532FrameError", "PN532Comma
            "PN532TargetGone", "Target", "UartLink")
 
 _CMD_GET_FIRMWARE_VERSION = const(0x02)
+_CMD_SET_SERIAL_BAUD_RATE = const(0x10)
 _CMD_SAM_CONFIGURATION = const(0x14)
 _CMD_RF_CONFIGURATION = const(0x32)
 _CMD_IN_DATA_EXCHANGE = const(0x40)
@@ -30,6 +33,10 @@ _CFG_MAX_RETRIES = const(0x05)
 _BRTY_106A = const(0x00)
 
 _MAX_DATA = const(262)  # InDataExchange data limit, both directions
+
+# HSU rates of SetSerialBaudRate, by code 0..8 (UM0701-02 §7.2.13); 115200 after power-up
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1288000)
+POWER_ON_BAUD = const(115200)
 
 # InDataExchange status codes (low 6 bits) meaning the phone is no longer there
 _GONE = (0x01, 0x0A, 0x27, 0x29, 0x2A, 0x2B)
@@ -66,8 +73,9 @@ class Target:
 
 
 class PN532:
-    def __init__(self, link, ack_timeout_ms=40, timeout_ms=250, retries=2):
+    def __init__(self, link, ack_timeout_ms=40, timeout_ms=250, retries=2, fast_baud=None):
         self.link = link
+        self.fast_baud = fast_baud  # HSU: switch to this rate in begin() (SetSerialBaudRate)
         self.ack_timeout_ms = ack_timeout_ms
         self.timeout_ms = timeout_ms
         self.retries = retries
@@ -170,12 +178,46 @@ class PN532:
         version (ic, ver, rev, support). Safe to call again after a fault."""
         self.ready = False
         self.target = None
-        self.link.wake()
-        self.sam_configuration()
-        ver = self.firmware_version()
+        if self.fast_baud and hasattr(self.link, "set_baud"):
+            ver = self._begin_fast()
+        else:
+            ver = self._wake()
         self.set_passive_retries(passive_retries)
         self.ready = True
         return ver
+
+    def _wake(self):
+        self.link.wake()
+        self.sam_configuration()
+        return self.firmware_version()
+
+    def _begin_fast(self):
+        # The chip runs at 115200 after its power-up or a reset/glitch, at fast_baud while
+        # it kept power across a reset of ours: try the link's rate, then the other.
+        link = self.link
+        try:
+            ver = self._wake()
+        except PN532Timeout:
+            link.set_baud(POWER_ON_BAUD if link.baud != POWER_ON_BAUD else self.fast_baud)
+            ver = self._wake()
+        if link.baud != self.fast_baud:
+            self.set_serial_baud(self.fast_baud)
+            ver = self.firmware_version()  # and it answers at the new rate
+        return ver
+
+    def set_serial_baud(self, rate):
+        """SetSerialBaudRate (UM0701-02 §7.2.13): the chip answers at the current rate
+        and takes the new one once the host ACKs that answer; then the host switches."""
+        code = -1
+        for i in range(len(BAUD_RATES)):
+            if BAUD_RATES[i] == rate:
+                code = i
+        if code < 0:
+            raise ValueError("not a PN532 HSU rate")
+        self.call(_CMD_SET_SERIAL_BAUD_RATE, bytes((code,)))
+        self.link.send(ACK_FRAME)
+        self.link.set_baud(rate)
+        time.sleep_ms(1)  # let the chip's UART settle on the new rate
 
     def firmware_version(self):
         d = self.call(_CMD_GET_FIRMWARE_VERSION)

@@ -34,8 +34,16 @@ class UartLink:
     """HSU: the UART is passed in, configured 115200 8N1 with a short read timeout
     (board.py: timeout=10, timeout_char=3) so waits are bounded by our deadlines."""
 
-    def __init__(self, uart):
+    def __init__(self, uart, baud=115200):
         self.uart = uart
+        self.baud = baud  # the rate `uart` runs at (the PN532's is 115200 after power-up)
+
+    def set_baud(self, rate):
+        """Switch the host side: wait until the last byte left, then re-init the UART
+        (the port keeps timeouts and buffers, machine_uart.c)."""
+        self.uart.flush()
+        self.uart.init(baudrate=rate)
+        self.baud = rate
 
     def wake(self):
         self.discard()

@@ -72,8 +72,10 @@ def _pn532_fault(h, r):
 
 def _pn532_state(h, r):
     p = h.pn532
+    if "baud" in r:  # put the chip at a rate (as if switched earlier)
+        p.baud = int(r["baud"])
     return {"awake": p.awake, "sam": p.sam, "mx_rty_passive": p.mx_rty_passive,
-            "target": p.target is not None,
+            "target": p.target is not None, "baud": p.baud,
             "commands": [[c, d.hex()] for c, d in p.commands[-50:]]}
 
 
@@ -90,12 +92,15 @@ def _qr_state(h, r):
     g = h.gm65
     if r.get("reset"):
         g.power_on()
+    if r.get("power_cycle"):
+        g.power_cycle()
     if "silent" in r:
         g.silent = bool(r["silent"])
     if "baud" in r:
-        g.baud = int(r["baud"])
+        g.set_baud(int(r["baud"]), save=True)
     g.faults.extend(r.get("faults", []))
-    return {"mode": g.mode, "tail": g.zones[0x60], "zones0": g.zones[0],
+    return {"mode": g.mode, "tail": g.zones[0x60], "zones0": g.zones[0], "baud": g.baud,
+            "saved_baud": g.saved_baud(),
             "commands": [c.hex() for c in g.commands[-20:]]}
 
 

@@ -13,14 +13,24 @@ Zones modelled: 0x0000 bits 1–0 read mode (00 manual: only its own trigger but
 each scan, bits 6–5 = tail type (00 CR, 01 CRLF, 10 TAB). The module starts in manual
 mode without a tail, so a driver that does not configure it reads nothing.
 Scans (`show(text)`) come out only in continuous or sensing mode (or after a command
-trigger) as the text bytes plus the tail. The module runs at `baud` (9600 as shipped);
-if the host's UART runs at another rate, its commands are lost and scans arrive as
-garbage, as on a real wire.
+trigger) as the text bytes plus the tail.
+
+Baud rate: zone 0x002A–0x002B holds the serial rate as a 16-bit little-endian divisor
+(≈ 3,000,000 / baud: 0x0139 = 9600 as shipped, 0x001A = 115200), as the GM65/GM805
+manuals' "common serial commands" show (query 7E 00 07 01 00 2A 02 D8 0F, answer
+02 00 00 02 39 01 .. for 9600; docs/drivers.md). A write to it is answered at the old
+rate, then the module runs at the new one; `save` (type 09) keeps it over a power cycle
+(`power_cycle()`), `power_on()` is the factory state. If the host's UART runs at another
+rate, its commands are lost and scans arrive as garbage, as on a real wire.
 """
 
 import threading
 
 TAILS = {0: b"\r", 1: b"\r\n", 2: b"\t"}
+ZONE_BAUD = 0x002A
+# divisor in zone 0x002A (little-endian) -> baud rate
+DIVISORS = {0x09C4: 1200, 0x0271: 4800, 0x0139: 9600, 0x00D0: 14400, 0x009C: 19200,
+            0x004E: 38400, 0x0034: 57600, 0x001A: 115200}
 
 
 def crc16(data):
@@ -41,22 +51,48 @@ def reply(data=b"\x00"):
 class VirtualGM65:
     def __init__(self, baud=9600):
         self.uart = None
-        self.baud = baud
         self._lock = threading.Lock()
         self.power_on()
+        if baud != 9600:
+            self.set_baud(baud, save=True)
 
     def power_on(self):
         """Factory state (what a module fresh from the box holds)."""
-        self.faults = []  # for tests: "bad_crc", "fail", "truncate" on the next replies
         self.zones = bytearray(0x100)
         self.zones[0x0000] = 0xD4  # LED on, sound on, manual read mode
         self.zones[0x0060] = 0x00  # no tail
+        self.zones[ZONE_BAUD:ZONE_BAUD + 2] = b"\x39\x01"  # 9600
         self.saved = bytes(self.zones)
+        self.power_cycle()
+        self.scans = []  # (text, delivered?)
+        self.commands = []
+
+    def power_cycle(self):
+        """Power off and on: the zones come back from what was saved."""
+        self.faults = []  # for tests: "bad_crc", "fail", "truncate" on the next replies
+        self.zones = bytearray(self.saved)
         self._buf = bytearray()
         self.silent = False
         self.triggered = False
-        self.scans = []  # (text, delivered?)
-        self.commands = []
+        self.baud = self._zone_baud()
+
+    def _zone_baud(self):
+        div = self.zones[ZONE_BAUD] | (self.zones[ZONE_BAUD + 1] << 8)
+        return DIVISORS.get(div, 9600)
+
+    def saved_baud(self):
+        div = self.saved[ZONE_BAUD] | (self.saved[ZONE_BAUD + 1] << 8)
+        return DIVISORS.get(div, 9600)
+
+    def set_baud(self, baud, save=False):
+        """Put the module at `baud` (tests: as if configured earlier)."""
+        div = [d for d, b in DIVISORS.items() if b == baud][0]
+        self.zones[ZONE_BAUD:ZONE_BAUD + 2] = bytes((div & 0xFF, div >> 8))
+        self.baud = baud
+        if save:
+            z = bytearray(self.saved)
+            z[ZONE_BAUD:ZONE_BAUD + 2] = self.zones[ZONE_BAUD:ZONE_BAUD + 2]
+            self.saved = bytes(z)
 
     @property
     def mode(self):
@@ -125,6 +161,8 @@ class VirtualGM65:
             if addr == 0x0002 and data[:1] == b"\x01":
                 self.triggered = True  # command-triggered mode: read once
             self._reply((b"\x00"))
+            if addr <= ZONE_BAUD + 1 and addr + len(data) > ZONE_BAUD:
+                self.baud = self._zone_baud()  # answered at the old rate, now the new one
         elif typ == 0x09:
             self.saved = bytes(self.zones)
             self._reply((b"\x00"))

@@ -17,6 +17,13 @@ What it does as the chip does:
 - InDataExchange: status byte (0x00 ok, 0x01 target did not answer, 0x27 no such
   target, 0x07 answer too large for the chip's buffer) + the card's answer.
 
+- SetSerialBaudRate (UM0701-02 §7.2.13): D4 10 BR, BR 00..08 = 9600, 19200, 38400,
+  57600, 115200, 230400, 460800, 921600, 1288000 baud. The chip ACKs and answers D5 11
+  at the current rate, and switches to the new rate once the host has sent an ACK frame
+  (at the current rate). A power-up (or reset) starts at 115200. While the host's UART
+  runs at another rate than the chip, neither understands the other: the chip ignores
+  the bytes and the host reads garbage.
+
 Faults for tests (control API `pn532.fault`): "bad_dcs", "bad_lcs", "nack" (answer with a
 NACK frame), "error_frame", "garbage" (noise before the next frame), "truncate", "no_ack",
 "no_response"; `silent = True` makes the chip answer nothing at all.
@@ -35,6 +42,8 @@ ERROR_FRAME = bytes.fromhex("0000ff01ff7f8100")
 FIRMWARE_VERSION = bytes((0x32, 0x01, 0x06, 0x07))  # IC PN532, v1.6, ISO A/B + 18092
 ATTEMPT_S = 0.004  # modelled time of one passive activation attempt with no card
 MAX_DATA_IN = 262  # InDataExchange answer limit (UM0701-02 §7.3.8)
+POWER_ON_BAUD = 115200  # HSU rate after power-up/reset (UM0701-02 §6.2.3)
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1288000)
 
 
 def frame(payload):
@@ -71,6 +80,8 @@ class VirtualPN532:
             self.sam = False
             self.mx_rty_passive = 0xFF
             self.rf_on = True
+            self.baud = POWER_ON_BAUD
+            self.baud_pending = None  # SetSerialBaudRate answered, waiting for the ACK
             self.target = None  # (tg, card)
             self._last = None
             self._pending = None
@@ -107,7 +118,14 @@ class VirtualPN532:
             time.sleep(0.001)
 
     def on_uart_write(self, data):
+        # the rates are compared when the bytes are on the wire (the host may re-init its
+        # UART before the chip's thread gets to them)
+        if not self._wire_ok():
+            return  # at another baud rate the chip samples noise: nothing it can parse
         self._post(self._hsu_bytes, data)
+
+    def _wire_ok(self):
+        return self.uart is None or not self.uart.baudrate or self.uart.baudrate == self.baud
 
     def _hsu_bytes(self, data):
         if self.silent:
@@ -149,6 +167,8 @@ class VirtualPN532:
         if self.i2c_mode:
             self._i2c_out.append((time.monotonic() + delay, bytes(data)))
         elif self.uart is not None:
+            if not self._wire_ok():
+                data = bytes((b ^ 0x5A) | 0x80 for b in data)  # the host samples garbage
             self.uart.deliver(data, delay)
 
     # --- framing -----------------------------------------------------------------------
@@ -166,6 +186,8 @@ class VirtualPN532:
             if buf[2:4] == b"\x00\xff" and len(buf) >= 5:  # host ACK: abort
                 del buf[:5]
                 self._pending = None
+                if self.baud_pending:  # SetSerialBaudRate: the new rate from now on
+                    self.baud, self.baud_pending = self.baud_pending, None
                 continue
             if buf[2:4] == b"\xff\x00" and len(buf) >= 5:  # host NACK: send last again
                 del buf[:5]
@@ -231,7 +253,7 @@ class VirtualPN532:
             self._last = ERROR_FRAME
             self._emit(ERROR_FRAME)
             return
-        if cmd not in (0x02, 0x14, 0x16) and not self.sam:
+        if cmd not in (0x02, 0x10, 0x14, 0x16) and not self.sam:
             self._last = ERROR_FRAME
             self._emit(ERROR_FRAME)
             return
@@ -239,6 +261,14 @@ class VirtualPN532:
 
     def _get_firmware_version(self, data):
         self._answer(b"\x03" + FIRMWARE_VERSION)
+
+    def _set_serial_baud_rate(self, data):
+        if len(data) != 1 or data[0] >= len(BAUD_RATES):
+            self._last = ERROR_FRAME
+            self._emit(ERROR_FRAME)  # syntax error: not a rate of the table
+            return
+        self._answer(b"\x11")
+        self.baud_pending = BAUD_RATES[data[0]]
 
     def _sam_configuration(self, data):
         if len(data) < 1 or data[0] not in (1, 2, 3, 4):
@@ -323,6 +353,7 @@ class VirtualPN532:
 
 _HANDLERS = {
     0x02: VirtualPN532._get_firmware_version,
+    0x10: VirtualPN532._set_serial_baud_rate,
     0x14: VirtualPN532._sam_configuration,
     0x16: VirtualPN532._power_down,
     0x32: VirtualPN532._rf_configuration,

@@ -272,8 +272,16 @@ class UART:
         self.init(baudrate, timeout=timeout, timeout_char=timeout_char, rxbuf=rxbuf,
                   txbuf=txbuf)
 
-    def init(self, baudrate=115200, bits=8, parity=None, stop=1, timeout=0, timeout_char=0,
-             rxbuf=-1, txbuf=-1, tx=None, rx=None, **kw):
+    def init(self, baudrate=None, bits=8, parity=None, stop=1, timeout=None,
+             timeout_char=None, rxbuf=-1, txbuf=-1, tx=None, rx=None, **kw):
+        # what is not given keeps its value, as in machine_uart.c's init helper (a fresh
+        # UART starts at 115200, timeouts 0)
+        if baudrate is None:
+            baudrate = getattr(self, "_baud", 115200)
+        if timeout is None:
+            timeout = getattr(self, "_timeout", 0)
+        if timeout_char is None:
+            timeout_char = getattr(self, "_timeout_char", 0)
         if (rxbuf >= 0 and rxbuf != self._rxbuf) or (txbuf >= 0 and txbuf != self._txbuf):
             if self.id == _REPL_UART:
                 raise ValueError("REPL UART buffer size is fixed")

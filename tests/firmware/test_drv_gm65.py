@@ -191,3 +191,48 @@ def test_command_while_a_scan_is_on_the_wire():
     time.sleep_ms(50)
     assert g.read_zone(0x0000) == b"\xd7"  # the reply is found after the scan's bytes
     assert g.poll() is None  # what was left of the scan is not taken for a line
+
+
+# --- the faster wire: the baud-rate zone (0x002A, docs/drivers.md) ----------------------
+
+READ_BAUD = bytes.fromhex("7e000701002a02d80f")  # the manual's own "query the baud rate"
+SET_115200 = cmd_frame(0x08, 0x002A, b"\x1a\x00")  # divisor 0x001A, little-endian
+SAVE = bytes.fromhex("7e0009010000" "00dec8")
+
+
+def fast_gm65():
+    ctl("uart.log", uart=2, clear=True)
+    return GM65(machine.UART(2, 115200, timeout=10, timeout_char=0), baud=115200,
+                fast_baud=115200)
+
+
+def test_a_scanner_still_at_9600_is_found_switched_and_saved():
+    ctl("qr.state", reset=True)  # as shipped: 9600
+    g = fast_gm65()
+    assert g.connect() == 9600 and g.baud == 115200
+    # asked at 115200 (no answer), again at 9600, the zone written (answered at 9600),
+    # read back at 115200, saved to the module's EEPROM
+    assert SET_115200 == bytes.fromhex("7e000802002a1a00e47e")
+    assert wire() == READ_BAUD + READ_BAUD + SET_115200 + READ_BAUD + SAVE
+    st = ctl("qr.state")
+    assert st["baud"] == 115200 and st["saved_baud"] == 115200
+    # it persists: after a power cycle the module answers at 115200 straight away
+    st = ctl("qr.state", power_cycle=True)
+    assert st["baud"] == 115200
+    g = fast_gm65()
+    assert g.connect() == 115200 and wire() == READ_BAUD
+    g.configure()
+    ctl("qr.show", text="BRT1:FAST")
+    assert wait_line(g) == b"BRT1:FAST"
+
+
+def test_a_silent_scanner_times_out_at_both_rates():
+    ctl("qr.state", reset=True, silent=True)
+    g = fast_gm65()
+    try:
+        g.connect()
+        raise AssertionError("no timeout")
+    except GM65Timeout:
+        pass
+    assert wire() == READ_BAUD + READ_BAUD
+    ctl("qr.state", reset=True)

@@ -235,3 +235,57 @@ def test_answer_too_long_for_the_chip_is_a_typed_error():
     p.list_target()
     e = raises(PN532CommandError, p.exchange, bytes.fromhex("00b0000000"))
     assert e.status == 0x07
+
+
+# --- the faster wire: SetSerialBaudRate (UM0701-02 §7.2.13) -----------------------------
+
+def fast(**kw):
+    p = fresh(**kw)
+    p.fast_baud = 460800
+    return p
+
+
+def test_set_serial_baud_rate_exact_frames():
+    p = fresh()
+    p.begin()
+    wire()
+    p.set_serial_baud(460800)
+    # D4 10 06 (code 6 = 460.8 kbaud); after the chip's ACK and answer D5 11 (at 115200)
+    # the host ACKs, and only then both ends run at 460800
+    w = wire()
+    assert w == bytes.fromhex("0000ff03fdd410061600") + ACK, w
+    assert ctl("pn532.state")["baud"] == 460800 and p.link.baud == 460800
+    assert p.firmware_version()[0] == 0x32  # both ends at the new rate
+    raises(ValueError, p.set_serial_baud, 500000)
+
+
+def _switches():
+    return [c for c, _ in ctl("pn532.state")["commands"]].count(0x10)
+
+
+def test_begin_switches_to_the_fast_rate():
+    p = fast()
+    n = _switches()
+    assert p.begin()[0] == 0x32
+    assert ctl("pn532.state")["baud"] == 460800 and p.link.baud == 460800
+    assert _switches() == n + 1
+
+
+def test_pn532_reset_falls_back_to_115200_and_switches_again():
+    p = fast()
+    p.begin()
+    # a glitch: the chip restarts at 115200 and asleep; the driver is still at 460800
+    ctl("pn532.fault", power_on=True)
+    assert ctl("pn532.state")["baud"] == 115200
+    raises(PN532Timeout, p.firmware_version)
+    assert p.begin()[0] == 0x32  # what the tap loop's recovery calls
+    assert ctl("pn532.state")["baud"] == 460800 and p.link.baud == 460800
+
+
+def test_our_reset_with_the_chip_still_at_the_fast_rate():
+    # the ESP32 rebooted (its UART back at 115200) while the PN532 kept power at 460800
+    p = fast()
+    ctl("pn532.state", baud=460800)
+    n = _switches()
+    assert p.begin()[0] == 0x32 and p.link.baud == 460800
+    assert _switches() == n  # nothing to switch: it already ran at the fast rate
