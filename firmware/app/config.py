@@ -81,6 +81,7 @@ class Config:
     """A validated config; attributes named as the JSON keys."""
 
     bundle_error = None  # why an installed config bundle was left out (app/state.py)
+    base_link = None     # config.json's (wifi, depot_url) when a bundle changed them
 
     def __init__(self, d):
         self.v = d["v"]

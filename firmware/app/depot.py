@@ -23,12 +23,22 @@ POLL_MS = const(10000)           # parked in range: a session (cheap poll) at le
 RETRY_IDLE_MS = const(30000)     # a session that keeps failing: give it a rest, then again
 CHECK_MS = const(500)            # how often the loop looks at the journal for new taps
 REFUSAL_JOURNAL_MS = const(3600000)  # the same refused time is journaled once an hour
+LINK_TRIES = const(12)           # failed joins or attempts before trying the other link
 
 
 class Depot:
     def __init__(self, cfg, secret, journal, data_dir, on_time, on_bundle, clock_source=None,
                  validator=None):
         self.cfg = cfg
+        # the depot link(s): the config's, and config.json's own when a config bundle
+        # changed it - a valid but wrong Wi-Fi name or URL in a bundle must not cut the bus
+        # off its depot for good (docs/bundles.md 'Config ranges')
+        self.links = [(cfg.wifi, cfg.depot_url)]
+        if cfg.base_link is not None and cfg.base_link != self.links[0] and \
+                cfg.base_link[0] and cfg.base_link[1]:
+            self.links.append(cfg.base_link)
+        self.link = 0
+        self._tries = 0               # joins/sessions on this link since its last success
         self.secret = secret
         self.journal = journal
         self.data_dir = data_dir
@@ -56,7 +66,23 @@ class Depot:
         return self.client is not None and self.client.active()
 
     def enabled(self):
-        return bool(self.cfg.wifi and self.cfg.depot_url and self.secret)
+        return bool(self.links[0][0] and self.links[0][1] and self.secret)
+
+    def _failed_try(self):
+        """One more join or session without success on this link; after LINK_TRIES of
+        them the other link (if any) gets its turn."""
+        self._tries += 1
+        if self._tries >= LINK_TRIES and len(self.links) > 1:
+            self._tries = 0
+            self.link = (self.link + 1) % len(self.links)
+            if self.client is not None:
+                self.client.stop()
+                self.client = None        # the next session talks to the other URL
+            try:
+                if self.wlan is not None:
+                    self.wlan.disconnect()
+            except (OSError, AttributeError):
+                pass
 
     def _connected(self):
         try:
@@ -91,12 +117,14 @@ class Depot:
             return
         self._join_at = time.ticks_add(now_ms, JOIN_EVERY_MS)
         if not self._connected():
+            self._failed_try()
             w = self.wlan
+            wifi = self.links[self.link][0]
             try:
                 if w is None:
                     raise OSError("no WLAN interface")
                 w.active(True)
-                w.connect(self.cfg.wifi["ssid"], self.cfg.wifi.get("psk", ""))
+                w.connect(wifi["ssid"], wifi.get("psk", ""))
                 self.state = "joining"
             except OSError as e:
                 self.state = "error"
@@ -127,7 +155,7 @@ class Depot:
     def _start(self, now_ms):
         if self.client is None:
             from sync.client import SyncClient
-            self.client = SyncClient(self.cfg.depot_url, self.cfg.device_id, self.secret,
+            self.client = SyncClient(self.links[self.link][1], self.cfg.device_id, self.secret,
                                      self.journal, self.cfg.operator_key_bytes(),
                                      self.data_dir, on_time=self._time,
                                      on_bundle=self._bundle, clock=self.clock_source,
@@ -173,18 +201,27 @@ class Depot:
         c = self.client
         if c is None:
             return
+        cycles = c.cycles
         st = c.step(now_ms, allow_slow=idle)
         if st == sc.DONE:
             self.state = "done"
             self.last_error = None
             self._done_at = now_ms
+            self._tries = 0
         elif st == sc.BACKOFF:
             self.state = "retrying"
             self.last_error = c.last_error
             if not self._connected():   # the bus left the depot: stop until next time
                 c.stop()
                 self._leave()
-            elif c.backoff_ms >= sc.BACKOFF_MAX_MS:
+                return
+            if c.cycles != cycles:      # one more failed attempt on this link
+                self._failed_try()
+                if self.client is None:  # switched to the other link: join it afresh
+                    self._done_at = None
+                    self.state = "joining"
+                    return
+            if c.backoff_ms >= sc.BACKOFF_MAX_MS:
                 c.stop()                # keeps failing: rest, then a fresh session
                 self._done_at = now_ms
 

@@ -106,7 +106,10 @@ def load_config(data_dir=DATA, verify=True):
         appconfig.check_changes(changes)
         for k, v in changes.items():
             d[k] = v
-        return appconfig.validate(d)
+        cfg = appconfig.validate(d)
+        if "wifi" in changes or "depot_url" in changes:
+            cfg.base_link = (base.wifi, base.depot_url)   # the depot link to fall back to
+        return cfg
     except (bundles.BundleError, TokenError, OSError, appconfig.ConfigError) as e:
         base.bundle_error = "config bundle left out: %s" % (e,)
         return base

@@ -45,7 +45,9 @@ class WLAN:
 class Cfg:
     def __init__(self, req):
         self.wifi = {"ssid": "depot", "psk": "password1"}
-        self.depot_url = req["url"]
+        self.depot_url = req.get("bundle_url") or req["url"]
+        # a config bundle moved the depot link: config.json's own is the fallback
+        self.base_link = (self.wifi, req["url"]) if req.get("bundle_url") else None
         self.device_id = req["device"]
         self._key = H(req["opkey"])
 

@@ -166,11 +166,11 @@ def mpy_firmware():
 class _MpyWorker(MPWorker):
     """MPWorker on a SYNC_HEAP heap with the firmware as .mpy first on the path."""
 
-    def __init__(self, script):
+    def __init__(self, script, heap=None):
         env = mp_env(["sim/vboard"])
         env["MICROPYPATH"] = os.pathsep.join([mpy_firmware(), env["MICROPYPATH"]])
         self.proc = subprocess.Popen(
-            [MP, "-X", "heapsize=%s" % SYNC_HEAP, str(script)], stdin=subprocess.PIPE,
+            [MP, "-X", "heapsize=%s" % (heap or SYNC_HEAP), str(script)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, env=env,
             cwd=str(ROOT))
 

@@ -51,14 +51,18 @@ def _get(url):
 class Link:
     """firmware/app/depot.py in MicroPython (tests/host/depot_link_mp.py)."""
 
-    def __init__(self, tmp, url, device="val-1", fresh=True, t=None, trusted=True):
-        self.w = _MpyWorker(os.path.join(os.path.dirname(__file__), "depot_link_mp.py"))
+    def __init__(self, tmp, url, device="val-1", fresh=True, t=None, trusted=True,
+                 bundle_url=None):
+        # the app's depot link with the sync client and bundle installs: the simulator's
+        # heap for the whole validator (sim/launcher.py), not the tap path's 128 KB
+        self.w = _MpyWorker(os.path.join(os.path.dirname(__file__), "depot_link_mp.py"),
+                            heap="384K")
         os.makedirs(os.path.join(str(tmp), "data-" + device), exist_ok=True)
         self.st = self.ask({"op": "init", "flash": os.path.join(str(tmp), device + ".flash"),
                             "data": os.path.join(str(tmp), "data-" + device), "url": url,
                             "device": device, "secret": SECRET.hex(), "opkey": OPPUB.hex(),
                             "fresh": fresh, "t": int(time.time()) if t is None else t,
-                            "trusted": trusted})
+                            "trusted": trusted, "bundle_url": bundle_url})
 
     def ask(self, req):
         out = json.loads(self.w.ask(json.dumps(req)))
@@ -419,6 +423,32 @@ def test_installed_out_of_range_config_leaves_the_validator_running(tmp_path):
                    heap="256K")
     assert out.split()[:2] == ["30", "http://10.0.0.1:8080"], out
     assert "qr_window_s" in out and "5..300" in out
+
+
+def test_config_bundle_with_a_wrong_depot_url_cannot_cut_the_bus_off(tmp_path, depot):
+    """A bundle may change depot_url (within range): a wrong one (here a port nobody
+    listens on) is tried LINK_TRIES times, then config.json's own link takes over."""
+    with socket_closed_port() as dead:
+        link = Link(tmp_path, depot.url, bundle_url="http://127.0.0.1:%d" % dead)
+        try:
+            link.ask({"op": "tap", "n": 2})
+            st = link.run(15 * 60 * 1000, until="acked")
+            assert st["unsent"] == 0 and len(depot.store.taps("val-1")) == 2, st
+        finally:
+            link.close()
+
+
+class socket_closed_port:
+    def __enter__(self):
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()          # nobody listens there: connections are refused
+        return self.port
+
+    def __exit__(self, *a):
+        return False
 
 
 # --- 7. the refused-bundle report --------------------------------------------------------
