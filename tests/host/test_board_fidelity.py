@@ -182,6 +182,32 @@ print(len(got), g.dropped)
     assert out.split() == ["773", "0"]
 
 
+def test_a_773_character_qr_is_decided_on_the_validator(tmp_path):
+    # the longest QR text the format allows (docs/tokens.md: 773), through the GM65 at
+    # the board's settings on the ESP-style UART: the whole line must arrive for these
+    # decisions - a line cut by a stall comes out as "bad prefix" (its tail), and only a
+    # line the driver counted to 774 characters is refused as over its bound
+    from host.tokens.base45 import b45decode, b45encode
+    from sim.launcher import SimBoard
+    b = SimBoard(tmp_path / "board")
+    try:
+        b.start()
+        token = b45decode(b.world.qr("regular", b.now())[5:])
+        text = "BRT1:" + b45encode(token + bytes(512 - len(token)))  # trailing bytes
+        assert len(text) == 773
+        d = b.scan(text)
+        assert (d["answer"], d["reason"]) == (1, 5), d    # bad CBOR: trailing bytes
+        d = b.scan(text + "0")
+        # 774 characters: over the GM65 driver's line bound (the format's 773), a reader
+        # fault that asks for a new scan
+        assert (d["answer"], d["reason_name"]) == (1, "reader fault"), d
+        b.advance(70)
+        d = b.scan_wallet("regular")                      # and a real code still passes
+        assert (d["answer"], d["reason"]) == (0, 0), d
+    finally:
+        b.stop()
+
+
 # --- 3. ticks -----------------------------------------------------------------------------
 
 def test_ticks_wrap_at_2_30_and_refuse_big_ints(host):
