@@ -28,7 +28,9 @@ import micropython
 REG0 = 132     # first register, in uint16 units
 STRIDE = 17   # uint16 digits a register
 NREG = 48
-WORDS = 948    # uint16 units in a workspace
+WORDS = 2174    # uint16 units in a workspace
+MLEN, MTOP, CNT = 948, 956, 957   # MSM: stream lengths, top position, counters
+PROGS, DIGB = 965, 2266   # programs (uint16 units), digits (bytes)
 
 
 @micropython.viper
@@ -40,10 +42,109 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
     pa = s
     pb = s
     pd = s
+    ip = prog
+    tb = ptr16(uint(t) + (n << 1))
+    mode = s[1]
+    pos = 0
+    st = 0
+    pend = 0
+    inf = 1
+    ph = 0
+    d = 0
+    b8 = ptr8(s)
+    if mode != 0:  # MSM: programs in the workspace, digits from the top
+        ip = ptr8(uint(s) + 1930)
+        pos = s[956]
+        ph = 0
+        pc = 332
     while True:
-        op = int(prog[pc])
+        op = int(ip[pc])
         if op == 0:  # END: d = 1 returns, else the program runs n times
-            if int(prog[pc + 1]) != 0:
+            if mode != 0:
+                s[964] = s[964] + 1
+                if ph == 2:  # a doubling ended
+                    pend -= 1
+                    if pend > 0:
+                        pc = 0
+                        s[957] = s[957] + 1
+                        continue
+                    ph = 3
+                elif ph == 4:  # HZERO ended: f = 1 if h = 0 mod p
+                    if f == 0:
+                        ph = 1
+                        pc = 284
+                        s[962] = s[962] + 1
+                        continue
+                    ph = 5
+                    pc = 276
+                    s[961] = s[961] + 1
+                    continue
+                elif ph == 5:  # RZERO ended: r = 0 too (the same point: double it) or not
+                    if f != 0:
+                        ph = 1
+                        pc = 0
+                        s[957] = s[957] + 1
+                        continue
+                    inf = 1
+                    ph = 1
+                elif ph == 6:  # the doublings after the last digit
+                    pend -= 1
+                    if pend > 0:
+                        pc = 0
+                        s[957] = s[957] + 1
+                        continue
+                    return 1 - inf
+                if ph == 1:
+                    st += 1
+                    ph = 0
+                if ph == 0:  # the next digit: (pos, st) onwards
+                    d = 0
+                    while True:
+                        s[963] = s[963] + 1
+                        if st > 7:
+                            if pos == 0:
+                                break
+                            pos -= 1
+                            st = 0
+                            if inf == 0:
+                                pend += 1
+                        if pos < s[948 + st]:
+                            d = int(b8[2266 + st * 260 + pos])
+                            if d != 0:
+                                break
+                        st += 1
+                    if d == 0:
+                        if inf == 0 and pend > 0:
+                            ph = 6
+                            pc = 0
+                            s[957] = s[957] + 1
+                            continue
+                        return 1 - inf
+                    if inf == 0 and pend > 0:
+                        ph = 2
+                        pc = 0
+                        s[957] = s[957] + 1
+                        continue
+                    ph = 3
+                # PH_DIGIT: the digit d at (pos, st): its row, then SET or ADD
+                v = 0
+                if d >= 128:
+                    d = 256 - d
+                    v = 1
+                if st < 4:
+                    tb = ptr16(uint(prog) + ((st * 1024 + ((d >> 1) << 5)) << 1))
+                else:
+                    tb = ptr16(uint(t) + (((st - 4) * 256 + ((d >> 1) << 5)) << 1))
+                ph = 1
+                if inf != 0:
+                    inf = 0
+                    s[959] = s[959] + 1
+                    pc = 232 if v == 0 else 248
+                    continue
+                s[958] = s[958] + 1
+                pc = 60 if v == 0 else 144
+                continue
+            if int(ip[pc + 1]) != 0:
                 return 0
             n -= 1
             if n <= 0:
@@ -51,8 +152,8 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             pc = 0
             continue
         if op == 1:  # MUL
-            pa = ptr16(uint(s) + ((132 + int(prog[pc + 2]) * 17) << 1))
-            pb = ptr16(uint(s) + ((132 + int(prog[pc + 3]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
+            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 17) << 1))
             s[2] = (pa[0]) & 0x1FFF
             s[3] = ((pa[0] >> 13) | (pa[1] << 3)) & 0x1FFF
             s[4] = ((pa[1] >> 10) | (pa[2] << 6)) & 0x1FFF
@@ -245,7 +346,7 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             s[112] = (s[78] >> 12 | s[79] << 1 | s[80] << 14) & 0xFFFF
             s[113] = (s[80] >> 2 | s[81] << 11) & 0xFFFF
             s[114] = (s[81] >> 5) & 0xFFFF
-            pd = ptr16(uint(s) + ((132 + int(prog[pc + 1]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
             c = 0
             c = s[82] + s[98] + s[100] - s[104] - s[106] - s[108] - s[110] + 65531 + s[114] * 3 + c
             pd[0] = c & 0xFFFF
@@ -297,7 +398,7 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             c = c >> 16
             pd[16] = c
         elif op == 2:  # SQR
-            pa = ptr16(uint(s) + ((132 + int(prog[pc + 2]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
             s[2] = (pa[0]) & 0x1FFF
             s[3] = ((pa[0] >> 13) | (pa[1] << 3)) & 0x1FFF
             s[4] = ((pa[1] >> 10) | (pa[2] << 6)) & 0x1FFF
@@ -470,7 +571,7 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             s[112] = (s[78] >> 12 | s[79] << 1 | s[80] << 14) & 0xFFFF
             s[113] = (s[80] >> 2 | s[81] << 11) & 0xFFFF
             s[114] = (s[81] >> 5) & 0xFFFF
-            pd = ptr16(uint(s) + ((132 + int(prog[pc + 1]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
             c = 0
             c = s[82] + s[98] + s[100] - s[104] - s[106] - s[108] - s[110] + 65531 + s[114] * 3 + c
             pd[0] = c & 0xFFFF
@@ -522,9 +623,9 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             c = c >> 16
             pd[16] = c
         elif op == 3:  # ADD
-            pd = ptr16(uint(s) + ((132 + int(prog[pc + 1]) * 17) << 1))
-            pa = ptr16(uint(s) + ((132 + int(prog[pc + 2]) * 17) << 1))
-            pb = ptr16(uint(s) + ((132 + int(prog[pc + 3]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
+            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 17) << 1))
             f = pa[16] + pb[16]
             c = 0
             c = pa[0] + pb[0] + f + c
@@ -577,9 +678,9 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             c = c >> 16
             pd[16] = c
         elif op == 4:  # SUB
-            pd = ptr16(uint(s) + ((132 + int(prog[pc + 1]) * 17) << 1))
-            pa = ptr16(uint(s) + ((132 + int(prog[pc + 2]) * 17) << 1))
-            pb = ptr16(uint(s) + ((132 + int(prog[pc + 3]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
+            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 17) << 1))
             f = pa[16] - pb[16] + 15
             c = 0
             c = pa[0] - pb[0] + 65519 + f + c
@@ -632,9 +733,9 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             c = c >> 16
             pd[16] = c
         elif op == 5:  # SUB2
-            pd = ptr16(uint(s) + ((132 + int(prog[pc + 1]) * 17) << 1))
-            pa = ptr16(uint(s) + ((132 + int(prog[pc + 2]) * 17) << 1))
-            pb = ptr16(uint(s) + ((132 + int(prog[pc + 3]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
+            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 17) << 1))
             f = pa[16] - (pb[16] << 1) + 30
             c = 0
             c = pa[0] - (pb[0] << 1) + 65503 + f + c
@@ -687,8 +788,8 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             c = c >> 16
             pd[16] = c
         elif op == 6:  # HALF3
-            pd = ptr16(uint(s) + ((132 + int(prog[pc + 1]) * 17) << 1))
-            pa = ptr16(uint(s) + ((132 + int(prog[pc + 2]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
             f = pa[16] * 3
             c = 0
             c = pa[0] * 3 + f + c
@@ -809,8 +910,8 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             pd[15] = ((pd[15] >> 1) | (pd[16] << 15)) & 0xFFFF
             pd[16] = pd[16] >> 1
         elif op == 7:  # MOV
-            pd = ptr16(uint(s) + ((132 + int(prog[pc + 1]) * 17) << 1))
-            pa = ptr16(uint(s) + ((132 + int(prog[pc + 2]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
             pd[0] = pa[0]
             pd[1] = pa[1]
             pd[2] = pa[2]
@@ -829,8 +930,8 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             pd[15] = pa[15]
             pd[16] = pa[16]
         elif op == 8:  # LDT
-            pd = ptr16(uint(s) + ((132 + int(prog[pc + 1]) * 17) << 1))
-            pb = ptr16(uint(t) + ((n + (int(prog[pc + 3]) << 4)) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
+            pb = ptr16(uint(tb) + (int(ip[pc + 3]) << 5))
             pd[0] = pb[0]
             pd[1] = pb[1]
             pd[2] = pb[2]
@@ -849,7 +950,7 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             pd[15] = pb[15]
             pd[16] = 0
         elif op == 9:  # STT
-            pa = ptr16(uint(s) + ((132 + int(prog[pc + 2]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
             f = pa[16]
             c = 0
             c = pa[0] + f + c
@@ -1017,7 +1118,7 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
                 s[128] = s[95]
                 s[129] = s[96]
                 s[130] = s[97]
-            pb = ptr16(uint(t) + ((n + (int(prog[pc + 3]) << 4)) << 1))
+            pb = ptr16(uint(tb) + (int(ip[pc + 3]) << 5))
             pb[0] = s[115]
             pb[1] = s[116]
             pb[2] = s[117]
@@ -1035,12 +1136,17 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             pb[14] = s[129]
             pb[15] = s[130]
         elif op == 10:  # ZCHK
-            pa = ptr16(uint(s) + ((132 + int(prog[pc + 2]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
             v = pa[0]
             if v == 0 or v >= 0xFFF0:
-                return pc + 4
+                if mode == 0:
+                    return pc + 4
+                ph = 4
+                pc = 268
+                s[960] = s[960] + 1
+                continue
         elif op == 11:  # ZFULL
-            pa = ptr16(uint(s) + ((132 + int(prog[pc + 2]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
             f = pa[16]
             c = 0
             c = pa[0] + f + c
@@ -1209,9 +1315,64 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
                 s[129] = s[96]
                 s[130] = s[97]
             v = s[115] | s[116] | s[117] | s[118] | s[119] | s[120] | s[121] | s[122] | s[123] | s[124] | s[125] | s[126] | s[127] | s[128] | s[129] | s[130]
+            f = 0
             if v == 0:
-                return pc + 4
+                if mode == 0:
+                    return pc + 4
+                f = 1
         pc += 4
+
+
+@micropython.viper
+def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
+    # width-w NAF digits of `cnt` pieces of nbits bits of the little-endian scalar k (36
+    # bytes: headroom above the top) into streams first.., one signed byte a position
+    # (0..nbits), and their lengths; spec = first | w << 3 | nbits << 7 | cnt << 16.
+    # 32 bits: v holds at most 24 bits of k plus a carry; digits are below 2^7.
+    first = spec & 7
+    w = (spec >> 3) & 15
+    nbits = (spec >> 7) & 511
+    cnt = spec >> 16
+    b8 = ptr8(s)
+    mask = (1 << w) - 1
+    half = 1 << (w - 1)
+    steps = 0
+    j = 0
+    while j < cnt:
+        base = 2266 + (first + j) * 260
+        i = 0
+        while i <= nbits:
+            b8[base + i] = 0
+            i += 1
+        s[948 + first + j] = nbits + 1
+        i = 0
+        cc = 0
+        while i <= nbits:
+            steps += 1
+            q = j * nbits + i
+            o = q >> 3
+            v = (int(k[o]) | (int(k[o + 1]) << 8) | (int(k[o + 2]) << 16)) >> (q & 7)
+            lim = nbits - i
+            if lim < 24:
+                v = v & ((1 << lim) - 1)
+            v = v + cc
+            if v & 1:
+                v = v & mask
+                if v >= half:
+                    b8[base + i] = 256 + v - (1 << w)
+                    cc = 1
+                else:
+                    b8[base + i] = v
+                    cc = 0
+                i += w
+            elif (v & 0xFF) == 0:
+                i += 8
+            else:
+                while (v & 1) == 0:
+                    v = v >> 1
+                    i += 1
+        j += 1
+    return steps
 
 
 # a^-1 mod m by binary extended Euclid (tools/gen_p256_inv.py): a in s[2..17],
@@ -1747,6 +1908,7 @@ ADDREST = b'\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02
 QTAB1 = b'\x07\x00-\x00\x07\x01.\x00\x07\x02\x0b\x00\x02\x03\x02\x00\x02\x04\x01\x00\x01\x05\x00\x04\x04\x06\x00\x03\x03\x07\x00\x03\x01\x08\x06\x07\x06\x08\x08\x00\x01\x02\x01\x02\x02\x06\x08\x00\x05\x00\x06\x05\x04\x06\x05\x00\x01\x07\x08\x06\x02\x04\x04\x00\x04\x01\x07\x04\x07\t\x00\x00\x07\n\x01\x00\x07/\x02\x00\x02\x03/\x00\x01\r-\x03\x01\x04\x03/\x01\x0e.\x04\x07\x0f\x0b\x00\x07\x00\r\x00\x07\x01\x0e\x00\x07\x02\x0f\x00\x02\x03\x02\x00\x01\x04\t\x03\x04\x04\x04\x00\x01\x05\x02\x03\x01\x06\n\x05\x04\x06\x06\x01\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02\x03\x06\x00\x04\x03\x03\x08\x05\x00\x03\x05\x04\x05\x05\x00\x01\x05\x06\x05\x01\x08\x01\x08\x04\x01\x05\x08\x07\x10\x00\x00\x07\x11\x01\x00\x07\x12\x02\x00\x07\x00\x10\x00\x07\x01\x11\x00\x07\x02\x12\x00\x02\x03\x02\x00\x01\x04\t\x03\x04\x04\x04\x00\x01\x05\x02\x03\x01\x06\n\x05\x04\x06\x06\x01\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02\x03\x06\x00\x04\x03\x03\x08\x05\x00\x03\x05\x04\x05\x05\x00\x01\x05\x06\x05\x01\x08\x01\x08\x04\x01\x05\x08\x07\x13\x00\x00\x07\x14\x01\x00\x07\x15\x02\x00\x07\x00\x13\x00\x07\x01\x14\x00\x07\x02\x15\x00\x02\x03\x02\x00\x01\x04\t\x03\x04\x04\x04\x00\x01\x05\x02\x03\x01\x06\n\x05\x04\x06\x06\x01\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02\x03\x06\x00\x04\x03\x03\x08\x05\x00\x03\x05\x04\x05\x05\x00\x01\x05\x06\x05\x01\x08\x01\x08\x04\x01\x05\x08\x07\x16\x00\x00\x07\x17\x01\x00\x07\x18\x02\x00\x07\x00\x16\x00\x07\x01\x17\x00\x07\x02\x18\x00\x02\x03\x02\x00\x01\x04\t\x03\x04\x04\x04\x00\x01\x05\x02\x03\x01\x06\n\x05\x04\x06\x06\x01\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02\x03\x06\x00\x04\x03\x03\x08\x05\x00\x03\x05\x04\x05\x05\x00\x01\x05\x06\x05\x01\x08\x01\x08\x04\x01\x05\x08\x07\x19\x00\x00\x07\x1a\x01\x00\x07\x1b\x02\x00\x07\x00\x19\x00\x07\x01\x1a\x00\x07\x02\x1b\x00\x02\x03\x02\x00\x01\x04\t\x03\x04\x04\x04\x00\x01\x05\x02\x03\x01\x06\n\x05\x04\x06\x06\x01\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02\x03\x06\x00\x04\x03\x03\x08\x05\x00\x03\x05\x04\x05\x05\x00\x01\x05\x06\x05\x01\x08\x01\x08\x04\x01\x05\x08\x07\x1c\x00\x00\x07\x1d\x01\x00\x07\x1e\x02\x00\x07\x00\x1c\x00\x07\x01\x1d\x00\x07\x02\x1e\x00\x02\x03\x02\x00\x01\x04\t\x03\x04\x04\x04\x00\x01\x05\x02\x03\x01\x06\n\x05\x04\x06\x06\x01\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02\x03\x06\x00\x04\x03\x03\x08\x05\x00\x03\x05\x04\x05\x05\x00\x01\x05\x06\x05\x01\x08\x01\x08\x04\x01\x05\x08\x07\x1f\x00\x00\x07 \x01\x00\x07!\x02\x00\x07\x00\x1f\x00\x07\x01 \x00\x07\x02!\x00\x02\x03\x02\x00\x01\x04\t\x03\x04\x04\x04\x00\x01\x05\x02\x03\x01\x06\n\x05\x04\x06\x06\x01\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02\x03\x06\x00\x04\x03\x03\x08\x05\x00\x03\x05\x04\x05\x05\x00\x01\x05\x06\x05\x01\x08\x01\x08\x04\x01\x05\x08\x07"\x00\x00\x07#\x01\x00\x07$\x02\x00\x07%\x0b\x00\x01&%\x0f\x01\'&\x12\x01(\'\x15\x01)(\x18\x01*)\x1b\x01+*\x1e\x01,+!\x01\t,$\x01\t\t/\x00\x01\x00\x00'
 QTAB2 = b'\x01\x00\n,\x01\n\n$\x02\x01\x00\x00\x01\x02"\x01\t\x00\x02\x0e\x01\x01\x01\x00\x01\x02#\x01\t\x00\x02\x0f\x01\x00\n+\x01\n\n!\x02\x01\x00\x00\x01\x02\x1f\x01\t\x00\x02\x0c\x01\x01\x01\x00\x01\x02 \x01\t\x00\x02\r\x01\x00\n*\x01\n\n\x1e\x02\x01\x00\x00\x01\x02\x1c\x01\t\x00\x02\n\x01\x01\x01\x00\x01\x02\x1d\x01\t\x00\x02\x0b\x01\x00\n)\x01\n\n\x1b\x02\x01\x00\x00\x01\x02\x19\x01\t\x00\x02\x08\x01\x01\x01\x00\x01\x02\x1a\x01\t\x00\x02\t\x01\x00\n(\x01\n\n\x18\x02\x01\x00\x00\x01\x02\x16\x01\t\x00\x02\x06\x01\x01\x01\x00\x01\x02\x17\x01\t\x00\x02\x07\x01\x00\n\'\x01\n\n\x15\x02\x01\x00\x00\x01\x02\x13\x01\t\x00\x02\x04\x01\x01\x01\x00\x01\x02\x14\x01\t\x00\x02\x05\x01\x00\n&\x01\n\n\x12\x02\x01\x00\x00\x01\x02\x10\x01\t\x00\x02\x02\x01\x01\x01\x00\x01\x02\x11\x01\t\x00\x02\x03\x01\x00\n%\x01\n\n\x0f\x02\x01\x00\x00\x01\x02\r\x01\t\x00\x02\x00\x01\x01\x01\x00\x01\x02\x0e\x01\t\x00\x02\x01\x00\x01\x00\x00'
 SQRT = b'\x02\x03-\x00\x01\x03\x03-\x02\x04\x03\x00\x01\x04\x04-\x07\x05\x04\x00\x02\x05\x05\x00\x02\x05\x05\x00\x02\x05\x05\x00\x01\x05\x05\x04\x07\x06\x05\x00\x02\x06\x06\x00\x02\x06\x06\x00\x02\x06\x06\x00\x02\x06\x06\x00\x02\x06\x06\x00\x02\x06\x06\x00\x01\x06\x06\x05\x07\x07\x06\x00\x02\x07\x07\x00\x02\x07\x07\x00\x02\x07\x07\x00\x01\x07\x07\x04\x07\x08\x07\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x02\x08\x08\x00\x01\x08\x08\x07\x07/\x08\x00\x02//\x00\x02//\x00\x01//\x03\x07./\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x01..-\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x01..-\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x02..\x00\x00\x01\x00\x00'
+PROG_BYTES = b'\x02\x03\x02\x00\x02\x04\x01\x00\x01\x05\x00\x04\x04\x06\x00\x03\x03\x07\x00\x03\x01\x08\x06\x07\x06\x08\x08\x00\x01\x02\x01\x02\x02\x06\x08\x00\x05\x00\x06\x05\x04\x06\x05\x00\x01\x07\x08\x06\x02\x04\x04\x00\x04\x01\x07\x04\x00\x00\x00\x00\x08\t\x00\x00\x08\n\x00\x01\x02\x03\x02\x00\x01\x04\t\x03\x04\x04\x04\x00\x01\x05\x02\x03\x01\x06\n\x05\x04\x06\x06\x01\n\x00\x04\x00\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02\x03\x06\x00\x04\x03\x03\x08\x05\x00\x03\x05\x04\x05\x05\x00\x01\x05\x06\x05\x01\x08\x01\x08\x04\x01\x05\x08\x00\x01\x00\x00\x08\t\x00\x00\x08\n\x00\x01\x04\n\x0c\n\x02\x03\x02\x00\x01\x04\t\x03\x04\x04\x04\x00\x01\x05\x02\x03\x01\x06\n\x05\x04\x06\x06\x01\n\x00\x04\x00\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02\x03\x06\x00\x04\x03\x03\x08\x05\x00\x03\x05\x04\x05\x05\x00\x01\x05\x06\x05\x01\x08\x01\x08\x04\x01\x05\x08\x00\x01\x00\x00\x08\x00\x00\x00\x08\x01\x00\x01\x07\x02\x0b\x00\x00\x01\x00\x00\x08\x00\x00\x00\x08\x01\x00\x01\x04\x01\x0c\x01\x07\x02\x0b\x00\x00\x01\x00\x00\x0b\x00\x04\x00\x00\x01\x00\x00\x0b\x00\x06\x00\x00\x01\x00\x00\x02\x07\x04\x00\x01\x08\x04\x07\x01\x05\x00\x07\x01\x02\x02\x04\x02\x03\x06\x00\x04\x03\x03\x08\x05\x00\x03\x05\x04\x05\x05\x00\x01\x05\x06\x05\x01\x08\x01\x08\x04\x01\x05\x08\x00\x01\x00\x00\x00\x00\x00\x00'  # the MSM's programs, copied to the workspace at PROGS
 
 # G's tables (window 7, 4 pieces): rows of x, y, 32 little-endian bytes each
 GTAB = (

@@ -57,8 +57,9 @@ _IU, _IV, _IX1, _IX2 = 2 * 2, 2 * 18, 2 * 34, 2 * 50   # byte offsets (tools/gen
 _ONE32 = (1).to_bytes(32, "little")
 _ZERO32 = bytes(32)
 
-_ws = bytearray(2 * eng.WORDS)  # the workspace: scratch and 48 registers
+_ws = bytearray(2 * eng.WORDS)  # the workspace: scratch, 48 registers, the MSM's state
 _ws[2 * (eng.REG0 + eng.STRIDE * ONE)] = 1
+_ws[2 * eng.PROGS:2 * eng.PROGS + len(eng.PROG_BYTES)] = eng.PROG_BYTES
 _run = eng.run
 _gtab = None  # SPLIT tables for G, built on first use
 
@@ -199,57 +200,11 @@ def _tables(x, y, split):
     return out
 
 
-def _ntz_table():
-    t = bytearray(256)
-    t[0] = 8
-    for v in range(1, 256):
-        n = 0
-        while not (v >> n) & 1:
-            n += 1
-        t[v] = n
-    return bytes(t)
-
-
-_NTZ = _ntz_table()  # trailing zero bits of a byte (8 for 0): zero runs are skipped whole
-_ENDEV = 0x8000      # an event past the last one (bit 15 is never set in a real event)
-
-
-@micropython.native
-def _wnaf(k, w, nbits, tag, ev):
-    """Append the non-zero digits of the width-w NAF of 0 <= k < 2^nbits (positions
-    0..nbits) to ev as events (i << 16) | tag | sign | offset: tag = table index << 12,
-    sign = 2048 for a negative digit, offset = byte offset of |digit|'s odd multiple in a
-    table ((|d| >> 1) * 64). Zero runs are skipped a byte at a time; skipping leaves the
-    carry unchanged (the low bits of k + carry are zero only if they are all ones with a
-    carry of 1, or all zeros without)."""
-    kb = k.to_bytes((nbits >> 3) + 4, "little")  # headroom above the top bit
-    ntz = _NTZ
-    mask = (1 << w) - 1
-    half = 1 << (w - 1)
-    full = 1 << w
-    i = 0
-    c = 0
-    while i <= nbits:
-        j = i >> 3
-        v = ((kb[j] | (kb[j + 1] << 8) | (kb[j + 2] << 16)) >> (i & 7)) + c
-        if v & 1:
-            v &= mask
-            if v >= half:  # a negative digit v - 2^w
-                ev.append((i << 16) | tag | 2048 | (((full - v) >> 1) << 6))
-                c = 1
-            else:
-                ev.append((i << 16) | tag | ((v >> 1) << 6))
-                c = 0
-            i += w  # the next w - 1 digits are zero
-        else:
-            i += ntz[v & 0xFF]
-
-
-# the event list is reused, emptied with del [:] (which keeps its room: appends then
-# allocate nothing), and so is a new key's table
-_EV = [0] * 160  # a verification has at most ~105 events
-del _EV[:]
+# the digits of a verification's scalars live in the workspace (streams: eng.DIGB), and a
+# new key's table is one buffer, reused
 _qtab = bytearray(64 * CNT)
+_STREAMS = 8
+_wnaf_eng = eng.wnaf
 
 
 def _gtable():
@@ -267,56 +222,34 @@ def init():
     _gtable()
 
 
-@micropython.native
-def _msm(ev, tabs):
-    """Sum of the digits * points of the events ev (from _wnaf, any order; at most 8
-    tables, tabs[index]) into the engine's X, Y, Z. Horner's rule from the top position
-    down: the doublings between two positions are one engine call, an addition another.
-    Returns False if the sum is the point at infinity."""
-    ev.sort(reverse=True)
-    end = _ENDEV
-    ev.append(end)  # position 0: the doublings down to position 0, then stop
-    run = _run
+def _digits(k, first, w, nbits, cnt):
+    """Width-w NAF digits of k's cnt pieces of nbits bits into streams first.. (viper)."""
+    _wnaf_eng(_ws, 0, k.to_bytes(36, "little"),
+              first | (w << 3) | (nbits << 7) | (cnt << 16))
+
+
+def _streams_off(first):
+    """Streams first..7 absent."""
     ws = _ws
-    inf = True
-    cur = 0
-    for e in ev:
-        i = e >> 16
-        if not inf and cur > i:
-            k = cur - i
-            ws[0] = k & 0xFF
-            ws[1] = k >> 8
-            run(ws, 0, DBL, ws)
-        if e & end:
-            break
-        cur = i
-        tb = tabs[(e >> 12) & 7]
-        o = (e & 2047) >> 1   # the row's offset in uint16 units (below 1024)
-        ws[0] = o & 0xFF
-        ws[1] = o >> 8
-        if inf:
-            run(ws, 0, SETN if e & 2048 else SETP, tb)
-            inf = False
-        elif run(ws, 0, ADDN if e & 2048 else ADDP, tb):
-            # stopped where h might be 0 mod p (1 in ~4,000 additions)
-            ws[0] = 1
-            ws[1] = 0
-            if not run(ws, 0, HZERO, ws):
-                run(ws, 0, ADDREST, ws)   # it was not: finish the addition
-            elif run(ws, 0, RZERO, ws):   # the same point (r = 0 too): double it
-                run(ws, 0, DBL, ws)
-            else:                         # its negative: the sum is the point at infinity
-                inf = True
-    return not inf
+    for j in range(first, _STREAMS):
+        o = 2 * (eng.MLEN + j)
+        ws[o] = 0
+        ws[o + 1] = 0
 
 
-def _split_terms(k, w, first, ev):
-    """Events of k * P with P's split tables first, first + 1, ...: k cut into SPLIT
-    pieces of 256/SPLIT bits."""
-    step = 256 // SPLIT
-    mask = (1 << step) - 1
-    for j in range(SPLIT):
-        _wnaf((k >> (step * j)) & mask, w, step, (first + j) << 12, ev)
+def _msm(top, kt):
+    """Sum of the streams' digits times their tables' points (G's for streams 0..3, kt's
+    rows for 4..7), positions top..0, into the engine's X, Y, Z: one engine call (the
+    controller in viper). False if the sum is the point at infinity."""
+    ws = _ws
+    o = 2 * eng.MTOP
+    ws[o] = top & 0xFF
+    ws[o + 1] = top >> 8
+    ws[2] = 1          # MSM mode (s[1])
+    try:
+        return _run(ws, 0, eng.GTAB, kt) != 0
+    finally:
+        ws[2] = 0
 
 
 def _finish(r):
@@ -342,16 +275,14 @@ def _scalars(digest, sig):
 
 
 def _begin(digest, sig):
-    """(r, u2, events holding u1*G's digits), or None if r, s are out of range: the
+    """(r, u2) with u1*G's digits in streams 0..3, or None if r, s are out of range: the
     start every verification shares."""
     sc = _scalars(digest, sig)
     if sc is None:
         return None
     r, u1, u2 = sc
-    ev = _EV
-    del ev[:]
-    _split_terms(u1, W_G, 0, ev)
-    return r, u2, ev
+    _digits(u1, 0, W_G, 256 // SPLIT, SPLIT)
+    return r, u2
 
 
 def verify_point(qx, qy, digest, sig):
@@ -359,19 +290,22 @@ def verify_point(qx, qy, digest, sig):
     b = _begin(digest, sig)
     if b is None:
         return False
-    r, u2, ev = b
+    r, u2 = b
     _odd_table(qx, qy, _qtab)
-    _wnaf(u2, W_Q, 256, SPLIT << 12, ev)
-    g = _gtable()
-    if not _msm(ev, (g[0], g[1], g[2], g[3], _qtab)):
+    _digits(u2, 4, W_Q, 256, 1)
+    _streams_off(5)
+    if not _msm(256, _qtab):
         return False
     return _finish(r)
 
 
 def prepare(qx, qy):
-    """Precomputation for a key that verifies often (an issuer key): its split tables
-    (2 KB of heap). Verifying with it needs 64 doublings instead of 256."""
-    return _tables(qx, qy, SPLIT)
+    """Precomputation for a key that verifies often (an issuer key): its SPLIT tables in
+    one buffer (2 KB). Verifying with it needs 64 doublings instead of 256."""
+    out = bytearray(64 * CNT * SPLIT)
+    for j, tab in enumerate(_tables(qx, qy, SPLIT)):
+        out[64 * CNT * j:64 * CNT * (j + 1)] = tab
+    return out
 
 
 def verify_prepared(tabs, digest, sig):
@@ -381,10 +315,9 @@ def verify_prepared(tabs, digest, sig):
     b = _begin(digest, sig)
     if b is None:
         return False
-    r, u2, ev = b
-    _split_terms(u2, W_Q, SPLIT, ev)
-    g = _gtable()
-    if not _msm(ev, (g[0], g[1], g[2], g[3], tabs[0], tabs[1], tabs[2], tabs[3])):
+    r, u2 = b
+    _digits(u2, 4, W_Q, 256 // SPLIT, SPLIT)
+    if not _msm(256 // SPLIT, tabs):
         return False
     return _finish(r)
 

@@ -39,7 +39,6 @@ def test_nist_vector_and_its_corruptions():
     tabs = p256.prepare(q[0], q[1])
     d = hashlib.sha256(MSG).digest()
     assert p256.verify_prepared(tabs, d, SIG)
-    assert p256.verify_prepared(tuple(tabs), d, SIG)  # any sequence of the 4 tables
     assert not p256.verify_prepared(tabs, d, bytes(bad))
 
 
@@ -139,9 +138,9 @@ def test_odd_multiples_and_affine():
         acc = ref._madd(*(acc + two))
     # a prepared key's first table holds the same points; the next one 2^64 times them
     tabs = p256.prepare(gx, gy)
-    assert bytes(tabs[0]) == bytes(out)
+    assert bytes(tabs[0:512]) == bytes(out)
     x64 = ref._aff_of(ref._dbln(gx, gy, 1, 64))
-    assert int.from_bytes(tabs[1][0:32], "little") % P == x64[0]
+    assert int.from_bytes(tabs[512:544], "little") % P == x64[0]
 
 
 def test_p_plus_p_inside_a_verification():
@@ -171,18 +170,29 @@ def test_digest_zero_mod_n():
     assert p256.verify_digest(pub_of(p256.GX, p256.GY), be(N), be(r) + be(s))  # e = n
 
 
-def _naf_value(ev, w):
+def _stream(k):
+    """(value, positions) of stream k's digits in the engine's workspace."""
+    o = 2 * (p256.eng.MLEN + k)
+    n = p256._ws[o] | p256._ws[o + 1] << 8
+    base = p256.eng.DIGB + k * 260
+    total, pos = 0, []
+    for i in range(n):
+        d = p256._ws[base + i]
+        if d:
+            d = d - 256 if d >= 128 else d
+            total += d << i
+            pos.append((i, d))
+    return total, pos
+
+
+def _check_naf(k, w, pos, nbits):
     total = 0
-    last = -1
-    for e in sorted(ev):
-        i, o = e >> 16, e & 2047
-        d = (o >> 6) * 2 + 1
-        assert o & 63 == 0 and d < 1 << (w - 1)
-        assert e & 0x8000 == 0 and (e >> 12) & 7 == 5    # the tag, no sentinel bit
-        assert i > last + w - 1 or last < 0, (i, last)   # w - 1 zeros after a digit
+    last = -100
+    for i, d in pos:
+        assert d & 1 and -(1 << (w - 1)) < d < 1 << (w - 1), (k, w, d)
+        assert i >= last + w, (i, last)                  # w - 1 zeros after a digit
+        assert i <= nbits
         last = i
-        total += (-d if e & 2048 else d) << i
-    return total, last
 
 
 def test_wnaf_reconstructs_the_scalar():
@@ -195,17 +205,19 @@ def test_wnaf_reconstructs_the_scalar():
         ks.append(x | (x >> 3) | (x >> 7))
         ks.append(x & (x >> 5) & (x >> 9))
     for k in ks:
-        for w in (4, 5, 6):
-            ev = []
-            p256._wnaf(k, w, 256, 5 << 12, ev)
-            total, last = _naf_value(ev, w)
-            assert total == k and last <= 256, (k, w)
-            for bits in (64, 32):  # a piece of a split scalar
-                piece = k & ((1 << bits) - 1)
-                ev = []
-                p256._wnaf(piece, w, bits, 5 << 12, ev)
-                total, last = _naf_value(ev, w)
-                assert total == piece and last <= bits, (piece, w)
+        for w in (4, 5, 7):
+            p256._digits(k, 4, w, 256, 1)
+            total, pos = _stream(4)
+            _check_naf(k, w, pos, 256)
+            assert total == k, (k, w)
+            for bits in (64, 32):  # the pieces of a split scalar
+                cnt = 256 // bits if bits == 64 else 4
+                p256._digits(k, 0, w, bits, cnt)
+                for j in range(cnt):
+                    piece = (k >> (bits * j)) & ((1 << bits) - 1)
+                    total, pos = _stream(j)
+                    _check_naf(piece, w, pos, bits)
+                    assert total == piece, (piece, w, j)
 
 
 def _inverse_ref(a, m):  # the plain extended Euclid the fast path must agree with
@@ -245,19 +257,36 @@ def test_inverse_agrees_with_plain_euclid():
         assert _outcome(p256.inverse, a, m) == _outcome(_inverse_ref, a, m), (a, m)
 
 
-def test_msm_events_at_one_position_and_through_infinity():
-    tabs = p256._gtable()
-    one, neg_one = 0, 2048                            # digit +1 / -1 of table 0 (G)
-    three = 1 << 6                                    # digit +3
+def _msm_digits(digits, top, kt):
+    """Run the engine's multi-scalar loop on explicit digits [(stream, position, d)]."""
+    for k in range(8):
+        o = 2 * (p256.eng.MLEN + k)
+        used = any(st == k for st, _, _ in digits)
+        p256._ws[o] = (top + 1) & 0xFF if used else 0
+        p256._ws[o + 1] = (top + 1) >> 8 if used else 0
+        base = p256.eng.DIGB + k * 260
+        for i in range(top + 1):
+            p256._ws[base + i] = 0
+    for st, i, d in digits:
+        p256._ws[p256.eng.DIGB + st * 260 + i] = d & 0xFF
+    return p256._msm(top, kt)
+
+
+def test_msm_digits_at_one_position_and_through_infinity():
     gx, gy = p256.GX, p256.GY
-    assert not p256._msm([], tabs)                    # no events: infinity
-    assert p256._msm([one, one], tabs)                # G + G at position 0: doubling
+    kt = bytearray(64 * 8 * 4)                        # streams 4..7: G's odd multiples
+    kt[0:512] = p256._odd_table(gx, gy, bytearray(512))
+    assert not _msm_digits([], 10, kt)                # no digits: infinity
+    assert _msm_digits([(0, 0, 1), (4, 0, 1)], 0, kt)   # G + G at position 0: doubling
     assert _aff(*_acc()) == ref._aff_of(ref._jdouble(gx, gy, 1))
     # +G - G at position 5 gives infinity, which doubles to infinity; then +G at 0
-    assert p256._msm([5 << 16 | one, 5 << 16 | neg_one, one], tabs)
+    assert _msm_digits([(0, 5, 1), (4, 5, -1), (0, 0, 1)], 5, kt)
     assert _aff(*_acc()) == (gx, gy)
-    # 3G at position 2 and -G at position 0, any order: 12G - G = 11G = 8G + 3G
-    assert p256._msm([one | 2048, 2 << 16 | three], tabs)
+    # 3G at position 2 and -G at position 0: 12G - G = 11G = 8G + 3G
+    assert _msm_digits([(0, 0, -1), (4, 2, 3)], 3, kt)
     eight = ref._dbln(gx, gy, 1, 3)
     x3, y3 = ref._aff_of(ref._madd(*(ref._jdouble(gx, gy, 1) + (gx, gy))))
     assert _aff(*_acc()) == ref._aff_of(ref._madd(*(eight + (x3, y3))))
+    # a digit at the top only, then doublings down to position 0: 2^7 G
+    assert _msm_digits([(4, 7, 1)], 9, kt)
+    assert _aff(*_acc()) == ref._aff_of(ref._dbln(gx, gy, 1, 7))

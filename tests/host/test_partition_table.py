@@ -198,3 +198,43 @@ def test_device_check_refuses_unsent_taps_unless_forced():
     # already in place: nothing to write, whatever the journal holds
     assert partmod.check_device({"parts": same, "unsent": 9, "why": None}) == (True, 9)
     assert UnsentTaps.exit == 12
+
+
+def test_table_reset_by_another_tool_is_restored_around_the_journal(tmp_path):
+    # MicroPython re-flashed with plain esptool: its own table is back at 0x8000, the
+    # journal (with unsent taps) and the LittleFS still lie where the validator's table
+    # put them. Its MicroPython does not answer (the LittleFS does not mount with the stock
+    # layout), so the step reads the flash: it restores the table and erases nothing.
+    img = tmp_path / "flash.img"
+    pt.write_image(img)
+    j = pt.find(pt.VALIDATOR_16MB, "journal")
+    v = pt.find(pt.VALIDATOR_16MB, "vfs")
+    data = bytearray(img.read_bytes())
+    sector = j.offset + 7 * 4096
+    data[sector:sector + 20] = b"BRJ\x02" + bytes(16)     # a journal data sector
+    data[v.offset:v.offset + 8] = b"littlefs"
+    data[0x8000:0x8C00] = pt.to_binary(pt.STOCK)
+    img.write_bytes(bytes(data))
+    fake = ImageEsptool(img)
+    res = partmod.partition("/dev/fake", None, esptool_cmds=fake, say=lambda m: None)
+    assert res["restored"] is True and res["erased"] == [] and res["written"] is True
+    assert not [c for c in fake.calls if c[0] == "erase" and c[1] != 0x8000]
+    after = img.read_bytes()
+    assert doc_parse(after[0x8000:0x8C00])[-1]["name"] == "journal"
+    assert after[sector:sector + 4] == b"BRJ\x02" and after[v.offset:v.offset + 8] == b"littlefs"
+
+
+def test_silent_board_with_a_journal_elsewhere_is_refused_unless_forced(tmp_path):
+    old = pt.STOCK + (pt.part("vfs", pt.DATA, pt.SUB_FAT, 0x200000, 0x80000),
+                      pt.part("journal", pt.DATA, pt.SUB_JOURNAL, 0x280000, 0x180000))
+    img = tmp_path / "flash.img"
+    pt.write_image(img, table=old)
+    before = img.read_bytes()
+    with pytest.raises(UnsentTaps, match="does not answer"):
+        partmod.partition("/dev/fake", None, esptool_cmds=ImageEsptool(img),
+                          say=lambda m: None)
+    assert img.read_bytes() == before
+    res = partmod.partition("/dev/fake", None, force=True, esptool_cmds=ImageEsptool(img),
+                            say=lambda m: None)
+    assert res["forced"] is True and set(res["erased"]) == {"vfs", "journal"}
+    assert pt.parse(img.read_bytes()[0x8000:0x8C00]) == list(pt.VALIDATOR_16MB)

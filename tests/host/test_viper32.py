@@ -165,6 +165,84 @@ def test_engine_inverse_against_python():
     assert inv(ws, 0, bytearray(P.to_bytes(32, "little"))) == 0
 
 
+def _naf_ref(k, w):
+    out = []
+    while k:
+        if k & 1:
+            d = k & ((1 << w) - 1)
+            if d >= 1 << (w - 1):
+                d -= 1 << w
+            k -= d
+        else:
+            d = 0
+        out.append(d)
+        k >>= 1
+    return out
+
+
+def test_engine_wnaf_against_python():
+    from tools import gen_p256_msm as msm
+    wn = _fns("firmware/p256_engine.py", strict=True)["wnaf"]
+    rng = random.Random(5)
+    for k in [0, 1, 2**256 - 1, 2**255, (1 << 256) - (1 << 100)] + [rng.randrange(2**256)
+                                                                  for _ in range(6)]:
+        for w, nbits, cnt in ((5, 256, 1), (7, 64, 4), (5, 64, 4)):
+            ws = bytearray(2 * msm.WORDS)
+            wn(ws, 0, bytearray(k.to_bytes(36, "little")), 0 | (w << 3) | (nbits << 7) | (cnt << 16))
+            for j in range(cnt):
+                piece = (k >> (nbits * j)) & ((1 << nbits) - 1)
+                got = [ws[msm.DIGB + j * msm.DSTRIDE + i] for i in range(nbits + 1)]
+                got = [d - 256 if d >= 128 else d for d in got]
+                want = _naf_ref(piece, w)
+                assert got == want + [0] * (nbits + 1 - len(want)), (k, w, j)
+
+
+def test_engine_whole_verification_under_32_bit_rules():
+    """u1 G + u2 Q by the engine's MSM loop, tables and inverse, all under the 32-bit
+    rules, against Python integers."""
+    from tools import gen_p256_msm as msm
+    fns = _fns("firmware/p256_engine.py", strict=True)
+    run, inv, wn = fns["run"], fns["inv"], fns["wnaf"]
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    rng = random.Random(11)
+    q = (prg.GX, prg.GY)
+    for _ in range(5):                        # Q = 5^k G for some k: any curve point will do
+        q = prg._add(q, prg._add(q, q))
+    u1, u2 = rng.randrange(n), rng.randrange(n)
+    ws = bytearray(2 * msm.WORDS)
+    r = _Regs()
+    r.ws = ws
+    r.set(prg.ONE, 1)
+    ws[2 * msm.PROGS:2 * msm.PROGS + len(msm.PROG_BYTES)] = msm.PROG_BYTES
+    qtab = bytearray(64 * prg.CNT)            # Q's table: part 1, the inverse, part 2
+    r.set(prg.QX, q[0])
+    r.set(prg.QY, q[1])
+    r.run(prg.qtable_ops(prg.CNT, 1), n=0, table=qtab)
+    z = r.get(prg.X2) % P
+    ws[4:36], ws[36:68] = z.to_bytes(32, "little"), P.to_bytes(32, "little")
+    ws[68:100], ws[100:132] = (1).to_bytes(32, "little"), bytes(32)
+    assert inv(ws, 0, bytearray(P.to_bytes(32, "little"))) == 1
+    r.set(prg.Y2, int.from_bytes(ws[100:132], "little"))
+    r.run(prg.qtable_ops(prg.CNT, 2), n=0, table=qtab)
+    wn(ws, 0, bytearray(u1.to_bytes(36, "little")), 0 | (7 << 3) | (64 << 7) | (4 << 16))
+    wn(ws, 0, bytearray(u2.to_bytes(36, "little")), 4 | (5 << 3) | (256 << 7) | (1 << 16))
+    for j in (5, 6, 7):
+        ws[2 * (msm.MLEN + j)] = ws[2 * (msm.MLEN + j) + 1] = 0
+    ws[2 * msm.MTOP], ws[2 * msm.MTOP + 1] = 0, 1        # top position 256
+    ws[2] = 1                                            # MSM mode
+    assert run(ws, 0, bytearray(prg.gtable()), qtab) == 1
+    X, Y, Z = (r.get(k) % P for k in (prg.X, prg.Y, prg.Z))
+    want = None
+    for k, pt in ((u1, (prg.GX, prg.GY)), (u2, q)):
+        acc = None
+        for bit in bin(k)[2:]:
+            acc = prg._add(acc, acc) if acc else None
+            if bit == "1":
+                acc = prg._add(acc, pt) if acc else pt
+        want = prg._add(want, acc) if want else acc
+    assert _aff(X, Y, Z) == want
+
+
 # ---- the rest of firmware/ and sim/: each against a Python reference
 
 def _crc(name, strict=False):
@@ -262,7 +340,8 @@ def _viper_functions():
 
 
 COVERED = {
-    "firmware/p256_engine.py:run", "firmware/p256_engine.py:inv", "firmware/crc32.py:_update", "firmware/slots.py:find",
+    "firmware/p256_engine.py:run", "firmware/p256_engine.py:inv",
+    "firmware/p256_engine.py:wnaf", "firmware/crc32.py:_update", "firmware/slots.py:find",
     "firmware/app/recent.py:_find", "firmware/journal/format.py:_all_ff",
     "firmware/bundles.py:_ascending", "sim/vboard/flashdev.py:_and_into",
     "sim/vboard/flashdev.py:_copy", "sim/vboard/flashdev.py:_fill_ff",

@@ -102,20 +102,29 @@ def model(n=60):
     from tools import p256_programs as prg
     ops, dispatch = engine.op_costs()
     icost = engine.inverse_costs()
+    mcost = engine.msm_costs()
     progs = prg.programs()
     prog_cost = {k: engine.program_cost(v, ops, dispatch) for k, v in progs.items()}
     counts, times = run_counts(n)
     res = {"op_instructions": {k: round(v) for k, v in ops.items()},
-           "inverse_block_instructions": icost,
+           "inverse_block_instructions": icost, "msm_instructions": mcost,
            "program_instructions": {k: round(v) for k, v in prog_cost.items()}}
     for path, key in (("new", "verify_new_key"), ("prepared", "verify_prepared")):
         per = []
         for c in counts[path]:
             total = 0
+            mprog = {"MSM_DBL": prog_cost["DBL"],
+                     "MSM_ADD": max(prog_cost["ADDP"], prog_cost["ADDN"]),
+                     "MSM_SET": max(prog_cost["SETP"], prog_cost["SETN"]),
+                     "MSM_HZ": prog_cost["HZERO"], "MSM_RZ": prog_cost["RZERO"],
+                     "MSM_REST": prog_cost["ADDREST"], "MSM_SWITCH": mcost["switch"],
+                     "MSM_SCAN": mcost["scan"], "MSM": 0,
+                     "WNAF": mcost["wnaf_call"], "WNAF_STEPS": mcost["step"],
+                     "WNAF_CLEAR": mcost["clear"]}
             for prog, k in c.items():
                 if prog.startswith("INV"):
                     continue
-                total += k * prog_cost[prog]   # DBL: k doublings (one call runs them all)
+                total += k * mprog.get(prog, prog_cost.get(prog, 0))
             if "INV" in c:
                 total += c["INV"] * icost["call"] + engine.inverse_cost(
                     dict(icost, call=0), c.get("INV_HU", 0), c.get("INV_HV", 0),

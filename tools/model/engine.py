@@ -49,9 +49,9 @@ def op_costs():
         srcs.append("\n".join(gen.interpreter("e_" + name, [(k, ["pass"])])))
     srcs.append("\n".join([gen.PROLOGUE[0], gen.PROLOGUE[1] % "entry"] + gen.PROLOGUE[2:] +
                            ["    return 0"]))
-    for k in (1, last):
+    for k in (1, last):   # without the MSM controller: a non-END op jumps over it
         srcs.append("\n".join(gen.interpreter("d%d" % k, [(i, ["pass"]) for i in
-                                                          range(1, k + 1)])))
+                                                          range(1, k + 1)], False)))
     c = compile_counts("\n\n".join(srcs) + "\n")
     ops = {n: c["h_" + n][2] - c["e_" + n][2] for n in h}
     per_test = (c["d%d" % last][2] - c["d1"][2]) / (last - 1)
@@ -108,3 +108,53 @@ def inverse_cost(costs, hu, hv, su, sv):
     outer = su + sv + 1
     return (costs["call"] + hu * costs["HU"] + hv * costs["HV"] + su * costs["SU"] +
             sv * costs["SV"] + outer * costs["CMP"] + (hu + hv + 2 * outer) * costs["test"])
+
+
+def msm_costs():
+    """Instructions of the multi-scalar controller (tools/gen_p256_msm.py): "switch" is the
+    whole END branch of MSM mode with its set-up (all of it per program switch: an upper
+    bound), "scan" one pass of its digit-scanning loop; and of the wNAF recoding: "step"
+    one pass of its main loop (all its branches), "clear" one pass of the clearing loop,
+    "call" the rest of the function."""
+    from tools import gen_p256_msm as msm
+    # the scan loop's body, as the controller has it
+    ctl = msm.controller()
+    i = next(j for j, x in enumerate(ctl) if x.strip() == "while True:")
+    body = []
+    for x in ctl[i + 1:]:
+        if not x.startswith("        "):
+            break
+        body.append(x[4:])
+    srcs = ["import micropython",
+            "\n".join(gen.interpreter("ctl", [], True)),
+            "\n".join(gen.interpreter("plain", [], False)),
+            "\n".join([gen.PROLOGUE[0], gen.PROLOGUE[1] % "scan"] + gen.PROLOGUE[2:] +
+                      ["    while pos > 0:", "        pos -= 1"] + ["    " + b for b in body]
+                      + ["    return 0"]),
+            "\n".join([gen.PROLOGUE[0], gen.PROLOGUE[1] % "loop1"] + gen.PROLOGUE[2:] +
+                      ["    while pos > 0:", "        pos -= 1", "    return 0"]),
+            msm.wnaf_source()]
+    c = compile_counts("\n\n".join(srcs) + "\n")
+    out = {"switch": c["ctl"][2] - c["plain"][2], "scan": c["scan"][2] - c["loop1"][2]}
+    # wNAF: its loops from the machine code (by span: the clearing loop, the trailing-zero
+    # loop, the step loop, the loop over pieces); a step is counted with all its branches
+    ins = _decoded(msm.wnaf_source(), "wnaf")
+    lps = sorted(xtensa.loops(ins), key=lambda hl: hl[1] - hl[0])
+    spans = [sum(1 for x in ins if h <= x.pc <= l) for h, l in lps]
+    out["clear"] = spans[0]
+    out["step"] = spans[-2]
+    out["wnaf_call"] = len(ins) - spans[-1]
+    return out
+
+
+def _decoded(src, name):
+    with tempfile.TemporaryDirectory() as tmp:
+        p = pathlib.Path(tmp) / "m.py"
+        p.write_text("import micropython\n" + src)
+        subprocess.run([CROSS, "-march=xtensawin", "-o", str(p.with_suffix(".mpy")), str(p)],
+                       check=True, capture_output=True)
+        data = p.with_suffix(".mpy").read_bytes()
+    for n, _, code in mpyfile.functions(data, "import micropython\n" + src):
+        if n == name:
+            return xtensa.decode(code)
+    raise RuntimeError("no function %s" % name)

@@ -20,7 +20,20 @@ counts = {}
 real = eng.run
 
 
+MSM_NAMES = ("MSM_DBL", "MSM_ADD", "MSM_SET", "MSM_HZ", "MSM_RZ", "MSM_REST", "MSM_SCAN",
+             "MSM_SWITCH")
+
+
 def counting(s, c, prog, t):
+    if s[2]:   # MSM mode: one call runs the whole loop; the engine counts its steps
+        base = 2 * eng.CNT
+        for i in range(16):
+            s[base + i] = 0
+        r = real(s, c, prog, t)
+        for i, k in enumerate(MSM_NAMES):
+            counts[k] = counts.get(k, 0) + (s[base + 2 * i] | s[base + 2 * i + 1] << 8)
+        counts["MSM"] = counts.get("MSM", 0) + 1
+        return r
     for i in range(len(PROGS)):
         if prog is PROGS[i]:
             k = NAMES[i]
@@ -34,6 +47,15 @@ def noop(s, c, prog, t):
 
 
 real_inv = eng.inv
+real_wnaf = eng.wnaf
+
+
+def counting_wnaf(s, c, k, spec):
+    steps = real_wnaf(s, c, k, spec)
+    counts["WNAF"] = counts.get("WNAF", 0) + 1
+    counts["WNAF_STEPS"] = counts.get("WNAF_STEPS", 0) + steps
+    counts["WNAF_CLEAR"] = counts.get("WNAF_CLEAR", 0) + (((spec >> 7) & 511) + 1) * (spec >> 16)
+    return steps
 
 
 answers = {}
@@ -49,6 +71,10 @@ def counting_inv(s, c, m):
         counts[k] = counts.get(k, 0) + (s[2 * (66 + i)] | s[2 * (66 + i) + 1] << 8)
     counts["INV"] = counts.get("INV", 0) + 1
     return r
+
+
+def noop_wnaf(s, c, k, spec):
+    return 0
 
 
 def noop_inv(s, c, m):
@@ -86,20 +112,23 @@ def main(path):
             counts.clear()
             p256._run = counting
             p256._inv_eng = counting_inv
+            p256._wnaf_eng = counting_wnaf
             if path_name == "new":
                 ok = p256.verify_point(q[0], q[1], dg, sig)
             else:
                 ok = p256.verify_prepared(tabs, dg, sig)
             p256._run = real
             p256._inv_eng = real_inv
+            p256._wnaf_eng = real_wnaf
             if not ok:
                 raise SystemExit("vector %d does not verify" % i)
             print("C", path_name, " ".join("%s=%d" % kv for kv in sorted(counts.items())))
     for path_name in ("new", "prepared"):
         row = []
-        for engine, iv in ((real, real_inv), (noop, noop_inv)):
+        for engine, iv, wn in ((real, real_inv, real_wnaf), (noop, noop_inv, noop_wnaf)):
             p256._run = engine
             p256._inv_eng = iv
+            p256._wnaf_eng = wn
             ts = []
             for i in range(len(vecs)):
                 pub, dg, sig = vecs[i]
@@ -113,6 +142,7 @@ def main(path):
             row.append(median(ts))
         p256._run = real
         p256._inv_eng = real_inv
+        p256._wnaf_eng = real_wnaf
         print("T", path_name, row[0], row[1])
 
 
