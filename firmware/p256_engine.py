@@ -28,9 +28,9 @@ import micropython
 REG0 = 132     # first register, in uint16 units
 STRIDE = 17   # uint16 digits a register
 NREG = 48
-WORDS = 2174    # uint16 units in a workspace
+WORDS = 2166    # uint16 units in a workspace
 MLEN, MTOP, CNT = 948, 956, 957   # MSM: stream lengths, top position, counters
-PROGS, DIGB = 965, 2266   # programs (uint16 units), digits (bytes)
+PROGS, DIGB = 967, 2272   # programs (uint16 units), digits (bytes)
 
 
 @micropython.viper
@@ -52,8 +52,9 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
     ph = 0
     d = 0
     b8 = ptr8(s)
+    b32 = ptr32(s)
     if mode != 0:  # MSM: programs in the workspace, digits from the top
-        ip = ptr8(uint(s) + 1930)
+        ip = ptr8(uint(s) + 1934)
         pos = s[956]
         ph = 0
         pc = 332
@@ -61,15 +62,17 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
         op = int(ip[pc])
         if op == 0:  # END: d = 1 returns, else the program runs n times
             if mode != 0:
-                s[964] = s[964] + 1
-                if ph == 2:  # a doubling ended
+                if ph == 2 or ph == 6:  # a doubling ended
                     pend -= 1
                     if pend > 0:
                         pc = 0
-                        s[957] = s[957] + 1
+                        s[965] = s[965] + 1
                         continue
+                    if ph == 6:
+                        return 1 - inf
                     ph = 3
-                elif ph == 4:  # HZERO ended: f = 1 if h = 0 mod p
+                s[964] = s[964] + 1
+                if ph == 4:  # HZERO ended: f = 1 if h = 0 mod p
                     if f == 0:
                         ph = 1
                         pc = 284
@@ -81,19 +84,14 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
                     continue
                 elif ph == 5:  # RZERO ended: r = 0 too (the same point: double it) or not
                     if f != 0:
-                        ph = 1
+                        ph = 7
                         pc = 0
                         s[957] = s[957] + 1
                         continue
                     inf = 1
                     ph = 1
-                elif ph == 6:  # the doublings after the last digit
-                    pend -= 1
-                    if pend > 0:
-                        pc = 0
-                        s[957] = s[957] + 1
-                        continue
-                    return 1 - inf
+                elif ph == 7:  # the doubling of P + P ended
+                    ph = 1
                 if ph == 1:
                     st += 1
                     ph = 0
@@ -108,10 +106,12 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
                             st = 0
                             if inf == 0:
                                 pend += 1
-                        if pos < s[948 + st]:
-                            d = int(b8[2266 + st * 260 + pos])
-                            if d != 0:
-                                break
+                            if b32[568 + 2 * pos] == 0 and b32[569 + 2 * pos] == 0:
+                                st = 8  # no digit at this position
+                                continue
+                        d = int(b8[2272 + 8 * pos + st])
+                        if d != 0:
+                            break
                         st += 1
                     if d == 0:
                         if inf == 0 and pend > 0:
@@ -1326,25 +1326,27 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
 @micropython.viper
 def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
     # width-w NAF digits of `cnt` pieces of nbits bits of the little-endian scalar k (36
-    # bytes: headroom above the top) into streams first.., one signed byte a position
-    # (0..nbits), and their lengths; spec = first | w << 3 | nbits << 7 | cnt << 16.
+    # bytes: headroom above the top) into streams first.. (a signed byte at DIGB + 8
+    # position + stream); spec = first | w << 3 | nbits << 7 | cnt << 16 | clear << 24:
+    # clear first empties every stream at every position. Returns the steps it took.
     # 32 bits: v holds at most 24 bits of k plus a carry; digits are below 2^7.
     first = spec & 7
     w = (spec >> 3) & 15
     nbits = (spec >> 7) & 511
-    cnt = spec >> 16
+    cnt = (spec >> 16) & 255
     b8 = ptr8(s)
+    if spec >> 24:
+        b32 = ptr32(uint(s) + 2272)
+        i = 0
+        while i < 514:
+            b32[i] = 0
+            i += 1
     mask = (1 << w) - 1
     half = 1 << (w - 1)
     steps = 0
     j = 0
     while j < cnt:
-        base = 2266 + (first + j) * 260
-        i = 0
-        while i <= nbits:
-            b8[base + i] = 0
-            i += 1
-        s[948 + first + j] = nbits + 1
+        base = 2272 + first + j
         i = 0
         cc = 0
         while i <= nbits:
@@ -1359,10 +1361,10 @@ def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
             if v & 1:
                 v = v & mask
                 if v >= half:
-                    b8[base + i] = 256 + v - (1 << w)
+                    b8[base + 8 * i] = 256 + v - (1 << w)
                     cc = 1
                 else:
-                    b8[base + i] = v
+                    b8[base + 8 * i] = v
                     cc = 0
                 i += w
             elif (v & 0xFF) == 0:

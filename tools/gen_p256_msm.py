@@ -5,8 +5,9 @@ scalars took ~45 us on the unix port (x170: ~8 ms on the ESP32); in viper they a
 thousand instructions.
 
 Digits: each scalar piece is a *stream* (0..3: G's four 64-bit pieces, rows in G's table
-`prog`; 4..7: the key's pieces, rows in `t`); stream k's width-w NAF digits sit one signed
-byte per position in the workspace (DIGB), its length (positions + 1, 0: absent) in MLEN.
+`prog`; 4..7: the key's pieces, rows in `t`); the digits sit one signed byte per stream and
+position in the workspace, the 8 streams of a position side by side (DIGB + 8 pos + k), so
+an empty position is two zero words. The first recoding of a verification clears them all.
 The controller walks the positions from MTOP down to 0 and the streams 0..7 at each, owing
 one doubling per position stepped down (once the sum is not the point at infinity), and
 runs the point programs (copied into the workspace at PROGS) for each digit: doublings
@@ -23,10 +24,10 @@ from tools import p256_programs as prg
 NSTREAM = 8
 GSTRIDE = 32 << (prg.W_G - 2)     # uint16 units per G table (rows of 32)
 KSTRIDE = 32 * prg.CNT            # uint16 units per key table
-MLEN = gen.REG0 + gen.STRIDE * gen.NREG          # 8 stream lengths
+MLEN = gen.REG0 + gen.STRIDE * gen.NREG          # (unused: kept for the layout)
 MTOP = MLEN + NSTREAM                            # top position
-CNT = MTOP + 1                                   # 8 counters
-PROGS = CNT + 8                                  # programs (bytes from here, even offset)
+CNT = MTOP + 1                                   # 10 counters
+PROGS = CNT + 10                                 # programs (bytes from here, even offset)
 ORDER = ("DBL", "ADDP", "ADDN", "SETP", "SETN", "HZERO", "RZERO", "ADDREST")
 
 
@@ -43,11 +44,11 @@ def blob():
 
 
 PROG_BYTES, OFF = blob()
-DIGB = 2 * (PROGS + (len(PROG_BYTES) + 1) // 2)  # digit bytes (byte offset)
-DSTRIDE = 260                                    # bytes per stream (positions 0..256)
-WORDS = (DIGB + NSTREAM * DSTRIDE) // 2 + 1
-PH_SCAN, PH_NEXT, PH_DBL, PH_DIGIT, PH_HZ, PH_RZ, PH_FINAL = range(7)
-C_DBL, C_ADD, C_SET, C_HZ, C_RZ, C_REST, C_SCAN, C_SWITCH = range(8)
+DIGB = (2 * PROGS + len(PROG_BYTES) + 3) & ~3  # digit bytes (byte offset, word aligned)
+NPOS = 257                                       # positions 0..256
+WORDS = (DIGB + NSTREAM * NPOS) // 2 + 2
+PH_SCAN, PH_NEXT, PH_DBL, PH_DIGIT, PH_HZ, PH_RZ, PH_FINAL, PH_NEXT_DBL = range(8)
+C_DBL, C_ADD, C_SET, C_HZ, C_RZ, C_REST, C_SCAN, C_SWITCH, C_REP = range(9)
 
 
 def _count(k):
@@ -58,105 +59,110 @@ def _start(name, ph, k):
     return ["ph = %d" % ph, "pc = %d" % OFF[name], _count(k), "continue"]
 
 
+def repeat():
+    """Lines at the top of the END branch in MSM mode: a doubling ended and more are owed
+    (the cheap path: most program ends are these)."""
+    return ["if ph == %d or ph == %d:  # a doubling ended" % (PH_DBL, PH_FINAL),
+            "    pend -= 1",
+            "    if pend > 0:",
+            "        pc = %d" % OFF["DBL"],
+            "        %s" % _count(C_REP),
+            "        continue",
+            "    if ph == %d:" % PH_FINAL,
+            "        return 1 - inf",
+            "    ph = %d" % PH_DIGIT]
+
+
 def controller():
     """Lines of the END branch in MSM mode (indented for the interpreter's `if op == 0`)."""
-    pb = PROGS * 2
-    L = [_count(C_SWITCH),
-         "if ph == %d:  # a doubling ended" % PH_DBL,
-         "    pend -= 1",
-         "    if pend > 0:",
-         "        pc = %d" % OFF["DBL"],
-         "        %s" % _count(C_DBL),
-         "        continue",
-         "    ph = %d" % PH_DIGIT,
-         "elif ph == %d:  # HZERO ended: f = 1 if h = 0 mod p" % PH_HZ,
-         "    if f == 0:"] + ["        " + x for x in _start("ADDREST", PH_NEXT, C_REST)] + [
-         "    ph = %d" % PH_RZ,
-         "    pc = %d" % OFF["RZERO"],
-         "    %s" % _count(C_RZ),
-         "    continue",
-         "elif ph == %d:  # RZERO ended: r = 0 too (the same point: double it) or not" % PH_RZ,
-         "    if f != 0:"] + ["        " + x for x in _start("DBL", PH_NEXT, C_DBL)] + [
-         "    inf = 1",
-         "    ph = %d" % PH_NEXT,
-         "elif ph == %d:  # the doublings after the last digit" % PH_FINAL,
-         "    pend -= 1",
-         "    if pend > 0:",
-         "        pc = %d" % OFF["DBL"],
-         "        %s" % _count(C_DBL),
-         "        continue",
-         "    return 1 - inf",
-         "if ph == %d:" % PH_NEXT,
-         "    st += 1",
-         "    ph = %d" % PH_SCAN,
-         "if ph == %d:  # the next digit: (pos, st) onwards" % PH_SCAN,
-         "    d = 0",
-         "    while True:",
-         "        %s" % _count(C_SCAN),
-         "        if st > 7:",
-         "            if pos == 0:",
-         "                break",
-         "            pos -= 1",
-         "            st = 0",
-         "            if inf == 0:",
-         "                pend += 1",
-         "        if pos < s[%d + st]:" % MLEN,
-         "            d = int(b8[%d + st * %d + pos])" % (DIGB, DSTRIDE),
-         "            if d != 0:",
-         "                break",
-         "        st += 1",
-         "    if d == 0:",
-         "        if inf == 0 and pend > 0:"] + ["            " + x for x in
-                                                _start("DBL", PH_FINAL, C_DBL)] + [
-         "        return 1 - inf",
-         "    if inf == 0 and pend > 0:"] + ["        " + x for x in
-                                             _start("DBL", PH_DBL, C_DBL)] + [
-         "    ph = %d" % PH_DIGIT,
-         "# PH_DIGIT: the digit d at (pos, st): its row, then SET or ADD",
-         "v = 0",
-         "if d >= 128:",
-         "    d = 256 - d",
-         "    v = 1",
-         "if st < 4:",
-         "    tb = ptr16(uint(prog) + ((st * %d + ((d >> 1) << 5)) << 1))" % GSTRIDE,
-         "else:",
-         "    tb = ptr16(uint(t) + (((st - 4) * %d + ((d >> 1) << 5)) << 1))" % KSTRIDE,
-         "ph = %d" % PH_NEXT,
-         "if inf != 0:",
-         "    inf = 0",
-         "    %s" % _count(C_SET),
-         "    pc = %d if v == 0 else %d" % (OFF["SETP"], OFF["SETN"]),
-         "    continue",
-         _count(C_ADD),
-         "pc = %d if v == 0 else %d" % (OFF["ADDP"], OFF["ADDN"]),
-         "continue"]
-    del pb
-    return L
+    w0 = DIGB // 4
+    return repeat() + [
+        _count(C_SWITCH),
+        "if ph == %d:  # HZERO ended: f = 1 if h = 0 mod p" % PH_HZ,
+        "    if f == 0:"] + ["        " + x for x in _start("ADDREST", PH_NEXT, C_REST)] + [
+        "    ph = %d" % PH_RZ,
+        "    pc = %d" % OFF["RZERO"],
+        "    %s" % _count(C_RZ),
+        "    continue",
+        "elif ph == %d:  # RZERO ended: r = 0 too (the same point: double it) or not" % PH_RZ,
+        "    if f != 0:"] + ["        " + x for x in _start("DBL", PH_NEXT_DBL, C_DBL)] + [
+        "    inf = 1",
+        "    ph = %d" % PH_NEXT,
+        "elif ph == %d:  # the doubling of P + P ended" % PH_NEXT_DBL,
+        "    ph = %d" % PH_NEXT,
+        "if ph == %d:" % PH_NEXT,
+        "    st += 1",
+        "    ph = %d" % PH_SCAN,
+        "if ph == %d:  # the next digit: (pos, st) onwards" % PH_SCAN,
+        "    d = 0",
+        "    while True:",
+        "        %s" % _count(C_SCAN),
+        "        if st > 7:",
+        "            if pos == 0:",
+        "                break",
+        "            pos -= 1",
+        "            st = 0",
+        "            if inf == 0:",
+        "                pend += 1",
+        "            if b32[%d + 2 * pos] == 0 and b32[%d + 2 * pos] == 0:" % (w0, w0 + 1),
+        "                st = 8  # no digit at this position",
+        "                continue",
+        "        d = int(b8[%d + 8 * pos + st])" % DIGB,
+        "        if d != 0:",
+        "            break",
+        "        st += 1",
+        "    if d == 0:",
+        "        if inf == 0 and pend > 0:"] + ["            " + x for x in
+                                               _start("DBL", PH_FINAL, C_DBL)] + [
+        "        return 1 - inf",
+        "    if inf == 0 and pend > 0:"] + ["        " + x for x in
+                                            _start("DBL", PH_DBL, C_DBL)] + [
+        "    ph = %d" % PH_DIGIT,
+        "# PH_DIGIT: the digit d at (pos, st): its row, then SET or ADD",
+        "v = 0",
+        "if d >= 128:",
+        "    d = 256 - d",
+        "    v = 1",
+        "if st < 4:",
+        "    tb = ptr16(uint(prog) + ((st * %d + ((d >> 1) << 5)) << 1))" % GSTRIDE,
+        "else:",
+        "    tb = ptr16(uint(t) + (((st - 4) * %d + ((d >> 1) << 5)) << 1))" % KSTRIDE,
+        "ph = %d" % PH_NEXT,
+        "if inf != 0:",
+        "    inf = 0",
+        "    %s" % _count(C_SET),
+        "    pc = %d if v == 0 else %d" % (OFF["SETP"], OFF["SETN"]),
+        "    continue",
+        _count(C_ADD),
+        "pc = %d if v == 0 else %d" % (OFF["ADDP"], OFF["ADDN"]),
+        "continue"]
 
 
 WNAF = '''
 @micropython.viper
 def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
     # width-w NAF digits of `cnt` pieces of nbits bits of the little-endian scalar k (36
-    # bytes: headroom above the top) into streams first.., one signed byte a position
-    # (0..nbits), and their lengths; spec = first | w << 3 | nbits << 7 | cnt << 16.
+    # bytes: headroom above the top) into streams first.. (a signed byte at DIGB + 8
+    # position + stream); spec = first | w << 3 | nbits << 7 | cnt << 16 | clear << 24:
+    # clear first empties every stream at every position. Returns the steps it took.
     # 32 bits: v holds at most 24 bits of k plus a carry; digits are below 2^7.
     first = spec & 7
     w = (spec >> 3) & 15
     nbits = (spec >> 7) & 511
-    cnt = spec >> 16
+    cnt = (spec >> 16) & 255
     b8 = ptr8(s)
+    if spec >> 24:
+        b32 = ptr32(uint(s) + %(DIGB)d)
+        i = 0
+        while i < %(NWORDS)d:
+            b32[i] = 0
+            i += 1
     mask = (1 << w) - 1
     half = 1 << (w - 1)
     steps = 0
     j = 0
     while j < cnt:
-        base = %(DIGB)d + (first + j) * %(DSTRIDE)d
-        i = 0
-        while i <= nbits:
-            b8[base + i] = 0
-            i += 1
-        s[%(MLEN)d + first + j] = nbits + 1
+        base = %(DIGB)d + first + j
         i = 0
         cc = 0
         while i <= nbits:
@@ -171,10 +177,10 @@ def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
             if v & 1:
                 v = v & mask
                 if v >= half:
-                    b8[base + i] = 256 + v - (1 << w)
+                    b8[base + 8 * i] = 256 + v - (1 << w)
                     cc = 1
                 else:
-                    b8[base + i] = v
+                    b8[base + 8 * i] = v
                     cc = 0
                 i += w
             elif (v & 0xFF) == 0:
@@ -189,4 +195,4 @@ def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
 
 
 def wnaf_source():
-    return WNAF % {"DIGB": DIGB, "DSTRIDE": DSTRIDE, "MLEN": MLEN}
+    return WNAF % {"DIGB": DIGB, "NWORDS": NSTREAM * NPOS // 4}

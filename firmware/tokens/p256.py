@@ -203,7 +203,6 @@ def _tables(x, y, split):
 # the digits of a verification's scalars live in the workspace (streams: eng.DIGB), and a
 # new key's table is one buffer, reused
 _qtab = bytearray(64 * CNT)
-_STREAMS = 8
 _wnaf_eng = eng.wnaf
 
 
@@ -222,19 +221,11 @@ def init():
     _gtable()
 
 
-def _digits(k, first, w, nbits, cnt):
-    """Width-w NAF digits of k's cnt pieces of nbits bits into streams first.. (viper)."""
+def _digits(k, first, w, nbits, cnt, clear=0):
+    """Width-w NAF digits of k's cnt pieces of nbits bits into streams first.. (viper);
+    clear: empty every stream first (the first recoding of a verification)."""
     _wnaf_eng(_ws, 0, k.to_bytes(36, "little"),
-              first | (w << 3) | (nbits << 7) | (cnt << 16))
-
-
-def _streams_off(first):
-    """Streams first..7 absent."""
-    ws = _ws
-    for j in range(first, _STREAMS):
-        o = 2 * (eng.MLEN + j)
-        ws[o] = 0
-        ws[o + 1] = 0
+              first | (w << 3) | (nbits << 7) | (cnt << 16) | (clear << 24))
 
 
 def _msm(top, kt):
@@ -281,7 +272,7 @@ def _begin(digest, sig):
     if sc is None:
         return None
     r, u1, u2 = sc
-    _digits(u1, 0, W_G, 256 // SPLIT, SPLIT)
+    _digits(u1, 0, W_G, 256 // SPLIT, SPLIT, 1)
     return r, u2
 
 
@@ -293,7 +284,6 @@ def verify_point(qx, qy, digest, sig):
     r, u2 = b
     _odd_table(qx, qy, _qtab)
     _digits(u2, 4, W_Q, 256, 1)
-    _streams_off(5)
     if not _msm(256, _qtab):
         return False
     return _finish(r)

@@ -172,12 +172,9 @@ def test_digest_zero_mod_n():
 
 def _stream(k):
     """(value, positions) of stream k's digits in the engine's workspace."""
-    o = 2 * (p256.eng.MLEN + k)
-    n = p256._ws[o] | p256._ws[o + 1] << 8
-    base = p256.eng.DIGB + k * 260
     total, pos = 0, []
-    for i in range(n):
-        d = p256._ws[base + i]
+    for i in range(257):
+        d = p256._ws[p256.eng.DIGB + 8 * i + k]
         if d:
             d = d - 256 if d >= 128 else d
             total += d << i
@@ -206,13 +203,13 @@ def test_wnaf_reconstructs_the_scalar():
         ks.append(x & (x >> 5) & (x >> 9))
     for k in ks:
         for w in (4, 5, 7):
-            p256._digits(k, 4, w, 256, 1)
+            p256._digits(k, 4, w, 256, 1, 1)
             total, pos = _stream(4)
             _check_naf(k, w, pos, 256)
             assert total == k, (k, w)
             for bits in (64, 32):  # the pieces of a split scalar
                 cnt = 256 // bits if bits == 64 else 4
-                p256._digits(k, 0, w, bits, cnt)
+                p256._digits(k, 0, w, bits, cnt, 1)
                 for j in range(cnt):
                     piece = (k >> (bits * j)) & ((1 << bits) - 1)
                     total, pos = _stream(j)
@@ -259,16 +256,10 @@ def test_inverse_agrees_with_plain_euclid():
 
 def _msm_digits(digits, top, kt):
     """Run the engine's multi-scalar loop on explicit digits [(stream, position, d)]."""
-    for k in range(8):
-        o = 2 * (p256.eng.MLEN + k)
-        used = any(st == k for st, _, _ in digits)
-        p256._ws[o] = (top + 1) & 0xFF if used else 0
-        p256._ws[o + 1] = (top + 1) >> 8 if used else 0
-        base = p256.eng.DIGB + k * 260
-        for i in range(top + 1):
-            p256._ws[base + i] = 0
+    for i in range(8 * 257):
+        p256._ws[p256.eng.DIGB + i] = 0
     for st, i, d in digits:
-        p256._ws[p256.eng.DIGB + st * 260 + i] = d & 0xFF
+        p256._ws[p256.eng.DIGB + 8 * i + st] = d & 0xFF
     return p256._msm(top, kt)
 
 

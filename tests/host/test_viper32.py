@@ -188,10 +188,12 @@ def test_engine_wnaf_against_python():
                                                                   for _ in range(6)]:
         for w, nbits, cnt in ((5, 256, 1), (7, 64, 4), (5, 64, 4)):
             ws = bytearray(2 * msm.WORDS)
-            wn(ws, 0, bytearray(k.to_bytes(36, "little")), 0 | (w << 3) | (nbits << 7) | (cnt << 16))
-            for j in range(cnt):
-                piece = (k >> (nbits * j)) & ((1 << nbits) - 1)
-                got = [ws[msm.DIGB + j * msm.DSTRIDE + i] for i in range(nbits + 1)]
+            ws[msm.DIGB:msm.DIGB + 8 * 257] = b"\x55" * (8 * 257)   # cleared first
+            wn(ws, 0, bytearray(k.to_bytes(36, "little")),
+               0 | (w << 3) | (nbits << 7) | (cnt << 16) | (1 << 24))
+            for j in range(8):
+                piece = (k >> (nbits * j)) & ((1 << nbits) - 1) if j < cnt else 0
+                got = [ws[msm.DIGB + 8 * i + j] for i in range(nbits + 1)]
                 got = [d - 256 if d >= 128 else d for d in got]
                 want = _naf_ref(piece, w)
                 assert got == want + [0] * (nbits + 1 - len(want)), (k, w, j)
@@ -224,10 +226,9 @@ def test_engine_whole_verification_under_32_bit_rules():
     assert inv(ws, 0, bytearray(P.to_bytes(32, "little"))) == 1
     r.set(prg.Y2, int.from_bytes(ws[100:132], "little"))
     r.run(prg.qtable_ops(prg.CNT, 2), n=0, table=qtab)
-    wn(ws, 0, bytearray(u1.to_bytes(36, "little")), 0 | (7 << 3) | (64 << 7) | (4 << 16))
+    wn(ws, 0, bytearray(u1.to_bytes(36, "little")),
+       0 | (7 << 3) | (64 << 7) | (4 << 16) | (1 << 24))
     wn(ws, 0, bytearray(u2.to_bytes(36, "little")), 4 | (5 << 3) | (256 << 7) | (1 << 16))
-    for j in (5, 6, 7):
-        ws[2 * (msm.MLEN + j)] = ws[2 * (msm.MLEN + j) + 1] = 0
     ws[2 * msm.MTOP], ws[2 * msm.MTOP + 1] = 0, 1        # top position 256
     ws[2] = 1                                            # MSM mode
     assert run(ws, 0, bytearray(prg.gtable()), qtab) == 1

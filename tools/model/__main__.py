@@ -113,7 +113,7 @@ def model(n=60):
         per = []
         for c in counts[path]:
             total = 0
-            mprog = {"MSM_DBL": prog_cost["DBL"],
+            mprog = {"MSM_DBL": prog_cost["DBL"], "MSM_REP": prog_cost["DBL"] + mcost["rep"],
                      "MSM_ADD": max(prog_cost["ADDP"], prog_cost["ADDN"]),
                      "MSM_SET": max(prog_cost["SETP"], prog_cost["SETN"]),
                      "MSM_HZ": prog_cost["HZERO"], "MSM_RZ": prog_cost["RZERO"],

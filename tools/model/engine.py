@@ -133,9 +133,14 @@ def msm_costs():
                       + ["    return 0"]),
             "\n".join([gen.PROLOGUE[0], gen.PROLOGUE[1] % "loop1"] + gen.PROLOGUE[2:] +
                       ["    while pos > 0:", "        pos -= 1", "    return 0"]),
+            "\n".join([gen.PROLOGUE[0], gen.PROLOGUE[1] % "rep"] + gen.PROLOGUE[2:] +
+                      ["    while pos > 0:", "        pos -= 1"] +
+                      ["        " + x.replace("continue", "pass").replace("return 1 - inf", "pass")
+                       for x in msm.repeat()] + ["    return 0"]),
             msm.wnaf_source()]
     c = compile_counts("\n\n".join(srcs) + "\n")
-    out = {"switch": c["ctl"][2] - c["plain"][2], "scan": c["scan"][2] - c["loop1"][2]}
+    out = {"switch": c["ctl"][2] - c["plain"][2], "scan": c["scan"][2] - c["loop1"][2],
+           "rep": c["rep"][2] - c["loop1"][2]}
     # wNAF: its loops from the machine code (by span: the clearing loop, the trailing-zero
     # loop, the step loop, the loop over pieces); a step is counted with all its branches
     ins = _decoded(msm.wnaf_source(), "wnaf")

@@ -21,13 +21,13 @@ real = eng.run
 
 
 MSM_NAMES = ("MSM_DBL", "MSM_ADD", "MSM_SET", "MSM_HZ", "MSM_RZ", "MSM_REST", "MSM_SCAN",
-             "MSM_SWITCH")
+             "MSM_SWITCH", "MSM_REP")
 
 
 def counting(s, c, prog, t):
     if s[2]:   # MSM mode: one call runs the whole loop; the engine counts its steps
         base = 2 * eng.CNT
-        for i in range(16):
+        for i in range(20):
             s[base + i] = 0
         r = real(s, c, prog, t)
         for i, k in enumerate(MSM_NAMES):
@@ -54,7 +54,8 @@ def counting_wnaf(s, c, k, spec):
     steps = real_wnaf(s, c, k, spec)
     counts["WNAF"] = counts.get("WNAF", 0) + 1
     counts["WNAF_STEPS"] = counts.get("WNAF_STEPS", 0) + steps
-    counts["WNAF_CLEAR"] = counts.get("WNAF_CLEAR", 0) + (((spec >> 7) & 511) + 1) * (spec >> 16)
+    if spec >> 24:   # cleared every stream: 514 words
+        counts["WNAF_CLEAR"] = counts.get("WNAF_CLEAR", 0) + 514
     return steps
 
 
