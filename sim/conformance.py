@@ -20,7 +20,7 @@ from host import bundles as hb
 from sim import conformance_cases as cc
 from sim import conformance_reasons as cr
 from sim import conformance_report as rep
-from sim.conformance_keys import ConformanceError, load_keys, trust_rows
+from sim.conformance_keys import ConformanceError, load_keys, trust_body
 from sim.launcher import SimBoard, SimError
 
 FAULT_WAIT_S = 15      # a reader fault is retried by the validator every 5 s
@@ -32,6 +32,7 @@ class Kit:
     def __init__(self, keys_dir, cases_dir, heap=None, log=None, out=None):
         self.now0 = int(time.time())
         self.keys = load_keys(keys_dir, self.now0)
+        self.trust_body = trust_body(self.keys)
         self.manifest, self.cases = cc.load_cases(cases_dir)
         self.window = None                # the validator's qr_window_s, once started
         self.width = max(len(c.name) + (3 if len(c.expect) > 1 else 0) for c in self.cases)
@@ -66,8 +67,8 @@ class Kit:
         b = self.board
         store = b.depot_store
         version = store.latest_bundles().get(hb.TRUST, (0, 0))[0] + 1
-        raw = hb.sign_bundle(hb.TRUST, version, hb.trust_body(trust_rows(self.keys)),
-                             b.world.keys["operator"], b.now())
+        raw = hb.sign_bundle(hb.TRUST, version, self.trust_body, b.world.keys["operator"],
+                             b.now())
         store.add_bundle(hb.TRUST, version, raw)
         t0 = time.monotonic()
         b.sync()

@@ -7,7 +7,7 @@ is trusted from a day ago for a year, for signing passes. The kit turns them int
 rows of a trust-list bundle (docs/bundles.md) exactly as an operator would.
 
     keys = load_keys(dir, now)      # [PartnerKey]; ConformanceError with the file named
-    trust_rows(keys)                # [(pub65, not_before, not_after, usage)] for host.bundles
+    trust_body(keys)                # the trust-list bundle's body (host.bundles)
 """
 
 import datetime
@@ -61,7 +61,9 @@ def _time(v, what):
         else:
             if d.tzinfo is None:
                 d = d.replace(tzinfo=datetime.timezone.utc)
-            return int(d.timestamp())
+            t = int(d.timestamp())
+            if 0 <= t < 2 ** 32:
+                return t
     raise ConformanceError("%s: not a time (Unix seconds or 2026-01-01T00:00:00Z): %r"
                            % (what, v))
 
@@ -185,5 +187,13 @@ def load_keys(folder, now):
     return keys
 
 
-def trust_rows(keys):
-    return [(k.pub, k.not_before, k.not_after, k.usage) for k in keys]
+def trust_body(keys):
+    """The trust-list bundle's body for these keys (docs/bundles.md); ConformanceError if
+    the validator would refuse it for its size."""
+    from host import bundles as hb
+    body = hb.trust_body([(k.pub, k.not_before, k.not_after, k.usage) for k in keys])
+    if len(body) > hb.MAX_BODY[hb.TRUST]:
+        raise ConformanceError("%d keys make a trust list of %d bytes: a validator takes at "
+                               "most %d (docs/bundles.md)"
+                               % (len(keys), len(body), hb.MAX_BODY[hb.TRUST]))
+    return body

@@ -26,7 +26,7 @@ from sim import conformance
 from sim import conformance_cases as cc
 from sim import conformance_reasons as cr
 from sim.__main__ import build_parser
-from sim.conformance_keys import ConformanceError, load_keys
+from sim.conformance_keys import ConformanceError, load_keys, trust_body
 from tests.support.mp import ROOT
 
 NOW = 1_790_000_000
@@ -114,7 +114,7 @@ def test_unusable_keys_are_refused_with_the_file_named(tmp_path, setup, message)
     elif setup in ("wrong-kid", "bad-time"):
         (tmp_path / "k.pem").write_bytes(pem_public(k))
         e = {"file": "k.pem", "kid": "00" * 8} if setup == "wrong-kid" else \
-            {"file": "k.pem", "not_after": "next tuesday"}
+            {"file": "k.pem", "not_after": "next tuesday", "not_before": "1900-01-01"}
         (tmp_path / "keys.json").write_text(json.dumps({"keys": [e]}))
     elif setup == "cose-off-curve":
         (tmp_path / "k.cose").write_bytes(cbor2.dumps({1: 2, -1: 1, -2: b"\x01" * 32,
@@ -122,6 +122,15 @@ def test_unusable_keys_are_refused_with_the_file_named(tmp_path, setup, message)
     with pytest.raises(ConformanceError, match=message) as e:
         load_keys(tmp_path, NOW)
     assert "\n" not in str(e.value) and ("k." in str(e.value) or setup == "empty")
+
+
+def test_more_keys_than_a_trust_list_holds_is_said_before_booting(tmp_path):
+    for i in range(200):
+        (tmp_path / ("k%03d.pem" % i)).write_bytes(pem_public(ht.key_from_int(1000 + i)))
+    keys = load_keys(tmp_path, NOW)
+    assert len(trust_body(keys[:10])) < 16384
+    with pytest.raises(ConformanceError, match="200 keys make a trust list of .* at most 16384"):
+        trust_body(keys)
 
 
 # --- cases -------------------------------------------------------------------------------
