@@ -26,11 +26,11 @@
 import micropython
 
 REG0 = 132     # first register, in uint16 units
-STRIDE = 17   # uint16 digits a register
+STRIDE = 18   # uint16 digits a register
 NREG = 48
-WORDS = 2166    # uint16 units in a workspace
-MLEN, MTOP, CNT = 948, 956, 957   # MSM: stream lengths, top position, counters
-PROGS, DIGB = 967, 2272   # programs (uint16 units), digits (bytes)
+WORDS = 2214    # uint16 units in a workspace
+MLEN, MTOP, CNT = 996, 1004, 1005   # MSM: stream lengths, top position, counters
+PROGS, DIGB = 1015, 2368   # programs (uint16 units), digits (bytes)
 
 
 @micropython.viper
@@ -53,9 +53,12 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
     d = 0
     b8 = ptr8(s)
     b32 = ptr32(s)
+    qa = b32
+    qb = b32
+    qs = b32
     if mode != 0:  # MSM: programs in the workspace, digits from the top
-        ip = ptr8(uint(s) + 1934)
-        pos = s[956]
+        ip = ptr8(uint(s) + 2030)
+        pos = s[1004]
         ph = 0
         pc = 332
     while True:
@@ -66,27 +69,27 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
                     pend -= 1
                     if pend > 0:
                         pc = 0
-                        s[965] = s[965] + 1
+                        s[1013] = s[1013] + 1
                         continue
                     if ph == 6:
                         return 1 - inf
                     ph = 3
-                s[964] = s[964] + 1
+                s[1012] = s[1012] + 1
                 if ph == 4:  # HZERO ended: f = 1 if h = 0 mod p
                     if f == 0:
                         ph = 1
                         pc = 284
-                        s[962] = s[962] + 1
+                        s[1010] = s[1010] + 1
                         continue
                     ph = 5
                     pc = 276
-                    s[961] = s[961] + 1
+                    s[1009] = s[1009] + 1
                     continue
                 elif ph == 5:  # RZERO ended: r = 0 too (the same point: double it) or not
                     if f != 0:
                         ph = 7
                         pc = 0
-                        s[957] = s[957] + 1
+                        s[1005] = s[1005] + 1
                         continue
                     inf = 1
                     ph = 1
@@ -98,7 +101,7 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
                 if ph == 0:  # the next digit: (pos, st) onwards
                     d = 0
                     while True:
-                        s[963] = s[963] + 1
+                        s[1011] = s[1011] + 1
                         if st > 7:
                             if pos == 0:
                                 break
@@ -106,10 +109,10 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
                             st = 0
                             if inf == 0:
                                 pend += 1
-                            if b32[568 + 2 * pos] == 0 and b32[569 + 2 * pos] == 0:
+                            if b32[592 + 2 * pos] == 0 and b32[593 + 2 * pos] == 0:
                                 st = 8  # no digit at this position
                                 continue
-                        d = int(b8[2272 + 8 * pos + st])
+                        d = int(b8[2368 + 8 * pos + st])
                         if d != 0:
                             break
                         st += 1
@@ -117,13 +120,13 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
                         if inf == 0 and pend > 0:
                             ph = 6
                             pc = 0
-                            s[957] = s[957] + 1
+                            s[1005] = s[1005] + 1
                             continue
                         return 1 - inf
                     if inf == 0 and pend > 0:
                         ph = 2
                         pc = 0
-                        s[957] = s[957] + 1
+                        s[1005] = s[1005] + 1
                         continue
                     ph = 3
                 # PH_DIGIT: the digit d at (pos, st): its row, then SET or ADD
@@ -138,10 +141,10 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
                 ph = 1
                 if inf != 0:
                     inf = 0
-                    s[959] = s[959] + 1
+                    s[1007] = s[1007] + 1
                     pc = 232 if v == 0 else 248
                     continue
-                s[958] = s[958] + 1
+                s[1006] = s[1006] + 1
                 pc = 60 if v == 0 else 144
                 continue
             if int(ip[pc + 1]) != 0:
@@ -152,48 +155,48 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             pc = 0
             continue
         if op == 1:  # MUL
-            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
-            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 17) << 1))
-            s[2] = (pa[0]) & 0x1FFF
-            s[3] = ((pa[0] >> 13) | (pa[1] << 3)) & 0x1FFF
-            s[4] = ((pa[1] >> 10) | (pa[2] << 6)) & 0x1FFF
-            s[5] = ((pa[2] >> 7) | (pa[3] << 9)) & 0x1FFF
-            s[6] = ((pa[3] >> 4) | (pa[4] << 12)) & 0x1FFF
-            s[7] = (pa[4] >> 1) & 0x1FFF
-            s[8] = ((pa[4] >> 14) | (pa[5] << 2)) & 0x1FFF
-            s[9] = ((pa[5] >> 11) | (pa[6] << 5)) & 0x1FFF
-            s[10] = ((pa[6] >> 8) | (pa[7] << 8)) & 0x1FFF
-            s[11] = ((pa[7] >> 5) | (pa[8] << 11)) & 0x1FFF
-            s[12] = (pa[8] >> 2) & 0x1FFF
-            s[13] = ((pa[8] >> 15) | (pa[9] << 1)) & 0x1FFF
-            s[14] = ((pa[9] >> 12) | (pa[10] << 4)) & 0x1FFF
-            s[15] = ((pa[10] >> 9) | (pa[11] << 7)) & 0x1FFF
-            s[16] = ((pa[11] >> 6) | (pa[12] << 10)) & 0x1FFF
-            s[17] = (pa[12] >> 3) & 0x1FFF
-            s[18] = (pa[13]) & 0x1FFF
-            s[19] = ((pa[13] >> 13) | (pa[14] << 3)) & 0x1FFF
-            s[20] = ((pa[14] >> 10) | (pa[15] << 6)) & 0x1FFF
-            s[21] = ((pa[15] >> 7) | (pa[16] << 9)) & 0x1FFF
-            s[22] = (pb[0]) & 0x1FFF
-            s[23] = ((pb[0] >> 13) | (pb[1] << 3)) & 0x1FFF
-            s[24] = ((pb[1] >> 10) | (pb[2] << 6)) & 0x1FFF
-            s[25] = ((pb[2] >> 7) | (pb[3] << 9)) & 0x1FFF
-            s[26] = ((pb[3] >> 4) | (pb[4] << 12)) & 0x1FFF
-            s[27] = (pb[4] >> 1) & 0x1FFF
-            s[28] = ((pb[4] >> 14) | (pb[5] << 2)) & 0x1FFF
-            s[29] = ((pb[5] >> 11) | (pb[6] << 5)) & 0x1FFF
-            s[30] = ((pb[6] >> 8) | (pb[7] << 8)) & 0x1FFF
-            s[31] = ((pb[7] >> 5) | (pb[8] << 11)) & 0x1FFF
-            s[32] = (pb[8] >> 2) & 0x1FFF
-            s[33] = ((pb[8] >> 15) | (pb[9] << 1)) & 0x1FFF
-            s[34] = ((pb[9] >> 12) | (pb[10] << 4)) & 0x1FFF
-            s[35] = ((pb[10] >> 9) | (pb[11] << 7)) & 0x1FFF
-            s[36] = ((pb[11] >> 6) | (pb[12] << 10)) & 0x1FFF
-            s[37] = (pb[12] >> 3) & 0x1FFF
-            s[38] = (pb[13]) & 0x1FFF
-            s[39] = ((pb[13] >> 13) | (pb[14] << 3)) & 0x1FFF
-            s[40] = ((pb[14] >> 10) | (pb[15] << 6)) & 0x1FFF
-            s[41] = ((pb[15] >> 7) | (pb[16] << 9)) & 0x1FFF
+            qa = ptr32(uint(s) + ((132 + int(ip[pc + 2]) * 18) << 1))
+            qb = ptr32(uint(s) + ((132 + int(ip[pc + 3]) * 18) << 1))
+            s[2] = qa[0] & 0x1FFF
+            s[3] = (qa[0] >> 13) & 0x1FFF
+            s[4] = ((qa[0] >> 26) & 63) | ((qa[1] & 127) << 6)
+            s[5] = (qa[1] >> 7) & 0x1FFF
+            s[6] = ((qa[1] >> 20) & 4095) | ((qa[2] & 1) << 12)
+            s[7] = (qa[2] >> 1) & 0x1FFF
+            s[8] = (qa[2] >> 14) & 0x1FFF
+            s[9] = ((qa[2] >> 27) & 31) | ((qa[3] & 255) << 5)
+            s[10] = (qa[3] >> 8) & 0x1FFF
+            s[11] = ((qa[3] >> 21) & 2047) | ((qa[4] & 3) << 11)
+            s[12] = (qa[4] >> 2) & 0x1FFF
+            s[13] = (qa[4] >> 15) & 0x1FFF
+            s[14] = ((qa[4] >> 28) & 15) | ((qa[5] & 511) << 4)
+            s[15] = (qa[5] >> 9) & 0x1FFF
+            s[16] = ((qa[5] >> 22) & 1023) | ((qa[6] & 7) << 10)
+            s[17] = (qa[6] >> 3) & 0x1FFF
+            s[18] = (qa[6] >> 16) & 0x1FFF
+            s[19] = ((qa[6] >> 29) & 7) | ((qa[7] & 1023) << 3)
+            s[20] = (qa[7] >> 10) & 0x1FFF
+            s[21] = ((qa[7] >> 23) & 511) | ((qa[8] & 15) << 9)
+            s[22] = qb[0] & 0x1FFF
+            s[23] = (qb[0] >> 13) & 0x1FFF
+            s[24] = ((qb[0] >> 26) & 63) | ((qb[1] & 127) << 6)
+            s[25] = (qb[1] >> 7) & 0x1FFF
+            s[26] = ((qb[1] >> 20) & 4095) | ((qb[2] & 1) << 12)
+            s[27] = (qb[2] >> 1) & 0x1FFF
+            s[28] = (qb[2] >> 14) & 0x1FFF
+            s[29] = ((qb[2] >> 27) & 31) | ((qb[3] & 255) << 5)
+            s[30] = (qb[3] >> 8) & 0x1FFF
+            s[31] = ((qb[3] >> 21) & 2047) | ((qb[4] & 3) << 11)
+            s[32] = (qb[4] >> 2) & 0x1FFF
+            s[33] = (qb[4] >> 15) & 0x1FFF
+            s[34] = ((qb[4] >> 28) & 15) | ((qb[5] & 511) << 4)
+            s[35] = (qb[5] >> 9) & 0x1FFF
+            s[36] = ((qb[5] >> 22) & 1023) | ((qb[6] & 7) << 10)
+            s[37] = (qb[6] >> 3) & 0x1FFF
+            s[38] = (qb[6] >> 16) & 0x1FFF
+            s[39] = ((qb[6] >> 29) & 7) | ((qb[7] & 1023) << 3)
+            s[40] = (qb[7] >> 10) & 0x1FFF
+            s[41] = ((qb[7] >> 23) & 511) | ((qb[8] & 15) << 9)
             c = 0
             c = s[2] * s[22] + c
             s[42] = c & 0x1FFF
@@ -313,40 +316,24 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             s[80] = c & 0x1FFF
             c = c >> 13
             s[81] = c
-            s[82] = (s[42] | s[43] << 13) & 0xFFFF
-            s[83] = (s[43] >> 3 | s[44] << 10) & 0xFFFF
-            s[84] = (s[44] >> 6 | s[45] << 7) & 0xFFFF
-            s[85] = (s[45] >> 9 | s[46] << 4) & 0xFFFF
-            s[86] = (s[46] >> 12 | s[47] << 1 | s[48] << 14) & 0xFFFF
-            s[87] = (s[48] >> 2 | s[49] << 11) & 0xFFFF
-            s[88] = (s[49] >> 5 | s[50] << 8) & 0xFFFF
-            s[89] = (s[50] >> 8 | s[51] << 5) & 0xFFFF
-            s[90] = (s[51] >> 11 | s[52] << 2 | s[53] << 15) & 0xFFFF
-            s[91] = (s[53] >> 1 | s[54] << 12) & 0xFFFF
-            s[92] = (s[54] >> 4 | s[55] << 9) & 0xFFFF
-            s[93] = (s[55] >> 7 | s[56] << 6) & 0xFFFF
-            s[94] = (s[56] >> 10 | s[57] << 3) & 0xFFFF
-            s[95] = (s[58] | s[59] << 13) & 0xFFFF
-            s[96] = (s[59] >> 3 | s[60] << 10) & 0xFFFF
-            s[97] = (s[60] >> 6 | s[61] << 7) & 0xFFFF
-            s[98] = (s[61] >> 9 | s[62] << 4) & 0xFFFF
-            s[99] = (s[62] >> 12 | s[63] << 1 | s[64] << 14) & 0xFFFF
-            s[100] = (s[64] >> 2 | s[65] << 11) & 0xFFFF
-            s[101] = (s[65] >> 5 | s[66] << 8) & 0xFFFF
-            s[102] = (s[66] >> 8 | s[67] << 5) & 0xFFFF
-            s[103] = (s[67] >> 11 | s[68] << 2 | s[69] << 15) & 0xFFFF
-            s[104] = (s[69] >> 1 | s[70] << 12) & 0xFFFF
-            s[105] = (s[70] >> 4 | s[71] << 9) & 0xFFFF
-            s[106] = (s[71] >> 7 | s[72] << 6) & 0xFFFF
-            s[107] = (s[72] >> 10 | s[73] << 3) & 0xFFFF
-            s[108] = (s[74] | s[75] << 13) & 0xFFFF
-            s[109] = (s[75] >> 3 | s[76] << 10) & 0xFFFF
-            s[110] = (s[76] >> 6 | s[77] << 7) & 0xFFFF
-            s[111] = (s[77] >> 9 | s[78] << 4) & 0xFFFF
-            s[112] = (s[78] >> 12 | s[79] << 1 | s[80] << 14) & 0xFFFF
-            s[113] = (s[80] >> 2 | s[81] << 11) & 0xFFFF
-            s[114] = (s[81] >> 5) & 0xFFFF
-            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
+            qs[41] = uint(s[42]) | (uint(s[43]) << 13) | (uint(s[44] & 63) << 26)
+            qs[42] = (uint(s[44]) >> 6) | (uint(s[45]) << 7) | (uint(s[46] & 4095) << 20)
+            qs[43] = (uint(s[46]) >> 12) | (uint(s[47]) << 1) | (uint(s[48]) << 14) | (uint(s[49] & 31) << 27)
+            qs[44] = (uint(s[49]) >> 5) | (uint(s[50]) << 8) | (uint(s[51] & 2047) << 21)
+            qs[45] = (uint(s[51]) >> 11) | (uint(s[52]) << 2) | (uint(s[53]) << 15) | (uint(s[54] & 15) << 28)
+            qs[46] = (uint(s[54]) >> 4) | (uint(s[55]) << 9) | (uint(s[56] & 1023) << 22)
+            qs[47] = (uint(s[56]) >> 10) | (uint(s[57]) << 3) | (uint(s[58]) << 16) | (uint(s[59] & 7) << 29)
+            qs[48] = (uint(s[59]) >> 3) | (uint(s[60]) << 10) | (uint(s[61] & 511) << 23)
+            qs[49] = (uint(s[61]) >> 9) | (uint(s[62]) << 4) | (uint(s[63]) << 17) | (uint(s[64] & 3) << 30)
+            qs[50] = (uint(s[64]) >> 2) | (uint(s[65]) << 11) | (uint(s[66] & 255) << 24)
+            qs[51] = (uint(s[66]) >> 8) | (uint(s[67]) << 5) | (uint(s[68]) << 18) | (uint(s[69] & 1) << 31)
+            qs[52] = (uint(s[69]) >> 1) | (uint(s[70]) << 12) | (uint(s[71] & 127) << 25)
+            qs[53] = (uint(s[71]) >> 7) | (uint(s[72]) << 6) | (uint(s[73]) << 19)
+            qs[54] = uint(s[74]) | (uint(s[75]) << 13) | (uint(s[76] & 63) << 26)
+            qs[55] = (uint(s[76]) >> 6) | (uint(s[77]) << 7) | (uint(s[78] & 4095) << 20)
+            qs[56] = (uint(s[78]) >> 12) | (uint(s[79]) << 1) | (uint(s[80]) << 14) | (uint(s[81] & 31) << 27)
+            qs[57] = (uint(s[81]) >> 5)
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 18) << 1))
             c = 0
             c = s[82] + s[98] + s[100] - s[104] - s[106] - s[108] - s[110] + 65531 + s[114] * 3 + c
             pd[0] = c & 0xFFFF
@@ -398,27 +385,27 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             c = c >> 16
             pd[16] = c
         elif op == 2:  # SQR
-            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
-            s[2] = (pa[0]) & 0x1FFF
-            s[3] = ((pa[0] >> 13) | (pa[1] << 3)) & 0x1FFF
-            s[4] = ((pa[1] >> 10) | (pa[2] << 6)) & 0x1FFF
-            s[5] = ((pa[2] >> 7) | (pa[3] << 9)) & 0x1FFF
-            s[6] = ((pa[3] >> 4) | (pa[4] << 12)) & 0x1FFF
-            s[7] = (pa[4] >> 1) & 0x1FFF
-            s[8] = ((pa[4] >> 14) | (pa[5] << 2)) & 0x1FFF
-            s[9] = ((pa[5] >> 11) | (pa[6] << 5)) & 0x1FFF
-            s[10] = ((pa[6] >> 8) | (pa[7] << 8)) & 0x1FFF
-            s[11] = ((pa[7] >> 5) | (pa[8] << 11)) & 0x1FFF
-            s[12] = (pa[8] >> 2) & 0x1FFF
-            s[13] = ((pa[8] >> 15) | (pa[9] << 1)) & 0x1FFF
-            s[14] = ((pa[9] >> 12) | (pa[10] << 4)) & 0x1FFF
-            s[15] = ((pa[10] >> 9) | (pa[11] << 7)) & 0x1FFF
-            s[16] = ((pa[11] >> 6) | (pa[12] << 10)) & 0x1FFF
-            s[17] = (pa[12] >> 3) & 0x1FFF
-            s[18] = (pa[13]) & 0x1FFF
-            s[19] = ((pa[13] >> 13) | (pa[14] << 3)) & 0x1FFF
-            s[20] = ((pa[14] >> 10) | (pa[15] << 6)) & 0x1FFF
-            s[21] = ((pa[15] >> 7) | (pa[16] << 9)) & 0x1FFF
+            qa = ptr32(uint(s) + ((132 + int(ip[pc + 2]) * 18) << 1))
+            s[2] = qa[0] & 0x1FFF
+            s[3] = (qa[0] >> 13) & 0x1FFF
+            s[4] = ((qa[0] >> 26) & 63) | ((qa[1] & 127) << 6)
+            s[5] = (qa[1] >> 7) & 0x1FFF
+            s[6] = ((qa[1] >> 20) & 4095) | ((qa[2] & 1) << 12)
+            s[7] = (qa[2] >> 1) & 0x1FFF
+            s[8] = (qa[2] >> 14) & 0x1FFF
+            s[9] = ((qa[2] >> 27) & 31) | ((qa[3] & 255) << 5)
+            s[10] = (qa[3] >> 8) & 0x1FFF
+            s[11] = ((qa[3] >> 21) & 2047) | ((qa[4] & 3) << 11)
+            s[12] = (qa[4] >> 2) & 0x1FFF
+            s[13] = (qa[4] >> 15) & 0x1FFF
+            s[14] = ((qa[4] >> 28) & 15) | ((qa[5] & 511) << 4)
+            s[15] = (qa[5] >> 9) & 0x1FFF
+            s[16] = ((qa[5] >> 22) & 1023) | ((qa[6] & 7) << 10)
+            s[17] = (qa[6] >> 3) & 0x1FFF
+            s[18] = (qa[6] >> 16) & 0x1FFF
+            s[19] = ((qa[6] >> 29) & 7) | ((qa[7] & 1023) << 3)
+            s[20] = (qa[7] >> 10) & 0x1FFF
+            s[21] = ((qa[7] >> 23) & 511) | ((qa[8] & 15) << 9)
             c = 0
             c = s[2] * s[2] + c
             s[42] = c & 0x1FFF
@@ -538,40 +525,24 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             s[80] = c & 0x1FFF
             c = c >> 13
             s[81] = c
-            s[82] = (s[42] | s[43] << 13) & 0xFFFF
-            s[83] = (s[43] >> 3 | s[44] << 10) & 0xFFFF
-            s[84] = (s[44] >> 6 | s[45] << 7) & 0xFFFF
-            s[85] = (s[45] >> 9 | s[46] << 4) & 0xFFFF
-            s[86] = (s[46] >> 12 | s[47] << 1 | s[48] << 14) & 0xFFFF
-            s[87] = (s[48] >> 2 | s[49] << 11) & 0xFFFF
-            s[88] = (s[49] >> 5 | s[50] << 8) & 0xFFFF
-            s[89] = (s[50] >> 8 | s[51] << 5) & 0xFFFF
-            s[90] = (s[51] >> 11 | s[52] << 2 | s[53] << 15) & 0xFFFF
-            s[91] = (s[53] >> 1 | s[54] << 12) & 0xFFFF
-            s[92] = (s[54] >> 4 | s[55] << 9) & 0xFFFF
-            s[93] = (s[55] >> 7 | s[56] << 6) & 0xFFFF
-            s[94] = (s[56] >> 10 | s[57] << 3) & 0xFFFF
-            s[95] = (s[58] | s[59] << 13) & 0xFFFF
-            s[96] = (s[59] >> 3 | s[60] << 10) & 0xFFFF
-            s[97] = (s[60] >> 6 | s[61] << 7) & 0xFFFF
-            s[98] = (s[61] >> 9 | s[62] << 4) & 0xFFFF
-            s[99] = (s[62] >> 12 | s[63] << 1 | s[64] << 14) & 0xFFFF
-            s[100] = (s[64] >> 2 | s[65] << 11) & 0xFFFF
-            s[101] = (s[65] >> 5 | s[66] << 8) & 0xFFFF
-            s[102] = (s[66] >> 8 | s[67] << 5) & 0xFFFF
-            s[103] = (s[67] >> 11 | s[68] << 2 | s[69] << 15) & 0xFFFF
-            s[104] = (s[69] >> 1 | s[70] << 12) & 0xFFFF
-            s[105] = (s[70] >> 4 | s[71] << 9) & 0xFFFF
-            s[106] = (s[71] >> 7 | s[72] << 6) & 0xFFFF
-            s[107] = (s[72] >> 10 | s[73] << 3) & 0xFFFF
-            s[108] = (s[74] | s[75] << 13) & 0xFFFF
-            s[109] = (s[75] >> 3 | s[76] << 10) & 0xFFFF
-            s[110] = (s[76] >> 6 | s[77] << 7) & 0xFFFF
-            s[111] = (s[77] >> 9 | s[78] << 4) & 0xFFFF
-            s[112] = (s[78] >> 12 | s[79] << 1 | s[80] << 14) & 0xFFFF
-            s[113] = (s[80] >> 2 | s[81] << 11) & 0xFFFF
-            s[114] = (s[81] >> 5) & 0xFFFF
-            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
+            qs[41] = uint(s[42]) | (uint(s[43]) << 13) | (uint(s[44] & 63) << 26)
+            qs[42] = (uint(s[44]) >> 6) | (uint(s[45]) << 7) | (uint(s[46] & 4095) << 20)
+            qs[43] = (uint(s[46]) >> 12) | (uint(s[47]) << 1) | (uint(s[48]) << 14) | (uint(s[49] & 31) << 27)
+            qs[44] = (uint(s[49]) >> 5) | (uint(s[50]) << 8) | (uint(s[51] & 2047) << 21)
+            qs[45] = (uint(s[51]) >> 11) | (uint(s[52]) << 2) | (uint(s[53]) << 15) | (uint(s[54] & 15) << 28)
+            qs[46] = (uint(s[54]) >> 4) | (uint(s[55]) << 9) | (uint(s[56] & 1023) << 22)
+            qs[47] = (uint(s[56]) >> 10) | (uint(s[57]) << 3) | (uint(s[58]) << 16) | (uint(s[59] & 7) << 29)
+            qs[48] = (uint(s[59]) >> 3) | (uint(s[60]) << 10) | (uint(s[61] & 511) << 23)
+            qs[49] = (uint(s[61]) >> 9) | (uint(s[62]) << 4) | (uint(s[63]) << 17) | (uint(s[64] & 3) << 30)
+            qs[50] = (uint(s[64]) >> 2) | (uint(s[65]) << 11) | (uint(s[66] & 255) << 24)
+            qs[51] = (uint(s[66]) >> 8) | (uint(s[67]) << 5) | (uint(s[68]) << 18) | (uint(s[69] & 1) << 31)
+            qs[52] = (uint(s[69]) >> 1) | (uint(s[70]) << 12) | (uint(s[71] & 127) << 25)
+            qs[53] = (uint(s[71]) >> 7) | (uint(s[72]) << 6) | (uint(s[73]) << 19)
+            qs[54] = uint(s[74]) | (uint(s[75]) << 13) | (uint(s[76] & 63) << 26)
+            qs[55] = (uint(s[76]) >> 6) | (uint(s[77]) << 7) | (uint(s[78] & 4095) << 20)
+            qs[56] = (uint(s[78]) >> 12) | (uint(s[79]) << 1) | (uint(s[80]) << 14) | (uint(s[81] & 31) << 27)
+            qs[57] = (uint(s[81]) >> 5)
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 18) << 1))
             c = 0
             c = s[82] + s[98] + s[100] - s[104] - s[106] - s[108] - s[110] + 65531 + s[114] * 3 + c
             pd[0] = c & 0xFFFF
@@ -623,9 +594,9 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             c = c >> 16
             pd[16] = c
         elif op == 3:  # ADD
-            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
-            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
-            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 18) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 18) << 1))
+            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 18) << 1))
             f = pa[16] + pb[16]
             c = 0
             c = pa[0] + pb[0] + f + c
@@ -678,9 +649,9 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             c = c >> 16
             pd[16] = c
         elif op == 4:  # SUB
-            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
-            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
-            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 18) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 18) << 1))
+            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 18) << 1))
             f = pa[16] - pb[16] + 15
             c = 0
             c = pa[0] - pb[0] + 65519 + f + c
@@ -733,9 +704,9 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             c = c >> 16
             pd[16] = c
         elif op == 5:  # SUB2
-            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
-            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
-            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 18) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 18) << 1))
+            pb = ptr16(uint(s) + ((132 + int(ip[pc + 3]) * 18) << 1))
             f = pa[16] - (pb[16] << 1) + 30
             c = 0
             c = pa[0] - (pb[0] << 1) + 65503 + f + c
@@ -788,8 +759,8 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             c = c >> 16
             pd[16] = c
         elif op == 6:  # HALF3
-            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
-            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 18) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 18) << 1))
             f = pa[16] * 3
             c = 0
             c = pa[0] * 3 + f + c
@@ -910,8 +881,8 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             pd[15] = ((pd[15] >> 1) | (pd[16] << 15)) & 0xFFFF
             pd[16] = pd[16] >> 1
         elif op == 7:  # MOV
-            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
-            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 18) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 18) << 1))
             pd[0] = pa[0]
             pd[1] = pa[1]
             pd[2] = pa[2]
@@ -930,7 +901,7 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             pd[15] = pa[15]
             pd[16] = pa[16]
         elif op == 8:  # LDT
-            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 17) << 1))
+            pd = ptr16(uint(s) + ((132 + int(ip[pc + 1]) * 18) << 1))
             pb = ptr16(uint(tb) + (int(ip[pc + 3]) << 5))
             pd[0] = pb[0]
             pd[1] = pb[1]
@@ -950,7 +921,7 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             pd[15] = pb[15]
             pd[16] = 0
         elif op == 9:  # STT
-            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 18) << 1))
             f = pa[16]
             c = 0
             c = pa[0] + f + c
@@ -1136,17 +1107,17 @@ def run(s: ptr16, c: int, prog: ptr8, t: ptr16) -> int:
             pb[14] = s[129]
             pb[15] = s[130]
         elif op == 10:  # ZCHK
-            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 18) << 1))
             v = pa[0]
             if v == 0 or v >= 0xFFF0:
                 if mode == 0:
                     return pc + 4
                 ph = 4
                 pc = 268
-                s[960] = s[960] + 1
+                s[1008] = s[1008] + 1
                 continue
         elif op == 11:  # ZFULL
-            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 17) << 1))
+            pa = ptr16(uint(s) + ((132 + int(ip[pc + 2]) * 18) << 1))
             f = pa[16]
             c = 0
             c = pa[0] + f + c
@@ -1336,7 +1307,7 @@ def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
     cnt = (spec >> 16) & 255
     b8 = ptr8(s)
     if spec >> 24:
-        b32 = ptr32(uint(s) + 2272)
+        b32 = ptr32(uint(s) + 2368)
         i = 0
         while i < 514:
             b32[i] = 0
@@ -1346,7 +1317,7 @@ def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
     steps = 0
     j = 0
     while j < cnt:
-        base = 2272 + first + j
+        base = 2368 + first + j
         i = 0
         cc = 0
         while i <= nbits:
