@@ -15,9 +15,13 @@ QX, QY, ZC = 45, 46, 47
 NREG = 48
 CNT = 8     # odd multiples in a key's table (window 5)
 
-OPS = ("END", "MUL", "SQR", "ADD", "SUB", "SUB2", "HALF3", "MOV", "LDT", "STT", "ZCHK",
-       "ZFULL")
-(END, MUL, SQR, ADD, SUB, SUB2, HALF3, MOV, LDT, STT, ZCHK, ZFULL) = range(len(OPS))
+OPS = ("END", "MUL", "SQR", "ADD", "SUB", "SUB2", "SUB8", "LIN33", "LIN41", "MOV", "LDT",
+       "STT", "ZCHK", "ZFULL")
+(END, MUL, SQR, ADD, SUB, SUB2, SUB8, LIN33, LIN41, MOV, LDT, STT, ZCHK,
+ ZFULL) = range(len(OPS))
+# the linear operations d = alpha a + beta b: (alpha, beta)
+LIN = {"ADD": (1, 1), "SUB": (1, -1), "SUB2": (1, -2), "SUB8": (1, -8), "LIN33": (3, -3),
+       "LIN41": (4, -1)}
 
 
 def asm(ops, ret=True):
@@ -32,12 +36,15 @@ def asm(ops, ret=True):
 
 
 def dbl_ops():
-    """2(X, Y, Z), a = -3: dbl-2001-b scaled by 1/2 (Z3 = Y*Z, alpha/2 = 3(X-d)(X+d)/2):
-    4M + 4S and 5 linear operations. Z = 0 (infinity) stays 0."""
+    """2(X, Y, Z), a = -3: dbl-2001-b (3M + 5S): delta = Z^2, gamma = Y^2, beta = X gamma,
+    alpha = 3(X - delta)(X + delta), X3 = alpha^2 - 8 beta, Z3 = (Y + Z)^2 - gamma - delta,
+    Y3 = alpha (4 beta - X3) - 8 gamma^2; the 3 goes into the first factor (3X - 3 delta).
+    Z = 0 (infinity) stays 0."""
     return [(SQR, T1, Z, 0), (SQR, T2, Y, 0), (MUL, T3, X, T2),
-            (SUB, T4, X, T1), (ADD, T5, X, T1), (MUL, T6, T4, T5), (HALF3, T6, T6, 0),
-            (MUL, Z, Y, Z), (SQR, T4, T6, 0), (SUB2, X, T4, T3),
-            (SUB, T4, T3, X), (MUL, T5, T6, T4), (SQR, T2, T2, 0), (SUB, Y, T5, T2)]
+            (LIN33, T4, X, T1), (ADD, T5, X, T1), (MUL, T6, T4, T5),
+            (ADD, T5, Y, Z), (SQR, T5, T5, 0), (SUB, Z, T5, T2), (SUB, Z, Z, T1),
+            (SQR, T4, T6, 0), (SUB8, X, T4, T3), (LIN41, T4, T3, X), (MUL, T5, T6, T4),
+            (SQR, T2, T2, 0), (SUB8, Y, T5, T2)]
 
 
 def madd_ops(check, part=None):

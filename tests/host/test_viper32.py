@@ -51,11 +51,9 @@ class _Regs:
         return ENGINE(self.ws, 0, bytearray(prg.asm(ops, ret)), table or self.ws)
 
 
-FIELD = {
-    "MUL": lambda a, b: a * b, "SQR": lambda a, b: a * a, "ADD": lambda a, b: a + b,
-    "SUB": lambda a, b: a - b, "SUB2": lambda a, b: a - 2 * b,
-    "HALF3": lambda a, b: 3 * a * pow(2, P - 2, P),
-}
+FIELD = {"MUL": lambda a, b: a * b, "SQR": lambda a, b: a * a}
+FIELD.update({name: (lambda al, be: lambda a, b: al * a + be * b)(*ab)
+              for name, ab in prg.LIN.items()})
 
 
 def _field_op(name, a, b):
