@@ -73,6 +73,10 @@ def run():
          "note": "frames + ACKs, InListPassiveTarget..InRelease"},
         {"name": "NFC tap: UART wire time @115200", "value": uart_bytes * 10 / 115200 * 1e3,
          "unit": "ms", "note": "modelled: %d bytes x 10 bit / 115200" % uart_bytes},
+        {"name": "NFC tap: UART wire time @460800 (board)",
+         "value": uart_bytes * 10 / 460800 * 1e3, "unit": "ms",
+         "note": "modelled: %d bytes x 10 bit / 460800, the rate board.py switches the "
+                 "PN532 to (SetSerialBaudRate)" % uart_bytes},
         {"name": "NFC tap: RF time @106k (estimate)", "value": rf_bytes * RF_BYTE_US / 1e3,
          "unit": "ms", "note": "modelled: %d bytes incl. PCB+CRC, 9 bit/byte; no phone time"
          % rf_bytes},
@@ -101,7 +105,7 @@ def run():
         {"name": "QR scan: wire time @9600", "value": n * 10 / 9600 * 1e3, "unit": "ms",
          "note": "modelled: bytes x 10 / 9600 (GM65 as shipped)"},
         {"name": "QR scan: wire time @115200", "value": n * 10 / 115200 * 1e3, "unit": "ms",
-         "note": "modelled: bytes x 10 / 115200"},
+         "note": "modelled: bytes x 10 / 115200 (the rate the driver switches the GM65 to)"},
         {"name": "QR wire time ratio 9600/115200", "value": 115200 / 9600, "unit": "x",
          "note": "same bytes"},
     ]
