@@ -65,6 +65,10 @@ class Board:
                          ("rtc", self.rtc.now)):
             try:
                 r = fn()
+                if name == "qr":
+                    r = (self.qr.baud, self.qr.found_baud)
+                elif name == "nfc":
+                    r = r + (getattr(self.nfc.link, "baud", 0),)
                 out.append((name, True, _detail(name, r)))
             except Exception as e:  # noqa: BLE001 - each driver raises its own family
                 out.append((name, False, "%s: %s" % (type(e).__name__, e)))
@@ -77,7 +81,11 @@ class Board:
 
 def _detail(name, r):
     if name == "nfc":
-        return "PN5%02x v%d.%d" % (r[0], r[1], r[2])
+        return "PN5%02x v%d.%d" % (r[0], r[1], r[2]) + (" %d baud" % r[4] if r[4] else "")
+    if name == "qr":
+        if r[0] and r[1] and r[1] != r[0]:
+            return "%d baud (found at %d: switched and saved)" % r
+        return "%d baud" % r[0] if r[0] else "ok"
     if name == "rtc":
         return "time %d%s" % (r[0], "" if r[1] else " (unset: oscillator stopped)")
     return "ok"
