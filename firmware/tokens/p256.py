@@ -53,7 +53,9 @@ QTAB1, QTAB2, SQRT = eng.QTAB1, eng.QTAB2, eng.SQRT
 _inv_eng = eng.inv
 _P32 = P.to_bytes(32, "little")   # the moduli as 16 little-endian uint16 digits
 _N32 = N.to_bytes(32, "little")
-_IU, _IV, _IX1, _IX2 = 2 * 2, 2 * 18, 2 * 34, 2 * 50   # byte offsets (tools/gen_p256_inv.py)
+_IU, _IV, _IX1, _IX2, _MINV = 4, 36, 68, 100, 144  # byte offsets (tools/gen_p256_inv.py)
+_MINV_P = 1         # -p^-1 mod 2^16 (p = -1 mod 2^96)
+_MINV_N = 0xBC4F    # -n^-1 mod 2^16
 _ONE32 = (1).to_bytes(32, "little")
 _ZERO32 = bytes(32)
 
@@ -83,14 +85,17 @@ def _call(prog, n, t):
     return _run(ws, 0, prog, t)
 
 
-def _inverse(a, mb):
-    """a^-1 mod m (m's 32 little-endian bytes in mb) for 0 < a < m, m an odd prime, by the
-    engine's binary extended Euclid (s^-1 mod n and the tables' inversion mod p)."""
+def _inverse(a, mb, minv):
+    """a^-1 mod m (m's 32 little-endian bytes in mb, minv = -m^-1 mod 2^16) for 0 < a < m,
+    m an odd prime, by the engine's binary extended Euclid (s^-1 mod n and the tables'
+    inversion mod p)."""
     ws = _ws
     ws[_IU:_IU + 32] = a.to_bytes(32, "little")
     ws[_IV:_IV + 32] = mb
     ws[_IX1:_IX1 + 32] = _ONE32
     ws[_IX2:_IX2 + 32] = _ZERO32
+    ws[_MINV] = minv & 0xFF
+    ws[_MINV + 1] = minv >> 8
     if not _inv_eng(ws, 0, mb):
         raise ValueError("not invertible")
     return int.from_bytes(ws[_IX2:_IX2 + 32], "little")
@@ -173,7 +178,7 @@ def _odd_table(x, y, out):
     _set(QX, x)
     _set(QY, y)
     _call(QTAB1, 0, out)
-    _set(Y2, _inverse(_get(X2), _P32))
+    _set(Y2, _inverse(_get(X2), _P32, _MINV_P))
     _call(QTAB2, 0, out)
     return out
 
@@ -184,7 +189,7 @@ def _times2k(x, y, k):
     _set(Y, y)
     _set(Z, 1)
     _call(DBL, k, _ws)
-    zi = _inverse(_get(Z), _P32)
+    zi = _inverse(_get(Z), _P32, _MINV_P)
     z2 = zi * zi % P
     return _get(X) * z2 % P, _get(Y) * (z2 * zi % P) % P
 
@@ -261,7 +266,7 @@ def _scalars(digest, sig):
     s = int.from_bytes(sig[32:64], "big")
     if not (0 < r < n and 0 < s < n):
         return None
-    w = _inverse(s, _N32)
+    w = _inverse(s, _N32, _MINV_N)
     return r, int.from_bytes(digest, "big") % n * w % n, r * w % n
 
 

@@ -156,6 +156,7 @@ def test_engine_inverse_against_python():
             ws[36:68] = m.to_bytes(32, "little")
             ws[68:100] = (1).to_bytes(32, "little")
             ws[100:132] = bytes(32)
+            ws[144:146] = ((-pow(m, -1, 2**16)) % 2**16).to_bytes(2, "little")
             assert inv(ws, 0, bytearray(m.to_bytes(32, "little"))) == 1
             assert int.from_bytes(ws[100:132], "little") == pow(a, -1, m), (m, a)
     ws = bytearray(2 * gen.WORDS)          # a = 0: refused, and it stops
@@ -221,6 +222,7 @@ def test_engine_whole_verification_under_32_bit_rules():
     z = r.get(prg.X2) % P
     ws[4:36], ws[36:68] = z.to_bytes(32, "little"), P.to_bytes(32, "little")
     ws[68:100], ws[100:132] = (1).to_bytes(32, "little"), bytes(32)
+    ws[144:146] = (1).to_bytes(2, "little")
     assert inv(ws, 0, bytearray(P.to_bytes(32, "little"))) == 1
     r.set(prg.Y2, int.from_bytes(ws[100:132], "little"))
     r.run(prg.qtable_ops(prg.CNT, 2), n=0, table=qtab)

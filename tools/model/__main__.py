@@ -128,7 +128,7 @@ def model(n=60):
             if "INV" in c:
                 total += c["INV"] * icost["call"] + engine.inverse_cost(
                     dict(icost, call=0), c.get("INV_HU", 0), c.get("INV_HV", 0),
-                    c.get("INV_SU", 0), c.get("INV_SV", 0)) + (c["INV"] - 1) * (
+                    c.get("INV_SU", 0), c.get("INV_SV", 0), c.get("INV_BITS", 0)) + (c["INV"] - 1) * (
                     2 * icost["CMP"] + 2 * icost["test"])
             per.append(total)
         t_real, t_byte = times[path]

@@ -89,6 +89,9 @@ def inverse_costs():
             "        return 0"]
     srcs.append(fn("empty", ["pass"]))
     srcs.append(fn("test", test))
+    srcs.append(fn("bit1", ["v = s[2]", "while (v & 1) == 0 and f < 14:", "    v = v >> 1",
+                            "    f += 1"]))
+    srcs.append(fn("bit0", ["v = s[2]", "while (v & 1) == 0 and f < 14:", "    pass"]))
     for k, i in (("HU", 0), ("HV", 1), ("SU", 2), ("SV", 3)):
         srcs.append(fn(k, b[k] + [ginv.counter(i)]))
     srcs.append(fn("CMP", b["CMP"] + ["if c == 0:", "    if v == 0:", "        return 1"]))
@@ -96,18 +99,21 @@ def inverse_costs():
     e = c["empty"][2]
     out = {k: c[k][2] - e for k in ("HU", "HV", "SU", "SV", "CMP")}
     out["test"] = c["test"][2] - e
+    out["bit"] = c["bit1"][2] - c["bit0"][2] + 4   # + the loop test again: an upper bound
     out["call"] = compile_counts(
         "import micropython\n\n" + "\n".join(ginv.source("inv")) + "\n")["inv"][2] - sum(
         out[k] for k in ("HU", "HV", "SU", "SV", "CMP")) + e
     return out
 
 
-def inverse_cost(costs, hu, hv, su, sv):
+def inverse_cost(costs, hu, hv, su, sv, bits=0):
     """Instructions of one inversion with these step counts (each halving loop also runs
-    its failing test once per outer step; "call" bounds the rest from above)."""
+    its failing test once per outer step; a halving's block counts its trailing-zero loop
+    once, each bit it removes adds "bit"; "call" bounds the rest from above)."""
     outer = su + sv + 1
     return (costs["call"] + hu * costs["HU"] + hv * costs["HV"] + su * costs["SU"] +
-            sv * costs["SV"] + outer * costs["CMP"] + (hu + hv + 2 * outer) * costs["test"])
+            sv * costs["SV"] + outer * costs["CMP"] + (hu + hv + 2 * outer) * costs["test"] +
+            bits * costs["bit"])
 
 
 def msm_costs():

@@ -67,8 +67,8 @@ def counting_inv(s, c, m):
     r = real_inv(s, c, m)
     answers[key] = bytes(s[100:132])
     # the engine's step counters (tools/gen_p256_inv.py: ICNT = 66): halvings of u, of v,
-    # subtractions from u, from v
-    for i, k in enumerate(("INV_HU", "INV_HV", "INV_SU", "INV_SV")):
+    # subtractions from u, from v, bits halved
+    for i, k in enumerate(("INV_HU", "INV_HV", "INV_SU", "INV_SV", "INV_BITS")):
         counts[k] = counts.get(k, 0) + (s[2 * (66 + i)] | s[2 * (66 + i) + 1] << 8)
     counts["INV"] = counts.get("INV", 0) + 1
     return r
