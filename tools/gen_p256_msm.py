@@ -27,7 +27,7 @@ KSTRIDE = 32 * prg.CNT            # uint16 units per key table
 MLEN = gen.REG0 + gen.STRIDE * gen.NREG          # (unused: kept for the layout)
 MTOP = MLEN + NSTREAM                            # top position
 CNT = MTOP + 1                                   # 10 counters
-PROGS = CNT + 10                                 # programs (bytes from here, even offset)
+PROGS = (CNT + 11) & ~1                          # the digits start here (uint16 units, even)
 ORDER = ("DBL", "ADDP", "ADDN", "SETP", "SETN", "HZERO", "RZERO", "ADDREST")
 
 
@@ -44,9 +44,10 @@ def blob():
 
 
 PROG_BYTES, OFF = blob()
-DIGB = (2 * PROGS + len(PROG_BYTES) + 3) & ~3  # digit bytes (byte offset, word aligned)
-NPOS = 257                                       # positions 0..256
-WORDS = (DIGB + NSTREAM * NPOS) // 2 + 2
+DIGB = 2 * PROGS                                 # digit bytes (byte offset, word aligned)
+LOW = 65                                         # positions 0..64: all 8 streams
+DIG2 = DIGB + 8 * LOW                            # positions 65..256: stream 4 only
+WORDS = (DIG2 + 192) // 2 + 2
 PH_SCAN, PH_NEXT, PH_DBL, PH_DIGIT, PH_HZ, PH_RZ, PH_FINAL, PH_NEXT_DBL = range(8)
 C_DBL, C_ADD, C_SET, C_HZ, C_RZ, C_REST, C_SCAN, C_SWITCH, C_REP = range(9)
 
@@ -104,9 +105,18 @@ def controller():
         "            st = 0",
         "            if inf == 0:",
         "                pend += 1",
-        "            if b32[%d + 2 * pos] == 0 and b32[%d + 2 * pos] == 0:" % (w0, w0 + 1),
+        "            if pos < %d and b32[%d + 2 * pos] == 0 and b32[%d + 2 * pos] == 0:" % (
+            LOW, w0, w0 + 1),
         "                st = 8  # no digit at this position",
         "                continue",
+        "        if pos >= %d:  # above 64: only stream 4 (a new key's scalar)" % LOW,
+        "            if st <= 4:",
+        "                d = int(b8[%d + pos])" % (DIG2 - LOW),
+        "                st = 4",
+        "                if d != 0:",
+        "                    break",
+        "            st = 8",
+        "            continue",
         "        d = int(b8[%d + 8 * pos + st])" % DIGB,
         "        if d != 0:",
         "            break",
@@ -157,6 +167,7 @@ def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
         while i < %(NWORDS)d:
             b32[i] = 0
             i += 1
+    # position i of stream k: DIGB + 8 i + k below %(LOW)d, DIG2 + i - %(LOW)d above (k = 4)
     mask = (1 << w) - 1
     half = 1 << (w - 1)
     steps = 0
@@ -176,11 +187,14 @@ def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
             v = v + cc
             if v & 1:
                 v = v & mask
+                o = base + 8 * i
+                if i >= %(LOW)d:
+                    o = %(DIG2)d + i - %(LOW)d
                 if v >= half:
-                    b8[base + 8 * i] = 256 + v - (1 << w)
+                    b8[o] = 256 + v - (1 << w)
                     cc = 1
                 else:
-                    b8[base + 8 * i] = v
+                    b8[o] = v
                     cc = 0
                 i += w
             elif (v & 0xFF) == 0:
@@ -195,4 +209,4 @@ def wnaf(s: ptr16, c: int, k: ptr8, spec: int) -> int:
 
 
 def wnaf_source():
-    return WNAF % {"DIGB": DIGB, "NWORDS": NSTREAM * NPOS // 4}
+    return WNAF % {"DIGB": DIGB, "NWORDS": (DIG2 + 192 - DIGB) // 4, "LOW": LOW, "DIG2": DIG2}

@@ -69,7 +69,7 @@ def load_ops(neg, dx, dy):
 
 
 def _sqn(r, k):
-    return [(SQR, r, r, 0)] * k
+    return [(SQR, r, r, k)] if k > 1 else [(SQR, r, r, 0)] * k
 
 
 def pow_ops(a, r, sqrt):

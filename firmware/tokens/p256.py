@@ -46,9 +46,12 @@ ACC0 = 37   # Montgomery's trick: running products, 37..44
 QX, QY, ZC = 45, 46, 47
 
 
-# the programs (tools/gen_p256.py assembles them into the engine module as bytes)
-DBL, ADDP, ADDN, SETP, SETN = eng.DBL, eng.ADDP, eng.ADDN, eng.SETP, eng.SETN
-HZERO, RZERO, ADDREST = eng.HZERO, eng.RZERO, eng.ADDREST
+# the programs (tools/gen_p256.py assembles them into the engine module as bytes); the
+# multi-scalar loop's own sit after G's tables in eng.GTAB, which the loop is handed
+_pv = memoryview(eng.GTAB)
+DBL, ADDP, ADDN, SETP, SETN, HZERO, RZERO, ADDREST = (
+    _pv[eng.GLEN + eng.OFF[k]:] for k in ("DBL", "ADDP", "ADDN", "SETP", "SETN", "HZERO",
+                                          "RZERO", "ADDREST"))
 QTAB1, QTAB2, SQRT = eng.QTAB1, eng.QTAB2, eng.SQRT
 _inv_eng = eng.inv
 _P32 = P.to_bytes(32, "little")   # the moduli as 16 little-endian uint16 digits
@@ -61,7 +64,6 @@ _ZERO32 = bytes(32)
 
 _ws = bytearray(2 * eng.WORDS)  # the workspace: scratch, 48 registers, the MSM's state
 _ws[2 * (eng.REG0 + eng.STRIDE * ONE)] = 1
-_ws[2 * eng.PROGS:2 * eng.PROGS + len(eng.PROG_BYTES)] = eng.PROG_BYTES
 _run = eng.run
 _gtab = None  # SPLIT tables for G, built on first use
 
@@ -99,42 +101,6 @@ def _inverse(a, mb, minv):
     if not _inv_eng(ws, 0, mb):
         raise ValueError("not invertible")
     return int.from_bytes(ws[_IX2:_IX2 + 32], "little")
-
-
-@micropython.native
-def inverse(a, m):
-    """a^-1 mod m for 0 < a < m, m prime (bignum extended Euclid: the reference the
-    engine's _inverse is tested against, and any modulus)."""
-    if not 0 < a < m:  # anything else the plain way (same answers, same errors)
-        x0, x1 = 1, 0
-        b = m
-        while b:
-            q = a // b
-            a, b = b, a - q * b
-            x0, x1 = x1, x0 - q * x1
-        if a != 1:
-            raise ValueError("not invertible")
-        return x0 % m
-    # six in ten quotients are 1 or 2: found by subtraction instead of a division
-    x0, x1 = 0, 1
-    a, b = m, a
-    while b:
-        r = a - b
-        if r < b:
-            a, b = b, r
-            x0, x1 = x1, x0 - x1
-            continue
-        r -= b
-        if r < b:
-            a, b = b, r
-            x0, x1 = x1, x0 - x1 - x1
-            continue
-        q, r = divmod(a, b)
-        a, b = b, r
-        x0, x1 = x1, x0 - q * x1
-    if a != 1:
-        raise ValueError("not invertible")
-    return x0 % m
 
 
 def on_curve(x, y):
@@ -214,16 +180,13 @@ _wnaf_eng = eng.wnaf
 def _gtable():
     global _gtab
     if _gtab is None:
-        mv = memoryview(eng.GTAB)
         step = 64 << (W_G - 2)
-        _gtab = [mv[step * j:step * (j + 1)] for j in range(SPLIT)]
+        _gtab = [_pv[step * j:step * (j + 1)] for j in range(SPLIT)]
     return _gtab
 
 
 def init():
-    """G's tables are constants (computed by tools/gen_p256.py); this makes their views
-    at boot rather than at the first verification."""
-    _gtable()
+    """G's tables are constants (computed by tools/gen_p256.py): nothing to build."""
 
 
 def _digits(k, first, w, nbits, cnt, clear=0):

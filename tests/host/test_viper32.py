@@ -51,7 +51,7 @@ class _Regs:
         return ENGINE(self.ws, 0, bytearray(prg.asm(ops, ret)), table or self.ws)
 
 
-FIELD = {"MUL": lambda a, b: a * b, "SQR": lambda a, b: a * a}
+FIELD = {"MUL": lambda a, b: a * b, "SQR": lambda a, b: a * a}   # SQR's b: a repeat count
 FIELD.update({name: (lambda al, be: lambda a, b: al * a + be * b)(*ab)
               for name, ab in prg.LIN.items()})
 
@@ -60,7 +60,7 @@ def _field_op(name, a, b):
     r = _Regs()
     r.set(3, a)
     r.set(4, b)
-    r.run([(getattr(prg, name), 5, 3, 4)])
+    r.run([(getattr(prg, name), 5, 3, 0 if name == "SQR" else 4)])
     out = r.get(5)
     assert out < 2**260, (name, a, b)        # the register invariant
     assert out % P == FIELD[name](a, b) % P, (name, a, b)
@@ -133,14 +133,14 @@ def test_engine_matches_the_unix_port_bit_for_bit():
     for name, a, b in cases:
         ours.append(_field_op(name, a, b))
     code = "import p256_engine as e\nws = bytearray(2 * e.WORDS)\n"
-    code += "def go(o, a, b):\n"
+    code += "def go(o, a, b, rb):\n"
     code += "    r = lambda k: 2 * (e.REG0 + e.STRIDE * k)\n"
     code += "    ws[r(3):r(3) + 34] = a.to_bytes(34, 'little')\n"
     code += "    ws[r(4):r(4) + 34] = b.to_bytes(34, 'little')\n"
-    code += "    e.run(ws, 0, bytes([o, 5, 3, 4, 0, 1, 0, 0]), ws)\n"
+    code += "    e.run(ws, 0, bytes([o, 5, 3, rb, 0, 1, 0, 0]), ws)\n"
     code += "    print(int.from_bytes(ws[r(5):r(5) + 34], 'little'))\n"
     for name, a, b in cases:
-        code += "go(%d, %d, %d)\n" % (getattr(prg, name), a, b)
+        code += "go(%d, %d, %d, %d)\n" % (getattr(prg, name), a, b, 0 if name == "SQR" else 4)
     got = [int(x) for x in run_code(code, heap="1M").split()]
     assert got == ours
 
@@ -186,13 +186,18 @@ def test_engine_wnaf_against_python():
     for k in [0, 1, 2**256 - 1, 2**255, (1 << 256) - (1 << 100)] + [rng.randrange(2**256)
                                                                   for _ in range(6)]:
         for w, nbits, cnt in ((5, 256, 1), (7, 64, 4), (5, 64, 4)):
+            first = 4 if nbits == 256 else 0   # positions above 64: stream 4 only
             ws = bytearray(2 * msm.WORDS)
-            ws[msm.DIGB:msm.DIGB + 8 * 257] = b"\x55" * (8 * 257)   # cleared first
+            ws[msm.DIGB:msm.DIG2 + 192] = b"\x55" * (msm.DIG2 + 192 - msm.DIGB)  # cleared first
             wn(ws, 0, bytearray(k.to_bytes(36, "little")),
-               0 | (w << 3) | (nbits << 7) | (cnt << 16) | (1 << 24))
+               first | (w << 3) | (nbits << 7) | (cnt << 16) | (1 << 24))
             for j in range(8):
-                piece = (k >> (nbits * j)) & ((1 << nbits) - 1) if j < cnt else 0
-                got = [ws[msm.DIGB + 8 * i + j] for i in range(nbits + 1)]
+                piece = (k >> (nbits * (j - first))) & ((1 << nbits) - 1) \
+                    if first <= j < first + cnt else 0
+                if nbits == 256 and j != 4:
+                    continue
+                got = [ws[msm.DIGB + 8 * i + j] if i < msm.LOW else ws[msm.DIG2 + i - msm.LOW]
+                       for i in range(nbits + 1)]
                 got = [d - 256 if d >= 128 else d for d in got]
                 want = _naf_ref(piece, w)
                 assert got == want + [0] * (nbits + 1 - len(want)), (k, w, j)
@@ -214,7 +219,6 @@ def test_engine_whole_verification_under_32_bit_rules():
     r = _Regs()
     r.ws = ws
     r.set(prg.ONE, 1)
-    ws[2 * msm.PROGS:2 * msm.PROGS + len(msm.PROG_BYTES)] = msm.PROG_BYTES
     qtab = bytearray(64 * prg.CNT)            # Q's table: part 1, the inverse, part 2
     r.set(prg.QX, q[0])
     r.set(prg.QY, q[1])
@@ -231,7 +235,7 @@ def test_engine_whole_verification_under_32_bit_rules():
     wn(ws, 0, bytearray(u2.to_bytes(36, "little")), 4 | (5 << 3) | (256 << 7) | (1 << 16))
     ws[2 * msm.MTOP], ws[2 * msm.MTOP + 1] = 0, 1        # top position 256
     ws[2] = 1                                            # MSM mode
-    assert run(ws, 0, bytearray(prg.gtable()), qtab) == 1
+    assert run(ws, 0, bytearray(prg.gtable() + msm.PROG_BYTES), qtab) == 1
     X, Y, Z = (r.get(k) % P for k in (prg.X, prg.Y, prg.Z))
     want = None
     for k, pt in ((u1, (prg.GX, prg.GY)), (u2, q)):

@@ -15,7 +15,7 @@ from tokens import p256
 
 NAMES = ("DBL", "ADDP", "ADDN", "SETP", "SETN", "HZERO", "RZERO", "ADDREST", "QTAB1",
          "QTAB2", "SQRT")
-PROGS = [getattr(eng, n) for n in NAMES]
+PROGS = [getattr(p256, n) for n in NAMES]
 counts = {}
 real = eng.run
 
