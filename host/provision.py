@@ -28,7 +28,13 @@ from host.provisioning import partition as partmod  # noqa: E402
 from host.provisioning import ports as portsmod  # noqa: E402
 from host.provisioning import registry as regmod  # noqa: E402
 from host.provisioning import steps  # noqa: E402
-from host.provisioning.errors import DeviceError, DeviceLocked, ProvisionError, Usage  # noqa: E402
+from host.provisioning.errors import (  # noqa: E402
+    DeviceError,
+    DeviceLocked,
+    NoAnswer,
+    ProvisionError,
+    Usage,
+)
 from host.provisioning.link import Link  # noqa: E402
 from host.provisioning.ui import Bar, say  # noqa: E402
 
@@ -209,15 +215,27 @@ def _session(a, log, port, site):
 
 
 def _partition(a, log, port, esptool_cmds=None):
-    """The board's running MicroPython says what it holds, esptool writes the table."""
-    with Link(port, a.baud) as link:
-        link.fresh()  # a locked validator: DeviceLocked (unlock first)
+    """The board's running MicroPython says what it holds, esptool writes the table. A
+    board whose MicroPython does not answer (e.g. re-flashed by another tool with the stock
+    table: its LittleFS then does not mount and MicroPython loops on "filesystem
+    corrupted") is judged from the table on its flash alone."""
+    link = Link(port, a.baud)
+    try:
         try:
-            info = link.call("info")
-            log.device, log.fw, log.cfg = info["id"], info["fw"], info["cfg"]
-        except ProvisionError:
-            pass  # no validator firmware yet: the probe needs none
+            link.fresh()  # a locked validator: DeviceLocked (unlock first)
+        except NoAnswer:
+            link.close()
+            link = None
+        if link is not None:
+            try:
+                info = link.call("info")
+                log.device, log.fw, log.cfg = info["id"], info["fw"], info["cfg"]
+            except ProvisionError:
+                pass  # no validator firmware yet: the probe needs none
         return partmod.partition(port, link, a.force, say, esptool_cmds or ESPTOOL)
+    finally:
+        if link is not None:
+            link.close()
 
 
 ESPTOOL = None  # esptool.cmds (imported when needed); tests put a fake of the chip here

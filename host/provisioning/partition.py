@@ -20,7 +20,7 @@ import hashlib
 import json
 
 from . import parttable as pt
-from .errors import DeviceError, NoAnswer, ProvisionError, UnsentTaps, WrongChip
+from .errors import DeviceError, NoAnswer, UnsentTaps, WrongChip
 
 BOOTLOADER_OFFSET = 0x0       # ESP32-S3: the bootloader image starts at 0x0
 LFS_HEAD = 0x2000             # LittleFS keeps its superblock pair in blocks 0 and 1
@@ -88,8 +88,35 @@ def _esptool_cmds():
     return esptool.cmds
 
 
-def write_table(port, want=pt.VALIDATOR_16MB, old_parts=(), say=print, esptool_cmds=None):
-    """Write `want` with esptool; returns what was done (for the audit log)."""
+def _holds_journal(esptool_cmds, esp, p):
+    """True if any data sector of partition `p` starts with the journal's magic "BRJ"
+    (docs/journal.md; any format version): a journal of ours is there."""
+    for s in range(2, p.size // pt.SECTOR):
+        if bytes(esptool_cmds.read_flash(esp, p.offset + s * pt.SECTOR, 3)) == b"BRJ":
+            return True
+    return False
+
+
+def _flash_view(current):
+    """[[label, type, subtype, offset, size]...] of the data partitions MicroPython sees
+    with the table bytes `current` (the port's automatic vfs included); [] if none."""
+    try:
+        parts = pt.as_runtime(pt.parse(current))
+    except pt.TableError:
+        return []
+    return [[p.name, p.type, p.subtype, p.offset, p.size] for p in parts if p.type == pt.DATA]
+
+
+def write_table(port, want=pt.VALIDATOR_16MB, old_parts=None, say=print, esptool_cmds=None,
+                force=False):
+    """Write `want` with esptool; returns what was done (for the audit log).
+
+    `old_parts`: the data partitions the running board reported (probe), or None when its
+    MicroPython did not answer: then the table on the flash says what they were, and a
+    journal there that would move is refused (nobody could count its unsent taps) unless
+    `force`. A `journal` region that holds journal sectors while the board knew no journal
+    partition (MicroPython re-flashed with its own table by another tool) is the same
+    journal: the table is restored around it, nothing of it erased."""
     if esptool_cmds is None:
         esptool_cmds = _esptool_cmds()
     import esptool
@@ -118,6 +145,15 @@ def write_table(port, want=pt.VALIDATOR_16MB, old_parts=(), say=print, esptool_c
                                                         if declared else "no image"),
                               "run `flash` again (it writes the header with the flash size)")
         current = esptool_cmds.read_flash(esp, pt.TABLE_OFFSET, pt.TABLE_MAX)
+        if old_parts is None:
+            old_parts = _flash_view(current)
+            j = [p for p in old_parts if p[0] == "journal"]
+            w = pt.find(want, "journal")
+            if j and (j[0][3], j[0][4]) != (w.offset, w.size) and not force:
+                raise UnsentTaps("partition: the board's MicroPython does not answer, so "
+                                 "nobody can tell whether its journal at 0x%X holds unsent "
+                                 "taps; not changing the table" % j[0][3],
+                                 "get the validator answering (and synced) first, or --force")
         done["written"] = bytes(current) != blob
         if done["written"]:
             say("partition: writing the table at 0x%x (%d partitions)" % (pt.TABLE_OFFSET,
@@ -131,9 +167,15 @@ def write_table(port, want=pt.VALIDATOR_16MB, old_parts=(), say=print, esptool_c
         if bytes(back) != blob or got != list(want):
             raise DeviceError("partition: the table read back differs from the one written")
         old = {p[0]: (p[3], p[4]) for p in old_parts}
+        restore = "journal" not in old and _holds_journal(esptool_cmds, esp,
+                                                           pt.find(want, "journal"))
+        if restore:
+            say("partition: a journal is already at 0x%X: the table is restored around it, "
+                "its taps and the files kept" % pt.find(want, "journal").offset)
+            done["restored"] = True
         for name, span in (("vfs", LFS_HEAD), ("journal", None)):
             w = pt.find(want, name)
-            if old.get(name) != (w.offset, w.size):
+            if old.get(name) != (w.offset, w.size) and not restore:
                 n = span or w.size
                 say("partition: erasing %s (0x%x, %d KiB)" % (name, w.offset, n // 1024))
                 esptool_cmds.erase_region(esp, w.offset, n)
@@ -150,7 +192,17 @@ def write_table(port, want=pt.VALIDATOR_16MB, old_parts=(), say=print, esptool_c
 
 
 def partition(port, link, force=False, say=print, esptool_cmds=None, want=pt.VALIDATOR_16MB):
-    """The whole step: check on the device (link: a Link in the raw REPL), then write."""
+    """The whole step: check on the device (link: a Link in the raw REPL, or None if its
+    MicroPython does not answer), then write."""
+    if link is None:
+        say("partition: the board's MicroPython does not answer — reading its table with "
+            "esptool")
+        res = {"table": pt.to_csv(want).splitlines()[1:], "unsent": None,
+               "journal_taps_84b": pt.journal_capacity(pt.find(want, "journal").size,
+                                                       pt.RECORD_MAX_DOC), "skipped": False,
+               "forced": bool(force), "probe": "no answer"}
+        res.update(write_table(port, want, None, say, esptool_cmds, force))
+        return res
     info = probe(link)
     in_place, unsent = check_device(info, want, force)
     res = {"table": pt.to_csv(want).splitlines()[1:], "unsent": unsent,
@@ -163,11 +215,8 @@ def partition(port, link, force=False, say=print, esptool_cmds=None, want=pt.VAL
     if force and unsent:
         say("partition: --force: %d unsent taps will be lost" % unsent)
     res["forced"] = bool(force and (unsent or info.get("why")))
-    link.close()
-    try:
-        res.update(write_table(port, want, info["parts"], say, esptool_cmds))
-    except ProvisionError:
-        raise
+    link.close()  # esptool resets the board into its ROM bootloader on the same port
+    res.update(write_table(port, want, info["parts"], say, esptool_cmds))
     res["skipped"] = False
     say("partition: table written and read back; vfs %s, journal %s (%d taps of %d bytes)"
         % ("0x%X+0x%X" % (pt.find(want, "vfs").offset, pt.find(want, "vfs").size),
