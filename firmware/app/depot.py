@@ -154,6 +154,8 @@ class Depot:
 
     def _start(self, now_ms):
         if self.client is None:
+            import gc
+            gc.collect()   # compiling/loading the sync code wants a few KB in one piece
             from sync.client import SyncClient
             self.client = SyncClient(self.links[self.link][1], self.cfg.device_id, self.secret,
                                      self.journal, self.cfg.operator_key_bytes(),

@@ -57,11 +57,23 @@ class Scripted(Console):
         return super().ioctl(req, arg)
 
 
+MAINT = Key(SECRET).mac(b"BRT-KDF-v1|maint")   # what the depot registry holds
+
+
 def test_right_answer_opens_a_session():
     out = Out()
-    s = Scripted(out, lambda n: Key(SECRET).mac(b"BRT-MAINT-v1|" + DEV.encode() + b"|" + n))
+    # the answer is under the maint key derived from the secret (docs/sync-api.md 'Keys'),
+    # computed here independently of maint_lock.mac
+    s = Scripted(out, lambda n: Key(MAINT).mac(b"BRT-MAINT-v1|" + DEV.encode() + b"|" + n))
     assert maint_lock.listen(SECRET, DEV, 2000, s, out) is True
     assert out.lines[-1] == "BRT-MAINT OK\r\n"
+
+
+def test_answer_under_the_secret_itself_is_denied():
+    # the secret is never the maintenance key: only the derived one opens
+    out = Out()
+    s = Scripted(out, lambda n: Key(SECRET).mac(b"BRT-MAINT-v1|" + DEV.encode() + b"|" + n))
+    assert maint_lock.listen(SECRET, DEV, 300, s, out) is False
 
 
 def test_answer_under_another_secret_is_denied():
@@ -119,7 +131,7 @@ def test_random_noise_then_the_real_handshake_still_opens():
     import os
     for n in (1, 7, 160, 161, 999):
         out = Out()
-        s = Scripted(out, lambda nonce: Key(SECRET).mac(
+        s = Scripted(out, lambda nonce: Key(MAINT).mac(
             b"BRT-MAINT-v1|" + DEV.encode() + b"|" + nonce))
         s.data = bytearray(os.urandom(n).replace(b"\n", b"").replace(b"\r", b"")
                            + b"\r\n" + b"BRT-MAINT HELLO\r\n")
