@@ -24,6 +24,7 @@ from sim.conformance_keys import ConformanceError, load_keys, trust_body
 from sim.launcher import SimBoard, SimError
 
 FAULT_WAIT_S = 15      # a reader fault is retried by the validator every 5 s
+SYNC_TIMEOUT_S = 120   # the install sync takes ~9 s; room for a loaded machine
 
 
 class Kit:
@@ -71,7 +72,11 @@ class Kit:
                              b.now())
         store.add_bundle(hb.TRUST, version, raw)
         t0 = time.monotonic()
-        b.sync()
+        try:
+            b.sync(SYNC_TIMEOUT_S)
+        except SimError as e:
+            raise SimError("%s; the validator's last console lines:\n  %s"
+                           % (e, "\n  ".join(b.console[-12:]))) from None
         self.sync_s = time.monotonic() - t0
         have = {}
         for dev in store.devices():
