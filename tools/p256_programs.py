@@ -9,10 +9,10 @@ firmware/tokens/p256.py. An operation may write a register it reads (d == a or b
 X, Y, Z = 0, 1, 2
 T1, T2, T3, T4, T5, T6 = 3, 4, 5, 6, 7, 8
 X2, Y2, ONE, ZERO = 9, 10, 11, 12
-J0 = 13     # a new key's Jacobian odd multiples: 8 x (X, Y, Z), registers 13..36
-ACC0 = 37   # Montgomery's trick: running products, 37..44
-QX, QY, ZC = 45, 46, 47
-NREG = 48
+QX, QY, ZC = 13, 14, 15
+J0 = 16     # a new key's odd multiples' Z (their X, Y wait in the table's rows): 16..23
+ACC0 = 24   # Montgomery's trick: running products, 24..31
+NREG = 32
 CNT = 8     # odd multiples in a key's table (window 5)
 
 OPS = ("END", "MUL", "SQR", "ADD", "SUB", "SUB2", "SUB8", "LIN33", "LIN41", "MOV", "LDT",
@@ -91,34 +91,34 @@ def pow_ops(a, r, sqrt):
         _sqn(r, 2) + [(MUL, r, r, a)]
 
 
-def qtable_ops(cnt, part=None):
+def qtable_ops(cnt, part):
     """The odd multiples Q, 3Q, .. of (QX, QY) as affine rows x, y of the table t (n = 0):
     D = 2Q = (X, Y, zc) is affine on the isomorphic curve with coordinates scaled by zc
     (x -> x zc^2, y -> y zc^3; the addition formulas do not involve a or b), so each step
     is a mixed addition; then one inversion for all (Montgomery's trick). kQ != O for
-    k < n, so no step meets a special case. part 1 stops before the inversion (X2 holds
-    the product to invert), part 2 starts after it (Y2 holds its inverse); None: all,
-    with the inversion as a power in the engine."""
+    k < n, so no step meets a special case. Each step's X, Y wait in its rows (STT: reduced
+    mod p), its Z in a register. part 1 stops before the inversion (X2 holds the product to
+    invert: the caller inverts it), part 2 starts after it (Y2 holds its inverse)."""
     ops = [(MOV, X, QX, 0), (MOV, Y, QY, 0), (MOV, Z, ONE, 0)] + dbl_ops()
     ops += [(MOV, X2, X, 0), (MOV, Y2, Y, 0), (MOV, ZC, Z, 0),
-            (SQR, T1, ZC, 0), (MUL, J0, QX, T1), (MUL, T2, T1, ZC), (MUL, J0 + 1, QY, T2),
-            (MOV, J0 + 2, ONE, 0)]
-    for i in range(1, cnt):
-        j = J0 + 3 * (i - 1)
-        ops += [(MOV, X, j, 0), (MOV, Y, j + 1, 0), (MOV, Z, j + 2, 0)] + madd_ops(False)
-        ops += [(MOV, j + 3, X, 0), (MOV, j + 4, Y, 0), (MOV, j + 5, Z, 0)]
+            (SQR, T1, ZC, 0), (MUL, X, QX, T1), (MUL, T2, T1, ZC), (MUL, Y, QY, T2),
+            (MOV, Z, ONE, 0)]
+    for i in range(cnt):
+        if i:
+            ops += madd_ops(False)
+        ops += [(STT, 0, X, 2 * i), (STT, 0, Y, 2 * i + 1), (MOV, J0 + i, Z, 0)]
     ops.append((MOV, ACC0, ONE, 0))
     for i in range(1, cnt):
-        ops.append((MUL, ACC0 + i, ACC0 + i - 1, J0 + 3 * (i - 1) + 2))
-    inv = Y2  # 1 / (zc Z_0 ... Z_7), then 1 / (zc Z_0 ... Z_i) going down
-    ops += [(MUL, X2, ACC0 + cnt - 1, J0 + 3 * (cnt - 1) + 2), (MUL, X2, X2, ZC)]
+        ops.append((MUL, ACC0 + i, ACC0 + i - 1, J0 + i - 1))
+    ops += [(MUL, X2, ACC0 + cnt - 1, J0 + cnt - 1), (MUL, X2, X2, ZC)]
     if part == 1:
         return ops
-    ops = [] if part == 2 else ops + pow_ops(X2, inv, False)
+    inv = Y2  # 1 / (zc Z_0 ... Z_7), then 1 / (zc Z_0 ... Z_i) going down
+    ops = []
     for i in range(cnt - 1, -1, -1):
-        j = J0 + 3 * i
-        ops += [(MUL, X, inv, ACC0 + i), (MUL, inv, inv, j + 2), (SQR, Y, X, 0),
-                (MUL, Z, j, Y), (STT, 0, Z, 2 * i), (MUL, Y, Y, X), (MUL, Z, j + 1, Y),
+        ops += [(MUL, X, inv, ACC0 + i), (MUL, inv, inv, J0 + i), (SQR, Y, X, 0),
+                (LDT, T1, 0, 2 * i), (MUL, Z, T1, Y), (STT, 0, Z, 2 * i),
+                (MUL, Y, Y, X), (LDT, T1, 0, 2 * i + 1), (MUL, Z, T1, Y),
                 (STT, 0, Z, 2 * i + 1)]
     return ops
 
@@ -144,7 +144,7 @@ def programs():
 P = 2**256 - 2**224 + 2**192 + 2**96 - 1
 GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
 GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
-W_G = 7          # G's window: 32 odd multiples a table
+W_G = 7          # G's window: 32 odd multiples a table (8 KB in all: constants)
 SPLIT = 4        # G's scalar in 4 pieces of 64 bits: tables of G, 2^64 G, 2^128 G, 2^192 G
 
 

@@ -41,9 +41,7 @@ CNT = 1 << (W_Q - 2)
 X, Y, Z = 0, 1, 2
 T1, T2, T3, T4, T5, T6 = 3, 4, 5, 6, 7, 8
 X2, Y2, ONE, ZERO = 9, 10, 11, 12
-J0 = 13     # a new key's Jacobian odd multiples: 8 x (X, Y, Z), registers 13..36
-ACC0 = 37   # Montgomery's trick: running products, 37..44
-QX, QY, ZC = 45, 46, 47
+QX, QY, ZC = 13, 14, 15
 
 
 # the programs (tools/gen_p256.py assembles them into the engine module as bytes); the
@@ -62,7 +60,7 @@ _MINV_N = 0xBC4F    # -n^-1 mod 2^16
 _ONE32 = (1).to_bytes(32, "little")
 _ZERO32 = bytes(32)
 
-_ws = bytearray(2 * eng.WORDS)  # the workspace: scratch, 48 registers, the MSM's state
+_ws = bytearray(2 * eng.WORDS)  # the workspace: scratch, 32 registers, the MSM's state
 _ws[2 * (eng.REG0 + eng.STRIDE * ONE)] = 1
 _run = eng.run
 _gtab = None  # SPLIT tables for G, built on first use
@@ -160,19 +158,6 @@ def _times2k(x, y, k):
     return _get(X) * z2 % P, _get(Y) * (z2 * zi % P) % P
 
 
-def _tables(x, y, split):
-    """Odd multiples of P, 2^s P, 2^2s P, ... (s = 256/split), one table (64 bytes a point)
-    per piece; the buffers first, while the heap is in one piece."""
-    out = [bytearray(64 * CNT) for _ in range(split)]
-    for j in range(split):
-        if j:
-            x, y = _times2k(x, y, 256 // split)
-        _odd_table(x, y, out[j])
-    return out
-
-
-# the digits of a verification's scalars live in the workspace (streams: eng.DIGB), and a
-# new key's table is one buffer, reused
 _qtab = bytearray(64 * CNT)
 _wnaf_eng = eng.wnaf
 
@@ -258,11 +243,16 @@ def verify_point(qx, qy, digest, sig):
 
 
 def prepare(qx, qy):
-    """Precomputation for a key that verifies often (an issuer key): its SPLIT tables in
-    one buffer (2 KB). Verifying with it needs 64 doublings instead of 256."""
+    """Precomputation for a key that verifies often (an issuer key): the odd multiples of
+    Q, 2^64 Q, 2^128 Q, 2^192 Q in one buffer (2 KB), written in place. Verifying with it
+    needs 64 doublings instead of 256."""
     out = bytearray(64 * CNT * SPLIT)
-    for j, tab in enumerate(_tables(qx, qy, SPLIT)):
-        out[64 * CNT * j:64 * CNT * (j + 1)] = tab
+    mv = memoryview(out)
+    x, y = qx, qy
+    for j in range(SPLIT):
+        if j:
+            x, y = _times2k(x, y, 256 // SPLIT)
+        _odd_table(x, y, mv[64 * CNT * j:64 * CNT * (j + 1)])
     return out
 
 

@@ -115,7 +115,9 @@ def test_engine_programs_doubling_and_odd_multiples():
     table = bytearray(64 * prg.CNT)
     r.set(prg.QX, gx)
     r.set(prg.QY, gy)
-    assert r.run(prg.qtable_ops(prg.CNT), n=0, table=table) == 0
+    assert r.run(prg.qtable_ops(prg.CNT, 1), n=0, table=table) == 0
+    r.set(prg.Y2, pow(r.get(prg.X2) % P, -1, P))
+    assert r.run(prg.qtable_ops(prg.CNT, 2), n=0, table=table) == 0
     rows = [(int.from_bytes(table[64 * k:64 * k + 32], "little"),
              int.from_bytes(table[64 * k + 32:64 * k + 64], "little")) for k in range(8)]
     assert rows[0] == (gx, gy)
@@ -231,7 +233,7 @@ def test_engine_whole_verification_under_32_bit_rules():
     r.set(prg.Y2, int.from_bytes(ws[100:132], "little"))
     r.run(prg.qtable_ops(prg.CNT, 2), n=0, table=qtab)
     wn(ws, 0, bytearray(u1.to_bytes(36, "little")),
-       0 | (7 << 3) | (64 << 7) | (4 << 16) | (1 << 24))
+       0 | (prg.W_G << 3) | (64 << 7) | (4 << 16) | (1 << 24))
     wn(ws, 0, bytearray(u2.to_bytes(36, "little")), 4 | (5 << 3) | (256 << 7) | (1 << 16))
     ws[2 * msm.MTOP], ws[2 * msm.MTOP + 1] = 0, 1        # top position 256
     ws[2] = 1                                            # MSM mode
