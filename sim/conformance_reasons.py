@@ -10,6 +10,7 @@ docs/conformance.md carries the same table (tests/host/test_conformance.py check
 """
 
 import ast
+import functools
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -101,8 +102,10 @@ def _names_string(path):
     raise LookupError("no _NAMES in %s" % path)
 
 
+@functools.lru_cache(maxsize=1)
 def firmware_names():
-    """{code: short name} exactly as the firmware names them."""
+    """{code: short name} exactly as the firmware names them (read once, when first
+    needed: `python -m sim` itself does not depend on it)."""
     out = {}
     for i, n in enumerate(_names_string(ROOT / "firmware/tokens/reasons.py").split("|")):
         if n:
@@ -113,19 +116,19 @@ def firmware_names():
     return out
 
 
-NAMES = firmware_names()
-
-
 def name(code):
-    return NAMES.get(code, "code %s" % code)
+    return firmware_names().get(code, "code %s" % code)
 
 
 def _norm(text):
     return " ".join(str(text).lower().replace("-", " ").replace("_", " ").split())
 
 
-_BY_NAME = {_norm(n): c for c, n in NAMES.items()}
-_BY_NAME.update({"accepted": ACCEPTED, "already paid": ALREADY_PAID})
+@functools.lru_cache(maxsize=1)
+def _by_name():
+    out = {_norm(n): c for c, n in firmware_names().items()}
+    out.update({"accepted": ACCEPTED, "already paid": ALREADY_PAID})
+    return out
 
 
 def parse_expect(value):
@@ -133,15 +136,15 @@ def parse_expect(value):
     if isinstance(value, bool):
         raise ValueError("expected result %r is not a reason" % value)
     if isinstance(value, int):
-        if value in NAMES:
+        if value in firmware_names():
             return value
         raise ValueError("unknown reason code %d" % value)
     if isinstance(value, str):
         v = _norm(value)
         if v.isdigit():
             return parse_expect(int(v))
-        if v in _BY_NAME:
-            return _BY_NAME[v]
+        if v in _by_name():
+            return _by_name()[v]
     raise ValueError("expected result %r: give \"accepted\", a reason code or a reason "
                      "name (docs/conformance.md)" % (value,))
 

@@ -46,7 +46,7 @@ def write_manifest(folder, cases):
 # --- reasons, limits and the doc agree with the firmware --------------------------------
 
 def test_reason_names_are_the_firmwares_and_the_doc_table_says_the_same():
-    assert set(cr.MEANING) == set(cr.NAMES), "every firmware code explained, no other"
+    assert set(cr.MEANING) == set(cr.firmware_names()), "every firmware code explained, no other"
     assert (cr.name(7), cr.name(47), cr.name(42)) == ("unknown key", "reader fault",
                                                       "already paid")
     for code, (meaning, cause) in cr.MEANING.items():
