@@ -95,8 +95,8 @@ class SyncClient:
         self.backoff_ms = BACKOFF_MIN_MS
         self.retry_at = 0
         self.last_error = None
-        self.errors = []        # (kind, reason) of refused bundles this session
-        self._report = []       # ... and of the previous one (sent in the next hello)
+        self.errors = []        # (kind, version, reason) of bundles refused this session,
+                                # sent in its report before it ends (_send_report)
         self.sent_last = -1     # last seq of the batch in flight
         self.acked = -1         # highest seq the depot acknowledged (this boot)
         self.uploaded = 0       # records acknowledged (this boot)
@@ -108,8 +108,6 @@ class SyncClient:
     def start(self, now_ms):
         """Begin a sync session now (no-op if one is running)."""
         if self.state in (IDLE, DONE):
-            # refusals of the last session go to the depot in this session's hello
-            self._report = self.errors
             self.errors = []
             self.time_refused = None
             self.sessions += 1
