@@ -200,6 +200,8 @@ def _finish(r):
     """x(R) mod n == r for the engine's X, Z (Z != 0): x(R) = X/Z^2 in [0, p) is r, or
     r + n when that is below p."""
     X_, Z_ = _get(X), _get(Z)
+    if Z_ == 0:   # the point at infinity (the loop reports it; be exact anyway)
+        return False
     p = P
     z2 = Z_ * Z_ % p
     if X_ == r * z2 % p:
