@@ -165,6 +165,12 @@ def main(argv=None):
     flat = {"verify_new_key_ms": res["verify_new_key_ms"],
             "verify_prepared_ms": res["verify_prepared_ms"],
             "native_code_bytes": res["native_code_bytes"], "detail": res}
+    from tools.model import tap
+    t = tap.model(res)
+    for k, v in t.items():
+        if k.endswith("_ms"):
+            flat[k] = v
+    flat["detail"]["tap"] = t
     out.write_text(json.dumps(flat, indent=1) + "\n")
     print("ESP32 cost model (MODELLED, DESIGN §2: xtensawin instructions x CPI at 240 MHz;"
           " bytecode = unix time x 115..170)")
@@ -183,6 +189,15 @@ def main(argv=None):
           % (res["native_code_bytes"], len(res["native_functions"])))
     print("bars (CPI 1.3, bytecode x170, p99): verify_new_key_ms %.1f, verify_prepared_ms %.1f"
           % (res["verify_new_key_ms"], res["verify_prepared_ms"]))
+    print("tap, modelled end to end (read + decode + verify + checks + journal + answer):")
+    for ch in ("nfc", "qr"):
+        for label in ("uncached", "cached"):
+            k = "tap_%s_%s_p99_ms" % (ch, label)
+            if k in flat:
+                print("  %-4s pass %-9s p50 %6.1f ms  p99 %6.1f ms" % (
+                    ch.upper(), label, t["tap_%s_%s_p50_ms" % (ch, label)], flat[k]))
+                for q in ("p50", "p99"):
+                    print("      %s %s" % (q, t["tap_%s_%s_%s_stages" % (ch, label, q)]))
     print("wrote", out)
     return 0
 
