@@ -130,7 +130,7 @@ print(a - b, b - d)
              "unit": "B", "note": "loaded as .mpy (x64 build of the same sources) like the "
                                   "board's .mpy files; the app imports them at the depot"},
             {"name": "sync client heap: one SyncClient", "value": bufs, "unit": "B",
-             "note": "receive buffer 1.5 KiB + batch buffer 2 KiB + state, allocated once"}]
+             "note": "receive buffer 1.5 KiB + batch buffer 2 KiB + the two derived keys + state, allocated once"}]
 
 
 def _record(i):
