@@ -267,6 +267,26 @@ def test_crc32_update():
     assert upd(0, buf, 2, 5) == zlib.crc32(b"cde")
 
 
+def test_base45_triplets():
+    import base64  # noqa: F401  (reference below is RFC 9285 by hand)
+    f = _fns("firmware/tokens/base45.py", True)["_triplets"]
+    alpha = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+    val = bytearray(b"\xff" * 256)
+    for i, ch in enumerate(alpha):
+        val[ch] = i
+    rng = random.Random(9)
+    for data in (b"", b"\xff\xff", bytes(range(256)), rng.randbytes(200)):
+        data = data[:len(data) // 2 * 2]
+        txt = bytearray()
+        for i in range(0, len(data), 2):
+            v = data[i] * 256 + data[i + 1]
+            txt += bytes([alpha[v % 45], alpha[(v // 45) % 45], alpha[v // 2025]])
+        out = bytearray(len(data))
+        assert f(txt, len(data) // 2, out, val) == 0 and bytes(out) == data
+    assert f(bytearray(b"GGW"), 1, bytearray(2), val) == 1          # 65,536: out of range
+    assert f(bytearray(b"000a00"), 2, bytearray(4), val) == 2       # a bad character
+
+
 def test_slots_find():
     find = _fns("firmware/slots.py", True)["find"]
     buf = bytearray(b"aaaa" b"abcd" b"abce" b"zzzz")
@@ -348,7 +368,8 @@ def _viper_functions():
 
 COVERED = {
     "firmware/p256_engine.py:run", "firmware/p256_engine.py:inv",
-    "firmware/p256_engine.py:wnaf", "firmware/crc32.py:_update", "firmware/slots.py:find",
+    "firmware/p256_engine.py:wnaf", "firmware/crc32.py:_update",
+    "firmware/tokens/base45.py:_triplets", "firmware/slots.py:find",
     "firmware/app/recent.py:_find", "firmware/journal/format.py:_all_ff",
     "firmware/bundles.py:_ascending", "sim/vboard/flashdev.py:_and_into",
     "sim/vboard/flashdev.py:_copy", "sim/vboard/flashdev.py:_fill_ff",
