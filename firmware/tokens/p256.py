@@ -82,7 +82,7 @@ def _call(prog, n, t):
     ws = _ws
     ws[0] = n & 0xFF
     ws[1] = n >> 8
-    return _run(ws, 0, prog, t)
+    return _run(ws, 0, prog, t)  # type: ignore[arg-type]  # viper takes the buffers as ptrs
 
 
 def _inverse(a, mb, minv):
@@ -96,7 +96,7 @@ def _inverse(a, mb, minv):
     ws[_IX2:_IX2 + 32] = _ZERO32
     ws[_MINV] = minv & 0xFF
     ws[_MINV + 1] = minv >> 8
-    if not _inv_eng(ws, 0, mb):
+    if not _inv_eng(ws, 0, mb):  # type: ignore[arg-type]
         raise ValueError("not invertible")
     return int.from_bytes(ws[_IX2:_IX2 + 32], "little")
 
@@ -177,7 +177,7 @@ def init():
 def _digits(k, first, w, nbits, cnt, clear=0):
     """Width-w NAF digits of k's cnt pieces of nbits bits into streams first.. (viper);
     clear: empty every stream first (the first recoding of a verification)."""
-    _wnaf_eng(_ws, 0, k.to_bytes(36, "little"),
+    _wnaf_eng(_ws, 0, k.to_bytes(36, "little"),  # type: ignore[arg-type]
               first | (w << 3) | (nbits << 7) | (cnt << 16) | (clear << 24))
 
 
@@ -191,7 +191,7 @@ def _msm(top, kt):
     ws[o + 1] = top >> 8
     ws[2] = 1          # MSM mode (s[1])
     try:
-        return _run(ws, 0, eng.GTAB, kt) != 0
+        return _run(ws, 0, eng.GTAB, kt) != 0  # type: ignore[arg-type]
     finally:
         ws[2] = 0
 

@@ -185,7 +185,6 @@ def _stream(k):
 
 
 def _check_naf(k, w, pos, nbits):
-    total = 0
     last = -100
     for i, d in pos:
         assert d & 1 and -(1 << (w - 1)) < d < 1 << (w - 1), (k, w, d)

@@ -55,7 +55,7 @@ def _vectors(n, path):
     import hashlib
     import os
     lines = []
-    for i in range(n):
+    for _ in range(n):
         k = ec.generate_private_key(ec.SECP256R1())
         pub = k.public_key().public_bytes(
             encoding=__import__("cryptography.hazmat.primitives.serialization",

@@ -151,7 +151,7 @@ def msm_costs():
     # loop, the step loop, the loop over pieces); a step is counted with all its branches
     ins = _decoded(msm.wnaf_source(), "wnaf")
     lps = sorted(xtensa.loops(ins), key=lambda hl: hl[1] - hl[0])
-    spans = [sum(1 for x in ins if h <= x.pc <= l) for h, l in lps]
+    spans = [sum(1 for x in ins if head <= x.pc <= latch) for head, latch in lps]
     out["clear"] = spans[0]
     out["step"] = spans[-2]
     out["wnaf_call"] = len(ins) - spans[-1]

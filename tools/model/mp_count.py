@@ -103,7 +103,7 @@ def main(path):
                 vecs.append([bytes.fromhex(x) for x in a])
     p256.init()
     prepared = []
-    for pub, dg, sig in vecs:
+    for pub, _dg, _sig in vecs:
         q = p256.decode_point(pub)
         prepared.append((q, p256.prepare(q[0], q[1])))
     for path_name in ("new", "prepared"):

@@ -141,7 +141,7 @@ def model(verify, n=40):
             continue
         vk = verify["verify_new_key"]
         vp = verify["verify_prepared"]
-        for q, tag in ((0.5, "p50"), (0.99, "p99")):
+        for tag in ("p50", "p99"):
             qn = "p99" if tag == "p99" else "p50"
             v_ms = vk["ms_cpi1.3_x170_" + qn]
             unix_engine = vk["unix_us_median"] / 1000

@@ -34,7 +34,7 @@ def _sext(v, bits):
 
 
 def _narrow(pc, w):
-    op0, t, s, r = w & 15, (w >> 4) & 15, (w >> 8) & 15, (w >> 12) & 15
+    op0, t, r = w & 15, (w >> 4) & 15, (w >> 12) & 15
     if op0 == 8:
         return Insn(pc, 2, LOAD, "l32i.n")
     if op0 == 9:
@@ -69,7 +69,7 @@ _LSAI = {0: ("l8ui", LOAD), 1: ("l16ui", LOAD), 2: ("l32i", LOAD), 4: ("s8i", ST
 
 def _wide(pc, w):
     op0 = w & 15
-    t, s, r = (w >> 4) & 15, (w >> 8) & 15, (w >> 12) & 15
+    r = (w >> 12) & 15
     op1, op2 = (w >> 16) & 15, (w >> 20) & 15
     if op0 == 0:      # QRST
         if op1 == 0 and op2 == 0:          # ST0: ret/retw/callx/jx/nop/...
