@@ -1,4 +1,4 @@
-"""1,000 taps in a row under MicroPython with a 128 KB heap (issue 6, Tests): no growth
+"""1,000 taps in a row under MicroPython with a small heap (DECISION_HEAP): no growth
 of the heap in use after collection, and every tap journaled exactly once. And memory on
 PSRAM (issue 14): the heap collected between taps, each decision's allocation measured,
 and no collection inside a decision where the heap has room (tests/host/app_soak_mp.py
@@ -9,10 +9,14 @@ journal on the flash model; the decision core runs without the boot code and dri
 compiled to .mpy as on the board. Twenty wallets take turns, more than the pass cache
 holds, so every tap checks both signatures (the worst case, and a bus's usual one). The
 heap holds the tap path's code and tables and the simulator's flash model (Python here,
-C on the ESP32): ~114 KB in use after a collection, and the taps' working set fits in the
-rest. Measured over 300-tap runs with fresh keys: every tap accepted at 124K, setup fails
-at 120K; so 128K has a few KB to spare (`make bench`, group tap, prints the smallest heap;
-docs/validator.md 'Memory').
+C on the ESP32): ~132 KB in use after a collection, and the taps' working set fits in the
+rest. The budget was 128K while the board was a WROOM-32 (~110 KB free); the reference
+board is now an ESP32-S3 whose heap is 8 MB of PSRAM (DESIGN §2), and the decision core
+grew past 128K on 2026-12-04: the sync's trust work (~8 KB: 122 KB in use with the old
+verifier) and the viper P-256 engine (~10 KB: G's constant tables, 8 KB, buy ~4 ms a
+verification on the ESP32, modelled). Measured then: every tap accepted at 140K, setup or
+taps fail at 136K, so DECISION_HEAP keeps a few KB to spare and still catches growth
+(`make bench`, group tap, prints the smallest heap; docs/validator.md 'Memory').
 """
 
 import json
@@ -132,9 +136,12 @@ def _every_tap_once(out):
     assert out["records"] == N_TAPS and out["accepted_records"] == N_TAPS
 
 
+DECISION_HEAP = "144K"   # the decision core's budget (see the module's docstring)
+
+
 def test_thousand_taps_no_heap_growth_every_tap_journaled_once(inputs):
-    # the decision core's own budget: 128 KB, collector on as on any board
-    out, per = soak(inputs, "128K")
+    # the decision core's own budget, collector on as on any board
+    out, per = soak(inputs, DECISION_HEAP)
     _every_tap_once(out)
     heap = out["heap"]
     # steady state after warm-up (caches, tables, interned strings filled by the first
@@ -142,11 +149,11 @@ def test_thousand_taps_no_heap_growth_every_tap_journaled_once(inputs):
     steady = heap[2:]
     assert len(steady) >= 15
     assert max(steady) == min(steady), heap   # not one byte of growth over 900 taps
-    # reported, not asserted: in 128 KB the ~57 KB a tap allocates cannot fit in the few
+    # reported, not asserted: in this budget the ~57 KB a tap allocates cannot fit in the few
     # KB left beside the tap path's live heap, so decisions collect here (in a heap with
     # room they do not: the next test)
     assert len(per) == N_TAPS
-    _report("128K", out, per)
+    _report(DECISION_HEAP, out, per)
 
 
 def test_no_collection_inside_any_decision_where_the_heap_has_room(roomy):
