@@ -145,8 +145,11 @@ def model(n=60):
         for (cpi, f), v in ms.items():
             res[key]["ms_cpi%.1f_x%d_p50" % (cpi, f)] = round(pct(v, 0.5), 2)
             res[key]["ms_cpi%.1f_x%d_p99" % (cpi, f)] = round(pct(v, 0.99), 2)
-        # the bar figure: CPI 1.3 and the conservative x170 for bytecode, p99
-        res[key + "_ms"] = round(pct(ms[(1.3, 170)], 0.99), 2)
+        # the headline figure: CPI 1.3 and the conservative x170 for bytecode, the median
+        # over random signatures (as the unix-port figures it replaces were medians); p99
+        # beside it
+        res[key + "_ms"] = round(pct(ms[(1.3, 170)], 0.5), 2)
+        res[key + "_p99_ms"] = round(pct(ms[(1.3, 170)], 0.99), 2)
     nat = native_code()
     res["native_code_bytes"] = sum(b for *_, b in nat)
     res["native_functions"] = [{"file": f, "function": fn, "kind": k, "bytes": b}
@@ -164,6 +167,8 @@ def main(argv=None):
     out.parent.mkdir(exist_ok=True)
     flat = {"verify_new_key_ms": res["verify_new_key_ms"],
             "verify_prepared_ms": res["verify_prepared_ms"],
+            "verify_new_key_p99_ms": res["verify_new_key_p99_ms"],
+            "verify_prepared_p99_ms": res["verify_prepared_p99_ms"],
             "native_code_bytes": res["native_code_bytes"], "detail": res}
     from tools.model import tap
     t = tap.model(res)
@@ -187,8 +192,10 @@ def main(argv=None):
             r["ms_cpi1.0_x115_p99"], r["ms_cpi1.3_x170_p99"]))
     print("native code of the firmware: %d bytes in %d functions (executable internal RAM)"
           % (res["native_code_bytes"], len(res["native_functions"])))
-    print("bars (CPI 1.3, bytecode x170, p99): verify_new_key_ms %.1f, verify_prepared_ms %.1f"
-          % (res["verify_new_key_ms"], res["verify_prepared_ms"]))
+    print("verify_new_key_ms %.1f (p99 %.1f), verify_prepared_ms %.1f (p99 %.1f): CPI 1.3, "
+          "bytecode x170, median of random signatures" % (
+              res["verify_new_key_ms"], res["verify_new_key_p99_ms"],
+              res["verify_prepared_ms"], res["verify_prepared_p99_ms"]))
     print("tap, modelled end to end (read + decode + verify + checks + journal + answer):")
     for ch in ("nfc", "qr"):
         for label in ("uncached", "cached"):
