@@ -43,7 +43,7 @@ def med(xs):
 
 out = {}
 if mode == "time":
-    p256._gtable()
+    p256.init()
     gc.collect()
     out["heap_before"] = gc.mem_alloc()
     t = []
