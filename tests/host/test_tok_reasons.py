@@ -121,6 +121,84 @@ def test_bad_cbor(fw):
     assert_reason(fw.qr("BRT1:" + T.b45encode(b"\x98\x02" + payload[1:])), "BAD_CBOR")
 
 
+def _raw_map(pairs):
+    """CBOR map bytes from raw (key bytes, value bytes) pairs: lets a test write what a
+    strict encoder never would."""
+    assert len(pairs) < 24
+    return bytes([0xA0 + len(pairs)]) + b"".join(k + v for k, v in pairs)
+
+
+def _pairs(c):
+    return [(cbor2.dumps(k), cbor2.dumps(v, canonical=True)) for k, v in c.items()]
+
+
+def _sloppy(pairs, key, raw):
+    """pairs with key's value replaced by raw bytes."""
+    kb = cbor2.dumps(key)
+    return [(k, raw if k == kb else v) for k, v in pairs]
+
+
+SLOPPY = [   # (what, the raw value of the category claim, or a whole-map mutation)
+    ("non-shortest integer", b"\x18\x01"),
+    ("float", b"\xf9\x3c\x00"),                 # 1.0 as a half float
+    ("undefined", b"\xf7"),
+    ("bad UTF-8", b"\x62\xff\xfe"),            # a text string that is not UTF-8
+    ("tag", b"\xc1\x01"),
+]
+
+
+def test_strict_cbor_inside_the_signed_payloads(fw):
+    # an issuer that signs sloppy CBOR: the signature is good, the payload is not strict
+    # CBOR -> BAD_CBOR, not the claims' reason (docs/tokens.md "Reason precedence")
+    base = _pairs(claims())
+    for what, raw in SLOPPY:
+        payload = _raw_map(_sloppy(base, fmt.C_CATEGORY, raw))
+        p = T.cose_sign1(ISSUER, {1: -7, 4: T.kid(ISSUER)}, payload)
+        assert_reason(fw.qr(qr(p), nocache=True), "BAD_CBOR"), what
+    dup = _raw_map(base + [base[0]])                   # a repeated key
+    p = T.cose_sign1(ISSUER, {1: -7, 4: T.kid(ISSUER)}, dup)
+    assert_reason(fw.qr(qr(p), nocache=True), "BAD_CBOR")
+    trailing = _raw_map(base) + b"\x00"
+    p = T.cose_sign1(ISSUER, {1: -7, 4: T.kid(ISSUER)}, trailing)
+    assert_reason(fw.qr(qr(p), nocache=True), "BAD_CBOR")
+    # and in the proof's payload
+    p = mint()
+    ppairs = _pairs({1: T.pass_hash(p), 2: NOW, 3: 1})
+    for what, raw in SLOPPY:
+        pr = T.cose_sign1(PHONE, {1: -7}, _raw_map(_sloppy(ppairs, 3, raw)))
+        assert_reason(fw.qr(T.qr_text(p, pr)), "BAD_CBOR"), what
+    pr = T.cose_sign1(PHONE, {1: -7}, _raw_map(ppairs) + b"\x00")
+    assert_reason(fw.qr(T.qr_text(p, pr)), "BAD_CBOR")
+
+
+def test_unsigned_fields_are_uint32(fw):
+    # every uint of a token is below 2^32 (docs/tokens.md "Numbers"); the host tools refuse
+    # to mint more, and the validator refuses to believe more
+    for field, v in (("C_ALLOWANCE", 2**32), ("C_EXP", 2**64 - 1), ("C_IAT", 2**32)):
+        assert_reason(fw.qr(qr(signed_pass(claims(**{field: v}))), nocache=True),
+                      "PASS_MALFORMED")
+    assert fw.qr(qr(signed_pass(claims(C_ALLOWANCE=2**32 - 1))), nocache=True)["ok"]
+    p = mint()
+    for payload in ({1: T.pass_hash(p), 2: 2**32, 3: 1}, {1: T.pass_hash(p), 2: NOW, 3: 2**32}):
+        assert_reason(fw.qr(T.qr_text(p, signed_proof(p, payload))), "PROOF_MALFORMED")
+
+
+def test_reason_precedence_is_the_order_of_the_checks(fw):
+    # two things wrong: the earlier check's reason wins (docs/tokens.md)
+    forged_expired = mint(issuer=ISSUER2, iat=NOW - 9 * DAY, exp=NOW - DAY)  # unknown + expired
+    assert_reason(fw.qr(qr(forged_expired), nocache=True), "UNKNOWN_KEY")
+    bad_sig_bad_cat = signed_pass(claims(C_CATEGORY=9), key=ISSUER2,
+                                  protected={1: -7, 4: T.kid(ISSUER)})
+    assert_reason(fw.qr(qr(bad_sig_bad_cat), nocache=True), "BAD_SIGNATURE")
+    p = mint(iat=NOW - 9 * DAY, exp=NOW - DAY)                  # expired + stale proof
+    assert_reason(fw.qr(qr(p, time=NOW - 3600), nocache=True), "PASS_EXPIRED")
+    p = mint()                                                  # proof signed by another key
+    pr = T.make_proof(p, OTHER_PHONE, NOW - 3600, 1)            # + stale
+    assert_reason(fw.qr(T.qr_text(p, pr), nocache=True), "PROOF_BAD_SIGNATURE")
+    long_bad = "BRT2:" + "A" * 800                              # too large + bad prefix
+    assert_reason(fw.qr(long_bad), "TOO_LARGE")
+
+
 def test_bad_alg(fw):
     p = signed_pass(claims(), protected={1: -35, 4: T.kid(ISSUER)})
     assert_reason(fw.qr(qr(p)), "BAD_ALG")
