@@ -76,14 +76,14 @@ def _sigint_caught(pid):
 class SerialDevice:
     """One virtual ESP32 on a pty: `port` is the path a serial tool opens."""
 
-    # The simulator's heap (sim/launcher.py SIM_HEAP), not the ESP32's: after the
+    # The simulator's heap (sim/launcher.py SIM_HEAP; the S3's heap is in PSRAM): after the
     # maintenance window the device boots the whole validator app (drivers, loop, screen,
     # depot client: ~200 KB of bytecode here, plus the virtual board's Python modules that
     # are C on the ESP32). At 148K the app failed to boot with a MemoryError and left the
     # heap so cut up that the depot tool's next raw-paste (one 4 KB block) could fail too.
     # The tap path's own budget is tested at 128K (tests/host/test_app_soak.py), and the
     # maintenance code's in tests/firmware (128K).
-    HEAP = "384K"
+    HEAP = "768K"
 
     def __init__(self, flash, devhost=None, heap=HEAP, table="validator"):
         self.flash = str(flash)
