@@ -19,10 +19,12 @@ finally:
     sys.path = _p
 del _p
 
-for _n in dir(_real):
-    if not _n.startswith("__") and _n != "urandom":
-        globals()[_n] = getattr(_real, _n)
-del _n
+
+
+def __getattr__(name):
+    # everything but urandom is the built-in's (looked up, not copied: heap)
+    return getattr(_real, name)
+
 
 _state = [0]  # xorshift32 word; 0 = not seeded since this power-up
 

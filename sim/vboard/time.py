@@ -18,7 +18,7 @@
 #   Time": the RTC timer is reset only at power-on), so it lives in the device host.
 #   Without a device host (BRT_DEVHOST unset) every process is a fresh power-up.
 # - gmtime()/localtime()/mktime() on the 2000 epoch, 8-tuples, no time zone
-#   (shared/timeutils), computed here with integer calendar arithmetic.
+#   (shared/timeutils).
 import sys
 
 _p = sys.path
@@ -41,20 +41,14 @@ sleep_ms = _t.sleep_ms
 sleep_us = _t.sleep_us
 
 
-def _start_ms():
-    import os
-    spec = os.getenv("BRT_TICKS_START")
-    if not spec:
-        return 0
-    if spec.startswith("wrap-"):
-        return (_PERIOD - int(spec[5:])) & _MASK
-    return int(spec) & _MASK
-
-
 _T0_MS = _t.ticks_ms()
 _T0_US = _t.ticks_us()
-_OFF_MS = _start_ms()
+_OFF_MS = 0
+_spec = __import__("os").getenv("BRT_TICKS_START")
+if _spec:
+    _OFF_MS = ((_PERIOD - int(_spec[5:])) if _spec.startswith("wrap-") else int(_spec)) & _MASK
 _OFF_US = (_OFF_MS * 1000) & _MASK
+del _spec
 
 
 def ticks_ms():
@@ -134,37 +128,21 @@ def time_ns():
     return int(_now_f() * 1000000) * 1000
 
 
-def _days_from_civil(y, m, d):
-    y -= m <= 2
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468  # days since 1970-01-01
-
-
 def gmtime(secs=None):
-    if secs is None:
-        secs = time()
-    secs = int(secs)
-    days, rem = divmod(secs + _EPOCH_1970_TO_2000, 86400)
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + (3 if mp < 10 else -9)
-    y = yoe + era * 400 + (m <= 2)
-    yday = days - _days_from_civil(y, 1, 1) + 1
-    wday = (days + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
-    return (y, m, d, rem // 3600, rem // 60 % 60, rem % 60, wday, yday)
+    # the unix port's gmtime is UTC with the 1970 epoch (a 9-tuple): shift and cut
+    return _t.gmtime((time() if secs is None else int(secs)) + _EPOCH_1970_TO_2000)[:8]
 
 
 localtime = gmtime
 
 
 def mktime(t):
-    days = _days_from_civil(t[0], t[1], t[2])
+    # integer calendar arithmetic (the unix port's mktime is local time)
+    y, m = t[0], t[1]
+    if m <= 2:
+        y -= 1
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + t[2] - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
     return days * 86400 + t[3] * 3600 + t[4] * 60 + t[5] - _EPOCH_1970_TO_2000
