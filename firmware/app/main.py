@@ -97,6 +97,8 @@ def run():
 
 
 def _depot(v, b, loop):
+    import gc
+    gc.collect()  # the boot left garbage; loading the depot link wants a few KB in one piece
     from app.depot import Depot
 
     def set_time(t):

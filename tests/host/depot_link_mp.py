@@ -8,7 +8,7 @@
 # is in flight (the depot on loopback answers in real time) and moves 50 ms per loop turn
 # otherwise.
 #
-#   {"op": "init", ...}            {"op": "tap", "n": k}   (a rider at the reader for a turn)
+#   {"op": "init", ...}    {"op": "tap", "n": k}   (the loop busy for the answer's 3 s)
 #   {"op": "run", "ms": virtual ms, "until": "acked"|"installed"|"done"|null}
 #   {"op": "clock", "t": unix s, "trusted": bool}      {"op": "status"}
 import binascii
@@ -25,6 +25,7 @@ from journal import Journal
 H = binascii.unhexlify
 S = None
 STEP_MS = 50
+ANSWER_MS = 3000   # app/loop.py: an answer stays on the screen this long
 BUSY = (1, 2, 3, 4, 7)   # client states with a request in flight: virtual time stands still
 
 
@@ -127,7 +128,8 @@ def op_tap(req):
         p = S.rw.encode(S.rtc[0], 0, 2, 0, 0, b"W%07d" % i, b"P%07d" % i, 0, 3500,
                         b"%016d" % (S.vt + i), 1)
         seqs.append(S.journal.append(bytes(p), S.rtc[0]))
-    S.rider = 1   # the rider stands at the reader for this turn: no session may start
+    # the answer stays on the screen ANSWER_MS (app/loop.py): the loop is not idle till then
+    S.rider = ANSWER_MS // STEP_MS
     S.turn()
     return {"seqs": seqs, "vt": S.vt}
 
