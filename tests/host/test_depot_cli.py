@@ -319,3 +319,26 @@ def test_prune_keeps_undelivered_and_anchor(tmp_path, capsys):
     assert main(["--db", db, "prune", "--days", "0"]) == 1
     assert main(["--db", db, "prune", "--days", "30"]) == 0
     assert "pruned 0 taps" in capsys.readouterr().out
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[__import__("hypothesis").HealthCheck.function_scoped_fixture])
+@given(st.one_of(JSONV, st.fixed_dictionaries({}, optional={
+    "refused": st.lists(st.lists(st.integers(0, 9) | st.text(max_size=40) | JSONV,
+                                 min_size=3, max_size=3), max_size=3) | JSONV,
+    "time": st.none() | st.fixed_dictionaries({}, optional={
+        "offered": st.integers(-1, 2**33) | JSONV, "device": st.integers(0, 2**32) | JSONV,
+        "why": st.text(max_size=40) | JSONV}) | JSONV})))
+def test_generated_reports_get_typed_answers(served, report):
+    # a validator's end-of-session report: stored when well-formed, else 400 malformed
+    # and nothing stored (the refused table and alarms unchanged)
+    srv, _ = served
+    store = srv.app.store
+    before = (store.refused("val-1"), len(store.alarms()))
+    body = json.dumps(report).encode()
+    code, ans, _ = _req(srv.url + "/v2/sync/val-1/report", body,
+                        {"X-BRT-MAC": wire.mac(KEY, body)})
+    assert code in (200, 400), ans
+    if code == 400:
+        assert json.loads(ans)["error"] == "malformed"
+        assert (store.refused("val-1"), len(store.alarms())) == before
