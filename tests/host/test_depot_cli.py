@@ -342,3 +342,22 @@ def test_generated_reports_get_typed_answers(served, report):
     if code == 400:
         assert json.loads(ans)["error"] == "malformed"
         assert (store.refused("val-1"), len(store.alarms())) == before
+
+
+def test_stores_of_api_v1_are_refused_with_a_clear_error(tmp_path):
+    import sqlite3
+    from host.backoffice.store import BackofficeError, open_store
+    for path, table in ((tmp_path / "d.db", "CREATE TABLE taps (id INTEGER PRIMARY KEY, "
+                         "device_id TEXT, seq INTEGER, t INTEGER, payload BLOB)"),
+                        (tmp_path / "bo.db", "CREATE TABLE taps (device_id TEXT, seq BIGINT, "
+                         "payload BLOB, batch_key TEXT)")):
+        db = sqlite3.connect(str(path))
+        db.execute(table)
+        db.commit()
+        db.close()
+    with pytest.raises(DepotError) as e:
+        DepotStore(str(tmp_path / "d.db")).open()
+    assert e.value.reason == "store" and "API v1" in str(e.value)
+    with pytest.raises(BackofficeError) as e2:
+        open_store(tmp_path / "bo.db")
+    assert e2.value.reason == "store" and "v1" in str(e2.value)
