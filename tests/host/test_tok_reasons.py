@@ -169,6 +169,12 @@ def test_strict_cbor_inside_the_signed_payloads(fw):
         assert_reason(fw.qr(T.qr_text(p, pr)), "BAD_CBOR"), what
     pr = T.cose_sign1(PHONE, {1: -7}, _raw_map(ppairs) + b"\x00")
     assert_reason(fw.qr(T.qr_text(p, pr)), "BAD_CBOR")
+    # and in a protected header (its own CBOR part): alg -7 as a non-shortest integer
+    sloppy_prot = b"\xa2\x01\x38\x06\x04\x48" + T.kid(ISSUER)
+    p = T.cose_sign1(ISSUER, {1: -7, 4: T.kid(ISSUER)}, cbor2.dumps(claims(), canonical=True))
+    arr = cbor2.loads(p)
+    arr[0] = sloppy_prot
+    assert_reason(fw.qr(qr(cbor2.dumps(arr)), nocache=True), "BAD_CBOR")
 
 
 def test_unsigned_fields_are_uint32(fw):
