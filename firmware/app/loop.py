@@ -7,7 +7,6 @@
 # a light/buzzer pattern, logged on the console as "@@TAP <json>", journaled by the
 # pipeline. A reader that fails is retried every few seconds; the other keeps working.
 import gc
-import gc
 import json
 import time
 
@@ -239,11 +238,6 @@ class TapLoop:
         if d.journal_full:
             self.v.fault("journal_full", "journal full of unsent taps")
         print("@@TAP", json.dumps(d.summary(reasons.describe(d.reason))))
-        # Collect now, between taps, never inside a decision: on the S3 the GC heap is in
-        # PSRAM and a collection walks all of it, so the next decision starts on a
-        # collected heap and its allocations find room without one (tests/host/
-        # test_app_soak.py; docs/validator.md 'Memory'). The rider already has the answer.
-        gc.collect()
         # Collect now, between taps, never inside a decision: on the S3 the GC heap is in
         # PSRAM and a collection walks all of it, so the next decision starts on a
         # collected heap and its allocations find room without one (tests/host/
