@@ -24,7 +24,8 @@ QR_ALNUM = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 YEARS_10 = 10 * 365 * 86400   # proof_time bound: any real skew, never out of uint32
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 OPTIONS = {"name", "channel", "expect", "about", "qr", "token", "pass", "phone_key",
-           "proof_time", "counter", "challenge", "same_proof", "chunk"}
+           "proof_time", "counter", "challenge", "same_proof", "chunk", "select_answer"}
+SELECT_OK = b"\x01\x90\x00"       # format version 1 + 90 00 (docs/tokens.md 'NFC exchange')
 
 
 def _path(folder, rel, what):
@@ -114,8 +115,17 @@ class Case:
         for k in ("proof_time", "counter", "challenge", "same_proof"):
             if k in spec and self.source != "pass":
                 raise ConformanceError("%s: %r applies to run-time proofs (\"pass\")" % (where, k))
-        if "chunk" in spec and self.channel != "nfc":
-            raise ConformanceError("%s: \"chunk\" applies to NFC cases" % where)
+        for k in ("chunk", "select_answer"):
+            if k in spec and self.channel != "nfc":
+                raise ConformanceError("%s: %r applies to NFC cases" % (where, k))
+        self.select_answer = None         # None: the phone app's right answer, 01 90 00
+        if "select_answer" in spec:
+            try:
+                self.select_answer = bytes.fromhex(spec["select_answer"])
+                assert 2 <= len(self.select_answer) <= 258
+            except (TypeError, ValueError, AssertionError):
+                raise ConformanceError("%s: select_answer is a response APDU in hex (2..258 "
+                                       "bytes)" % where) from None
         self._proof = None
 
     # --- what the phone presents ---------------------------------------------------------
@@ -238,7 +248,12 @@ def clock_limits(token, now, window):
 def limits_nfc(apdus):
     """Limit lines for an NFC exchange: apdus = [(command, response)] as the phone saw them."""
     out = []
-    for _, rsp in apdus:
+    for cmd, rsp in apdus:
+        if cmd[:2] == b"\x00\xa4" and bytes(rsp) != SELECT_OK:
+            out.append("SELECT of the wallet AID answered %s: the validator takes exactly "
+                       "01 90 00 (format version 1) and refuses anything else (reason 1)"
+                       % (bytes(rsp).hex(" ").upper() or "nothing"))
+            continue
         n = len(rsp) - 2
         if n > fmt.CHUNK:
             out.append("NFC response APDU of %d data bytes: the validator's reader takes at "

@@ -30,6 +30,10 @@ DAY = 86400
 class ConformanceError(Exception):
     """The kit cannot run as asked: a bad key, case or manifest (one-line message)."""
 
+    def __init__(self, message):
+        # one line whatever a library's message held (a partner reads it in a CI log)
+        super().__init__(" ".join(str(message).split()))
+
 
 class PartnerKey:
     def __init__(self, source, pub, not_before, not_after, usage):
@@ -78,25 +82,33 @@ def _usage(v, what):
     raise ConformanceError("%s: usage must be \"pass\", \"none\" or a bit mask 0..255" % what)
 
 
+def label(name):
+    """A file name as messages show it: as is, or quoted if it has unprintable characters
+    (every kit error is one line)."""
+    name = str(name)
+    return name if name.isprintable() else repr(name)
+
+
 def read_public_key(path):
     """(pub65, kid given in the file or None) of a PEM or COSE_Key public key file."""
+    name = label(path.name)
     try:
         raw = path.read_bytes()
     except (OSError, ValueError) as e:
-        raise ConformanceError("cannot read %s: %s" % (path, getattr(e, "strerror", None)
+        raise ConformanceError("cannot read %s: %s" % (label(path), getattr(e, "strerror", None)
                                                         or e)) from None
     if b"-----BEGIN" in raw:
         if b"PRIVATE KEY" in raw:
             raise ConformanceError("%s is a private key: give the issuer's public key "
-                                   "(openssl ec -in KEY -pubout)" % path.name)
+                                   "(openssl ec -in KEY -pubout)" % name)
         try:
             key = serialization.load_pem_public_key(raw)
         except ValueError as e:
-            raise ConformanceError("%s is not a PEM public key (%s)" % (path.name, e)) from None
+            raise ConformanceError("%s is not a PEM public key (%s)" % (name, e)) from None
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-            raise ConformanceError("%s is not a P-256 (secp256r1) key" % path.name)
+            raise ConformanceError("%s is not a P-256 (secp256r1) key" % name)
         return ht.public_bytes(key), None
-    return _cose_key(raw, path.name)
+    return _cose_key(raw, name)
 
 
 def hex_or_binary(raw, what="file"):
@@ -164,7 +176,7 @@ def load_keys(folder, now):
         what = "%s key %d" % (KEYS_MANIFEST, i + 1)
         if not isinstance(e, dict) or not isinstance(e.get("file"), str):
             raise ConformanceError("%s: needs \"file\"" % what)
-        what = e["file"]
+        what = label(e["file"])
         pub, kid = read_public_key(folder / e["file"])
         _check_kid(pub, kid, what)
         if "kid" in e:

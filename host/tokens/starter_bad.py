@@ -1,5 +1,6 @@
 """The starter pack's refused cases: one per reason code a wallet can cause (docs/tokens.md
-reasons 1-24, the app's 40, 42, 43 and the reader's 47 for a broken phone-side limit).
+reasons 1-24, the app's 40, 42, 43 and the reader's 47 for a broken phone-side limit), and
+a wrong SELECT answer (reason 1 again, the NFC exchange's own limit).
 
 Each is built the way a wallet bug makes it - a real pass re-signed after one change, a
 proof over the wrong bytes - so a partner sees what the validator says about that bug.
@@ -113,6 +114,8 @@ def add_rejections(pack):
        "of Rp 1,000", mint={"allowance": 1000})
     rt("nfc-one-response", "nfc", 47, "the whole answer in one response APDU (chunk 300): "
        "over the reader's limit", chunk=300)
+    rt("nfc-select-no-version", "nfc", 1, "the wallet app answers SELECT with 90 00 only, "
+       "without its format version byte", select_answer="9000")
     pad = b45encode(b"\x00" * 530)           # 800 characters with the prefix
     q("qr-too-long", fmt.PREFIX + pad, 47, "QR text of %d characters, over the %d the "
       "format and the scanner line allow" % (len(fmt.PREFIX) + len(pad), fmt.MAX_QR_TEXT))

@@ -141,6 +141,7 @@ def test_more_keys_than_a_trust_list_holds_is_said_before_booting(tmp_path):
     ({"channel": "nfc"}, "\"qr\" files are for"), ({"qr": "missing.txt"}, "cannot read"),
     ({"colour": 1}, "unknown field"), ({"proof_time": 5}, "run-time proofs"),
     ({"qr": None, "pass": "a.txt"}, "needs \"phone_key\""),
+    ({"select_answer": "90"}, "applies to NFC"),
 ])
 def test_bad_cases_are_refused_naming_the_case(tmp_path, change, message):
     spec = {"name": "x", "channel": "qr", "expect": 0, "qr": "a.txt"}
@@ -266,6 +267,10 @@ def test_the_kit_passes_its_own_starter_pack(starter, tmp_path):
     # a broken phone-side limit is a readable line, not a bare 47
     i = r.stdout.index("nfc-one-response")
     assert "limit: NFC response APDU of 300 data bytes" in r.stdout[i:i + 400]
+    i = r.stdout.index("PASS  nfc-select-no-version")
+    assert "limit: SELECT of the wallet AID answered 90 00: the validator takes exactly 01 90 00" \
+        in r.stdout[i:i + 400]
+    assert len(by["nfc-select-no-version"]["apdus"]) == 1       # no TAP after a bad SELECT
     i = r.stdout.index("PASS  qr-stale")
     assert re.search(r"limit: QR proof time is (59|60|61) s behind the validator's clock: "
                      r"the window is \+-30 s", r.stdout[i:i + 400]), r.stdout[i:i + 400]
