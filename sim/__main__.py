@@ -5,6 +5,7 @@
     python -m sim qr 'TEXT' | --wallet NAME
     python -m sim scenario FILE
     python -m sim conformance --keys DIR --cases DIR   a wallet partner's kit
+    python -m sim fleet [--full] [--seed N] [--store URL]   a fleet day, reconciled
 Options: --state DIR (default build/sim), --fresh (new flash and keys), --heap SIZE.
 """
 
@@ -32,6 +33,8 @@ def build_parser():
     s.add_argument("file")
     from sim import conformance
     conformance.add_parser(sub)
+    from sim import fleet
+    fleet.add_parser(sub)
     return p
 
 
@@ -40,6 +43,9 @@ def main(argv=None):
     if args.cmd is None:
         from sim import ui
         return ui.main(args.state)
+    if args.cmd == "fleet":
+        from sim import fleet
+        return fleet.run(args)
     if args.cmd == "conformance":
         from sim import conformance
         return conformance.run(args)
