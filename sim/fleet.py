@@ -20,12 +20,14 @@ import concurrent.futures as cf
 import json
 import os
 import pathlib
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import time
 
+from host.backoffice import dashboard
 from host.backoffice.server import BackofficeServer
 from host.backoffice.store import open_store
 from host.depot.outbox import Uplink
@@ -114,6 +116,10 @@ class Fleet:
             self.bo_store.register_depot(d, self.world.depot_secret(d))
             self.depots[d] = {"store": st, "server": srv, "uplink": up}
         self.bo.depot_status_urls = [x["server"].url + "/v2/status" for x in self.depots.values()]
+        self.bo.operator_token = secrets.token_urlsafe(18)    # the dashboard's credential
+        tok = self.out / "operator-token"
+        tok.write_text(self.bo.operator_token + "\n")
+        tok.chmod(0o600)
         for pid, wid, allow in self.world.passes():
             self.bo_store.register_pass(pid, wid, allow)
         # provisioning and the day's tokens, one bus after the other (deterministic); the
@@ -142,6 +148,7 @@ class Fleet:
         st = self.depots[bus.depot]["store"]
         st.register(bus.device, self.world.secret(bus))
         self.bo_store.register_validator(bus.device, [bus.depot], secret=self.world.secret(bus))
+        dashboard.register_route(self.bo_store, bus.device, bus.id, bus.route)
         # the day's taps in two files: before and after the 13:00-13:10 layover
         split = fm.LAYOVER_T - 300
         files = [open(d / "am.jsonl", "w"), open(d / "pm.jsonl", "w")]

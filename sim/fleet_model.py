@@ -118,7 +118,12 @@ class Plan:
             legs = 2 if rnd.random() < TWO_TRIP / (2 - TWO_TRIP) else 1
             route = rnd.choice(cor if (rnd.random() < CORRIDOR_SHARE or not fee) else fee)
             out = _hour(rnd)
-            times = [out] if legs == 1 else sorted([out, min(21.49, out + rnd.uniform(3, 10))])
+            if legs == 1:
+                times = [out]
+            elif out < 12:     # back in the evening peak
+                times = [out, max(out + 1, min(21.49, rnd.gauss(17.0, 1.2)))]
+            else:
+                times = [out, out + rnd.uniform(0, 21.49 - out)]
             for h in times[:n_trips - made]:
                 bus = rnd.choice(self.by_route[route])
                 ch = "q" if rnd.random() < QR_SHARE else "n"

@@ -131,6 +131,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, status(store))
         elif path == "/":
             self._json(200, status_page(status(store)).encode(), "text/html; charset=utf-8")
+        elif path == "/dashboard":  # the operator's page (host/backoffice/dashboard.py)
+            from host.backoffice import dashboard
+            code, body, head = dashboard.respond(self.server.owner,
+                                                 self.headers.get("Authorization"))
+            self.send_response(code)
+            for k, v in head + [("Content-Length", str(len(body))), ("Connection", "close")]:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
         else:
             raise BackofficeError("not_found", self.path, 404)
 
@@ -189,8 +198,11 @@ class BackofficeServer(HTTPService):
         self.store = store
         self.down = threading.Event()
         self.drop_answers = threading.Event()
+        self.operator_token = None   # the dashboard's credential (None: the page is closed)
+        self.depot_status_urls = []  # depots' /v2/status, for the dashboard's pending uploads
 
     def _attach(self, httpd):
         httpd.store = self.store
         httpd.down = self.down
         httpd.drop_answers = self.drop_answers
+        httpd.owner = self
