@@ -12,10 +12,11 @@ heap holds the tap path's code and tables and the simulator's flash model (Pytho
 C on the ESP32): ~132 KB in use after a collection, and the taps' working set fits in the
 rest. The budget was 128K while the board was a WROOM-32 (~110 KB free); the reference
 board is now an ESP32-S3 whose heap is 8 MB of PSRAM (DESIGN §2), and the decision core
-grew past 128K on 2026-12-04: the sync's trust work (~8 KB: 122 KB in use with the old
-verifier) and the viper P-256 engine (~10 KB: G's constant tables, 8 KB, buy ~4 ms a
-verification on the ESP32, modelled). Measured then: every tap accepted at 140K, setup or
-taps fail at 136K, so DECISION_HEAP keeps a few KB to spare and still catches growth
+grew past 128K on 2026-12-04: ~8 KB from that day's other changes (122 KB in use with the
+old verifier; of it the sync's trust work measured +0.7 KB, this harness's 16 MB flash
+layout +1.3 KB) and ~10 KB from the viper P-256 engine (G's constant tables, 8 KB, buy
+~4 ms a verification on the ESP32, modelled). Measured then: every tap accepted at 140K,
+setup or taps fail at 136K, so DECISION_HEAP keeps a few KB to spare and still catches growth
 (`make bench`, group tap, prints the smallest heap; docs/validator.md 'Memory').
 """
 
