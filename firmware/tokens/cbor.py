@@ -47,56 +47,108 @@ class Decoder:
         return major, v, pos + n
 
     def decode(self, buf, pos, end, depth=0):
-        if depth > self.max_depth:
-            raise TokenError(BAD_CBOR, "too deep")
-        self.items += 1
-        if self.items > self.max_items:
-            raise TokenError(BAD_CBOR, "too many items")
-        major, v, pos = self.head(buf, pos, end)
-        if major == 0:
-            return v, pos
-        if major == 1:
-            return -1 - v, pos
-        if major == 2 or major == 3:
-            if v > end - pos:
-                raise TokenError(BAD_CBOR, "string longer than the data")
-            raw = bytes(buf[pos:pos + v])
-            if major == 2:
-                return raw, pos + v
-            try:
-                text = str(raw, "utf-8")  # MicroPython validates UTF-8 here
-            except Exception:  # UnicodeError
-                raise TokenError(BAD_CBOR, "bad utf-8")
-            return text, pos + v
-        if major == 4:
-            if v > end - pos:  # every item takes at least one byte
-                raise TokenError(BAD_CBOR, "array longer than the data")
-            out = []
-            for _ in range(v):
-                x, pos = self.decode(buf, pos, end, depth + 1)
-                out.append(x)
-            return out, pos
-        if major == 5:
-            if 2 * v > end - pos:
-                raise TokenError(BAD_CBOR, "map longer than the data")
-            m = {}
-            for _ in range(v):
-                k, pos = self.decode(buf, pos, end, depth + 1)
-                if not isinstance(k, (int, str)):
-                    raise TokenError(BAD_CBOR, "map key type")
-                if k in m:
-                    raise TokenError(BAD_CBOR, "duplicate map key")
-                m[k], pos = self.decode(buf, pos, end, depth + 1)
-            return m, pos
-        if major == 7:
-            if v == 20:
-                return False, pos
-            if v == 21:
-                return True, pos
-            if v == 22:
-                return None, pos
-            raise TokenError(BAD_CBOR, "float or simple value")
-        raise TokenError(BAD_CBOR, "tag")  # major 6
+        """(the item at buf[pos:end], the position after it), nested items included.
+
+        One loop with an explicit stack of open containers, not a call per item: a call
+        of a function with this many locals allocates its frame on the heap in MicroPython
+        (py/objfun.c, VM_MAX_STATE_ON_STACK), and returned (value, pos) pairs are tuples:
+        a token's ~60 items cost ~12 KB of allocations that way."""
+        stack = []        # open containers: [list or dict, items still to come, key]
+        maxd = self.max_depth
+        while True:
+            if depth + len(stack) > maxd:
+                raise TokenError(BAD_CBOR, "too deep")
+            self.items += 1
+            if self.items > self.max_items:
+                raise TokenError(BAD_CBOR, "too many items")
+            if pos >= end:
+                raise TokenError(BAD_CBOR, "truncated")
+            ib = buf[pos]
+            major = ib >> 5
+            v = ib & 31
+            pos += 1
+            if v >= 24:
+                if v > 27:
+                    raise TokenError(BAD_CBOR, "indefinite length or reserved")
+                n = 1 << (v - 24)
+                if pos + n > end:
+                    raise TokenError(BAD_CBOR, "truncated")
+                v = 0
+                i = pos
+                pos += n
+                while i < pos:
+                    v = (v << 8) | buf[i]
+                    i += 1
+                if v < (24 if n == 1 else 1 << (4 * n)):
+                    raise TokenError(BAD_CBOR, "not shortest form")
+            if major == 0:
+                val = v
+            elif major == 1:
+                val = -1 - v
+            elif major == 2 or major == 3:
+                if v > end - pos:
+                    raise TokenError(BAD_CBOR, "string longer than the data")
+                if isinstance(buf, bytes):
+                    val = buf[pos:pos + v]
+                else:
+                    val = bytes(memoryview(buf)[pos:pos + v])
+                pos += v
+                if major == 3:
+                    try:
+                        val = str(val, "utf-8")  # MicroPython validates UTF-8 here
+                    except Exception:  # UnicodeError
+                        raise TokenError(BAD_CBOR, "bad utf-8")
+            elif major == 4:
+                if v > end - pos:  # every item takes at least one byte
+                    raise TokenError(BAD_CBOR, "array longer than the data")
+                if v:
+                    stack.append([[], v, _NOKEY])
+                    continue
+                val = []
+            elif major == 5:
+                if 2 * v > end - pos:
+                    raise TokenError(BAD_CBOR, "map longer than the data")
+                if v:
+                    stack.append([{}, v, _NOKEY])
+                    continue
+                val = {}
+            elif major == 7:
+                if v == 20:
+                    val = False
+                elif v == 21:
+                    val = True
+                elif v == 22:
+                    val = None
+                else:
+                    raise TokenError(BAD_CBOR, "float or simple value")
+            else:
+                raise TokenError(BAD_CBOR, "tag")  # major 6
+            # the item is whole: into its container; a container whole in turn is an item
+            while stack:
+                top = stack[-1]
+                c = top[0]
+                if isinstance(c, dict):
+                    if top[2] is _NOKEY:
+                        if not isinstance(val, (int, str)) or isinstance(val, bool):
+                            raise TokenError(BAD_CBOR, "map key type")
+                        if val in c:
+                            raise TokenError(BAD_CBOR, "duplicate map key")
+                        top[2] = val
+                        break              # its value comes next
+                    c[top[2]] = val
+                    top[2] = _NOKEY
+                else:
+                    c.append(val)
+                top[1] -= 1
+                if top[1]:
+                    break
+                stack.pop()
+                val = c
+            else:
+                return val, pos
+
+
+_NOKEY = object()   # a map entry whose key has not come yet
 
 
 def loads(buf, start=0, end=-1, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
