@@ -277,7 +277,7 @@ def add_parser(sub):
     f.add_argument("--sample", type=float, default=0.1, help="share of the fleet (default 0.1)")
     f.add_argument("--full", action="store_true", help="the whole fleet (270 buses)")
     f.add_argument("--store", default=None, help="back office store (default SQLite in --out)")
-    f.add_argument("--out", default="build/fleet")
+    f.add_argument("--out", default=None, help="default build/fleet (build/fleet-full)")
     f.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     f.add_argument("--serve", type=float, default=0,
                    help="keep the back office up this many seconds (the dashboard)")
@@ -286,6 +286,7 @@ def add_parser(sub):
 
 def run(args):
     plan = fm.Plan(args.seed, 1.0 if args.full else args.sample)
+    args.out = args.out or ("build/fleet-full" if args.full else "build/fleet")
     print("fleet day: %(buses)d of %(fleet)d buses, %(noncash_trips)d non-cash trips, "
           "%(wallets)d wallets, seed %(seed)d" % plan.summary(), flush=True)
     fleet = Fleet(plan, args.out, args.store, args.jobs,

@@ -38,6 +38,8 @@ def main(argv=None):
     s.add_argument("--port", type=int, default=8090)
     s.add_argument("--operator-key", help="PEM: publish deny deltas every --interval s")
     s.add_argument("--interval", type=float, default=60.0)
+    s.add_argument("--operator-token-file",
+                   help="file holding the operator credential for /dashboard (else closed)")
     r = sub.add_parser("register-depot")
     r.add_argument("depot_id")
     r.add_argument("secret_hex")
@@ -86,7 +88,11 @@ def main(argv=None):
             print("published deny delta version %d" % v if v else "nothing new to deny")
         else:
             key = hb.load_private_key(a.operator_key) if a.operator_key else None
-            srv = BackofficeServer(store, a.host, a.port).start()
+            srv = BackofficeServer(store, a.host, a.port)
+            if a.operator_token_file:   # the dashboard (host/backoffice/dashboard.py)
+                with open(a.operator_token_file) as f:
+                    srv.operator_token = f.read().strip() or None
+            srv.start()
             print("back office (%s) serving on %s" % (store.be.name, srv.url), flush=True)
             try:
                 while True:
