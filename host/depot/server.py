@@ -1,5 +1,6 @@
-"""The depot's HTTP service (docs/sync-api.md, API version 2), on the standard library's
-threading server.
+"""The depot's HTTP service (docs/sync-api.md, API version 2): Starlette routes served by
+uvicorn (host/httpservice.py: bounded heads, bodies and JSON; every refusal a JSON 4xx),
+request bodies validated by pydantic models, store work on worker threads.
 
 Validators talk plain HTTP/1.1 with `Connection: close` (one exchange per connection keeps
 the firmware client's state machine small). Every answer is JSON except bundle downloads
@@ -10,126 +11,121 @@ can neither make a validator drop taps nor set its clock). A client of API versi
 """
 
 import html
-import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
+from typing import Annotated, Optional
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.responses import Response
+from starlette.routing import Route, Router
 
 from host import synckeys
 from host.depot import wire
 from host.depot.errors import DepotError
 from host.depot.store import DepotStore
-from host.httpservice import HTTPService
+from host.httpservice import Cut, Edge, HTTPService, header, json_response, parse_json, \
+    read_body
 
 MAX_HELLO = 4096
 API = 2
-_DEV = r"([!-.0-~]{1,64})"  # printable ASCII without '/' or space
-ROUTES = [
-    ("POST", re.compile(r"^/v2/sync/%s/batch$" % _DEV), "batch"),
-    ("POST", re.compile(r"^/v2/sync/%s/hello$" % _DEV), "hello"),
-    ("POST", re.compile(r"^/v2/sync/%s/report$" % _DEV), "report"),
-    ("GET", re.compile(r"^/v2/bundles/(\d{1,3})/(\d{1,10})$"), "bundle"),
-    ("GET", re.compile(r"^/v2/time$"), "time"),
-    ("GET", re.compile(r"^/v2/status$"), "status"),
-    ("GET", re.compile(r"^/$"), "page"),
-    ("*", re.compile(r"^/v1/(?:sync/%s/)?" % _DEV), "old"),
-]
+_DEV = re.compile(r"^[!-.0-~]{1,64}$")  # printable ASCII without '/' or space
 OLD_API = ("this depot speaks sync API version %d (docs/sync-api.md): update the validator "
            "firmware" % API)
 
+# --- request models (docs/sync-api.md, docs/ranges.md: every number a u32) ------------------
+U32 = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
+_Strict = ConfigDict(strict=True, extra="ignore")
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 15  # a stalled client cannot hold a thread for ever
-    server_version = "brt-depot/1"
 
-    def log_message(self, fmt, *args):  # quiet: the status page and store tell the story
-        pass
+class Hello(BaseModel):
+    model_config = _Strict
+    v: int
+    nonce: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
+    trusted: bool
+    time: U32 = 0
+    inc: U32 = 0
+    last_seq: U32 = 0
+    unsent: U32 = 0
+    have: Annotated[dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")], U32],
+                    Field(max_length=16)] = {}
 
-    def _route(self, method):
-        path = self.path.split("?", 1)[0]
-        for m, rx, name in ROUTES:
-            if m != method and m != "*":
-                continue
-            mt = rx.match(path)
-            if mt:
-                return getattr(self, "do_" + name), mt.groups()
-        return None, ()
 
-    def _dispatch(self, method):
-        app = self.server.app
-        self.close_connection = True  # one exchange per connection (docs/sync-api.md)
-        fn, args = self._route(method)
-        try:
-            if fn is None:
-                raise DepotError("not_found", self.path, 404)
-            fn(app, *args)
-        except DepotError as e:
-            app.count("error_" + e.reason)
-            self._json(e.status, {"error": e.reason, "detail": e.detail})
-        except (ConnectionError, TimeoutError):
-            pass  # the client went away; nothing was acknowledged
-        except Exception as e:  # noqa: BLE001 - the service keeps running; the client retries
-            app.count("error_internal")
-            self._json(500, {"error": "internal", "detail": type(e).__name__})
+class TimeRefused(BaseModel):
+    model_config = _Strict
+    offered: U32
+    device: U32
+    why: Annotated[str, StringConstraints(max_length=32)]
 
-    def do_POST(self):  # noqa: N802 - http.server naming
-        self._dispatch("POST")
 
-    def do_GET(self):  # noqa: N802
-        self._dispatch("GET")
+class Report(BaseModel):
+    model_config = _Strict
+    refused: Annotated[list[tuple[U32, U32, Annotated[str, StringConstraints(
+        pattern=r"^[ -~]{1,32}$")]]], Field(max_length=64)] = []
+    time: Optional[TimeRefused] = None
 
-    # --- helpers --------------------------------------------------------------------------
-    def _body(self, limit):
-        try:
-            n = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            raise DepotError("malformed", "Content-Length required", 411) from None
-        if n < 0 or n > limit:
-            raise DepotError("too_large", "%d bytes" % n, 413)
-        data = self.rfile.read(n)
-        if len(data) != n:  # cut mid-upload: nothing is stored, nothing acknowledged
-            raise ConnectionError("short body")
-        return data
 
-    def _send(self, code, ctype, data, extra=()):
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        for k, v in extra:
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-        self.close_connection = True
+def _model(cls, obj, what):
+    try:
+        return cls.model_validate(obj)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise DepotError("malformed", "%s: %s %s" % (what, ".".join(map(str, err["loc"])),
+                                                       err["msg"])[:160]) from None
 
-    def _json(self, code, obj):
-        try:
-            self._send(code, "application/json", json.dumps(obj).encode())
-        except (ConnectionError, TimeoutError):
-            pass
 
-    def _authed(self, app, device_id, body):
-        """The device's sync key, once the body's MAC checked under it."""
-        key = app.store.sync_key(device_id)
-        if key is None:
-            raise DepotError("unknown_device", device_id, 404)
-        if not wire.check_mac(key, body, self.headers.get("X-BRT-MAC")):
-            raise DepotError("bad_mac", device_id, 401)
-        return key
+def _json_body(body, what):
+    try:
+        return parse_json(body)
+    except ValueError as e:
+        raise DepotError("malformed", "%s: %s" % (what, str(e)[:120])) from None
 
-    # --- endpoints ------------------------------------------------------------------------
-    def do_old(self, app, device_id=None):
-        # an old client: a clear refusal, never an answer it could half-understand
-        app.count("old_client")
-        if device_id and app.store.sync_key(device_id) is not None:
-            app.store.old_client(device_id, self.path.split("/")[1])
-        raise DepotError("api_version", OLD_API, 426)
 
-    def do_batch(self, app, device_id):
-        body = self._body(wire.MAX_BODY)
-        key = self._authed(app, device_id, body)
+def _device(request):
+    dev = request.path_params["device_id"]
+    if not _DEV.match(dev):
+        raise DepotError("not_found", request.url.path[:200], 404)
+    return dev
+
+
+def _authed(app, device_id, body, request):
+    """The device's sync key, once the body's MAC checked under it."""
+    key = app.store.sync_key(device_id)
+    if key is None:
+        raise DepotError("unknown_device", device_id, 404)
+    if not wire.check_mac(key, body, header(request, "x-brt-mac", 64)):
+        raise DepotError("bad_mac", device_id, 401)
+    return key
+
+
+def _run(fn, *args):
+    """Store work (SQLite, blocking) on a worker thread, off the event loop."""
+    return anyio.to_thread.run_sync(fn, *args)
+
+
+# --- endpoints ---------------------------------------------------------------------------
+async def do_old(request):
+    # an old client: a clear refusal, never an answer it could half-understand
+    app = request.scope["depot"]
+    app.count("old_client")
+    parts = request.url.path.split("/")
+    dev = parts[3] if len(parts) > 4 and parts[2] == "sync" else None
+    if dev and _DEV.match(dev):
+        def note():
+            if app.store.sync_key(dev) is not None:
+                app.store.old_client(dev, "v1")
+        await _run(note)
+    raise DepotError("api_version", OLD_API, 426)
+
+
+async def do_batch(request):
+    app = request.scope["depot"]
+    device_id = _device(request)
+    body = await read_body(request, wire.MAX_BODY)
+
+    def work():
+        key = _authed(app, device_id, body, request)
         dev, inc, _dtime, recs = wire.decode_batch(body)
         if dev != device_id:
             raise DepotError("malformed", "device id in body differs from the URL")
@@ -137,33 +133,30 @@ class _Handler(BaseHTTPRequestHandler):
         app.count("taps_new", new)
         app.count("taps_dup", dup)
         app.count("taps_conflict", conf)
-        app.fault("after_commit", device_id)
-        acked = recs[-1][0]
-        self._json(200, {"acked": acked, "stored": new, "duplicates": dup, "conflicts": conf,
-                         "time": int(app.clock()), "ack_mac": synckeys.ack_mac(
-                             key, bytes.fromhex(self.headers.get("X-BRT-MAC")), acked)})
-
-    def do_hello(self, app, device_id):
-        body = self._body(MAX_HELLO)
-        key = self._authed(app, device_id, body)
         try:
-            h = json.loads(body)
-            if not isinstance(h, dict) or h.get("v") != API:
-                raise DepotError("api_version", OLD_API, 426)
-            nonce = bytes.fromhex(h["nonce"])
-            if len(nonce) != 16:
-                raise ValueError("nonce")
-            have = {int(k): _u32(v) for k, v in h.get("have", {}).items()}
-            unsent = _u32(h.get("unsent", 0))
-            dtime = _u32(h.get("time", 0))
-            inc = _u32(h.get("inc", 0))
-            last_seq = _u32(h.get("last_seq", 0))
-            trusted = h.get("trusted")
-            if not isinstance(trusted, bool):
-                raise TypeError
-        except (ValueError, TypeError, AttributeError, KeyError):
-            raise DepotError("malformed", "hello body") from None
-        app.store.hello(device_id, dtime, unsent, have, inc, last_seq, trusted)
+            app.fault("after_commit", device_id)
+        except ConnectionError:
+            raise Cut("test hook") from None
+        acked = recs[-1][0]
+        return {"acked": acked, "stored": new, "duplicates": dup, "conflicts": conf,
+                "time": int(app.clock()), "ack_mac": synckeys.ack_mac(
+                    key, bytes.fromhex(header(request, "x-brt-mac", 64)), acked)}
+    return json_response(200, await _run(work))
+
+
+async def do_hello(request):
+    app = request.scope["depot"]
+    device_id = _device(request)
+    body = await read_body(request, MAX_HELLO)
+
+    def work():
+        key = _authed(app, device_id, body, request)
+        obj = _json_body(body, "hello body")
+        if not isinstance(obj, dict) or obj.get("v") != API or isinstance(obj.get("v"), bool):
+            raise DepotError("api_version", OLD_API, 426)
+        h = _model(Hello, obj, "hello body")
+        have = {int(k): v for k, v in h.have.items()}
+        app.store.hello(device_id, h.time, h.unsent, have, h.inc, h.last_seq, h.trusted)
         skip = app.store.refused_for_good(device_id)
         offers = []
         for kind, (version, size) in sorted(app.store.latest_bundles().items()):
@@ -172,64 +165,72 @@ class _Handler(BaseHTTPRequestHandler):
                 offers.append({"kind": kind, "version": version, "size": size,
                                "path": "/v2/bundles/%d/%d" % (kind, version)})
         t = int(app.clock())
-        self._json(200, {"v": API, "time": t, "time_mac": synckeys.time_mac(key, nonce, t),
-                         "bundles": offers})
+        return {"v": API, "time": t, "time_mac": synckeys.time_mac(
+            key, bytes.fromhex(h.nonce), t), "bundles": offers}
+    return json_response(200, await _run(work))
 
-    def do_report(self, app, device_id):
-        body = self._body(MAX_HELLO)
-        self._authed(app, device_id, body)
-        try:
-            r = json.loads(body)
-            refused = []
-            for kind, version, reason in r.get("refused", []):
-                if not (isinstance(reason, str) and 0 < len(reason) <= 32 and
-                        reason.isprintable()):
-                    raise ValueError("reason")
-                refused.append((_u32(kind), _u32(version), reason))
-            tr = r.get("time")
-            if tr is not None:
-                tr = {"offered": _u32(tr["offered"]), "device": _u32(tr["device"]),
-                      "why": str(tr["why"])[:32]}
-        except (ValueError, TypeError, AttributeError, KeyError):
-            raise DepotError("malformed", "report body") from None
-        app.store.report(device_id, refused, tr)
+
+async def do_report(request):
+    app = request.scope["depot"]
+    device_id = _device(request)
+    body = await read_body(request, MAX_HELLO)
+
+    def work():
+        _authed(app, device_id, body, request)
+        r = _model(Report, _json_body(body, "report body"), "report body")
+        tr = None if r.time is None else {"offered": r.time.offered, "device": r.time.device,
+                                          "why": r.time.why}
+        app.store.report(device_id, [tuple(x) for x in r.refused], tr)
         app.count("reports")
-        self._json(200, {"ok": True})
-
-    def do_bundle(self, app, kind, version):
-        data = app.store.bundle(int(kind), int(version))
-        if data is None:
-            raise DepotError("not_found", "bundle %s/%s" % (kind, version), 404)
-        start = 0
-        rng = self.headers.get("Range")
-        if rng:  # resume a cut download: "bytes=N-"
-            m = re.match(r"^bytes=(\d{1,10})-$", rng.strip())
-            if not m or int(m.group(1)) > len(data):
-                raise DepotError("bad_range", rng, 416)
-            start = int(m.group(1))
-        app.count("bundle_bytes", len(data) - start)
-        extra = [("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))] \
-            if rng else []
-        try:
-            self._send(206 if rng else 200, "application/octet-stream", data[start:], extra)
-        except (ConnectionError, TimeoutError):
-            pass
-
-    def do_time(self, app):
-        self._json(200, {"time": int(app.clock())})
-
-    def do_status(self, app):
-        self._json(200, app.status())
-
-    def do_page(self, app):
-        self._send(200, "text/html; charset=utf-8", status_page(app.status()).encode())
+    await _run(work)
+    return json_response(200, {"ok": True})
 
 
-def _u32(v):
-    """An unsigned 32-bit integer from JSON (bool and float refused), else ValueError."""
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2 ** 32:
-        raise ValueError("not a u32")
-    return v
+async def do_bundle(request):
+    app = request.scope["depot"]
+    kind, version = request.path_params["kind"], request.path_params["version"]
+    if not (re.match(r"^\d{1,3}$", kind) and re.match(r"^\d{1,10}$", version)):
+        raise DepotError("not_found", request.url.path[:200], 404)
+    data = await _run(app.store.bundle, int(kind), int(version))
+    if data is None:
+        raise DepotError("not_found", "bundle %s/%s" % (kind, version), 404)
+    start = 0
+    rng = request.headers.get("range")
+    if rng is not None:  # resume a cut download: "bytes=N-"
+        m = re.match(r"^bytes=(\d{1,10})-$", rng.strip())
+        if not m or int(m.group(1)) > len(data):
+            raise DepotError("bad_range", rng[:64], 416)
+        start = int(m.group(1))
+    app.count("bundle_bytes", len(data) - start)
+    extra = {"Content-Range": "bytes %d-%d/%d" % (start, len(data) - 1, len(data))} \
+        if rng is not None else None
+    return Response(data[start:], 206 if rng is not None else 200, headers=extra,
+                    media_type="application/octet-stream")
+
+
+async def do_time(request):
+    return json_response(200, {"time": int(request.scope["depot"].clock())})
+
+
+async def do_status(request):
+    return json_response(200, await _run(request.scope["depot"].status))
+
+
+async def do_page(request):
+    st = await _run(request.scope["depot"].status)
+    return Response(status_page(st).encode(), 200, media_type="text/html; charset=utf-8")
+
+
+ROUTES = [
+    Route("/v2/sync/{device_id}/batch", do_batch, methods=["POST"]),
+    Route("/v2/sync/{device_id}/hello", do_hello, methods=["POST"]),
+    Route("/v2/sync/{device_id}/report", do_report, methods=["POST"]),
+    Route("/v2/bundles/{kind}/{version}", do_bundle, methods=["GET"]),
+    Route("/v2/time", do_time, methods=["GET"]),
+    Route("/v2/status", do_status, methods=["GET"]),
+    Route("/", do_page, methods=["GET"]),
+    Route("/v1/{rest:path}", do_old),
+]
 
 
 class DepotApp:
@@ -266,16 +267,22 @@ class DepotApp:
 
 
 class DepotServer(HTTPService):
-    """`DepotServer(store, host, port).start()`; `.url`; `.stop()`. Port 0 = ephemeral."""
+    """`DepotServer(store, host, port).start()`; `.url`; `.stop()`. Port 0 = ephemeral.
+    `.app` is the service (store, counters, clock, fault hooks); `.asgi` what uvicorn runs."""
 
     thread_name = "depot-http"
 
     def __init__(self, store, host="127.0.0.1", port=0, clock=time.time, outbox=None):
-        super().__init__(_Handler, host, port)
+        super().__init__(host, port)
         self.app = DepotApp(store, clock, outbox)
+        router = Router(ROUTES, redirect_slashes=False)
+        edge = Edge(router, (DepotError,), on_error=lambda r: self.app.count("error_" + r))
+        app = self.app
 
-    def _attach(self, httpd):
-        httpd.app = self.app
+        async def asgi(scope, receive, send):
+            scope["depot"] = app
+            await edge(scope, receive, send)
+        self.asgi = asgi
 
 
 def _ts(t):
