@@ -10,7 +10,7 @@ STUBS   := $(VENV)/mpstubs
 MP      := $(BIN)/micropython
 PYTEST_ARGS ?=
 
-.PHONY: model gencheck venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full powercut-app sync-property fleet-day
+.PHONY: lock-flood model gencheck venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full powercut-app sync-property fleet-day
 
 venv: $(STAMP)
 
@@ -88,6 +88,10 @@ powercut-full: $(STAMP)
 ## powercut-app: power cuts during taps, 30 sessions (~15 cuts each); make test runs 2
 powercut-app: $(STAMP)
 	BRT_APP_CUT_SESSIONS=30 $(BIN)/python -m pytest tests/host/test_app_powercut.py -q
+
+## lock-flood: 500 resets of a locked virtual board, each under a Ctrl-C flood; make test runs 25
+lock-flood: $(STAMP)
+	BRT_LOCK_FLOOD_RESETS=500 $(BIN)/python -m pytest tests/host/test_lock_flood.py -q -s -k never_reaches
 
 ## sync-property: the sync property test with 300 random interleavings; make test runs 25
 sync-property: $(STAMP)

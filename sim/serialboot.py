@@ -14,9 +14,29 @@
 #
 # Environment: BRT_FLASH (image path), BRT_VBOARD (host path of sim/vboard, also on
 # MICROPYPATH for the first imports), BRT_MODE ("friendly" or "raw").
-# The ESP32 port enables the interrupt character only while it runs boot.py or main.py;
-# the unix port has it on from the start of this script: off while mounting (a Ctrl-C
-# here is a plain byte, as on the ESP32 before boot.py), on for each file.
+#
+# Ctrl-C order, as MicroPython's (commit 1c3c2011 of micropython/micropython):
+#   - ports/esp32/main.c mp_task: `pyexec_frozen_module("_boot.py", false)` (mounts the
+#     flash, interrupt char off), then `pyexec_file_if_exists("boot.py")`, then main.py
+#     only `if (pyexec_mode_kind == PYEXEC_MODE_FRIENDLY_REPL && ret != 0)` (boot.py ended
+#     normally); a SystemExit (PYEXEC_FORCED_EXIT) skips both main.py and the REPL loop;
+#   - shared/runtime/pyexec.c parse_compile_execute: the file is read, parsed and compiled
+#     with the interrupt char still off; `mp_hal_set_interrupt_char(CHAR_CTRL_C)` comes
+#     right before `mp_call_function_0(module_fun)`; afterwards, normal end or exception,
+#     `mp_hal_set_interrupt_char(-1)` then `mp_handle_pending(...)`: a Ctrl-C still
+#     pending after a normal end is raised there and counts as the file's exception.
+# So a Ctrl-C that arrives while boot.py is read or compiled is a plain byte on stdin.
+# The unix port has the interrupt char on from the start of this script: off first thing.
+# The ESP32 keeps a Ctrl-C *pending* (mp_sched_keyboard_interrupt) and raises it at the
+# next branch (py/vm.c pending_exception_check), even after the file switched the
+# interrupt char off; the unix port raises it at once, at any instruction, and only while
+# the char is on (MICROPY_ASYNC_KBD_INTR, ports/unix/variants/mpconfigvariant_common.h;
+# unix_mphal.c sighandler). So the first instants of boot.py, from the switch-on until the
+# file's first kbd_intr() call, are played by `_Window` below: the interrupt char stays
+# off in the process, sim/serialdev.py consumes and counts the Ctrl-Cs that arrive in the
+# window (markers on stdout, the answer in a file), and one that came is raised as
+# KeyboardInterrupt when kbd_intr() returns, after the switch (the board: at the next
+# branch, which is why firmware/boot.py has a branch inside its try).
 while True:
     try:
         import micropython
@@ -31,6 +51,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 READY = "\x00BRT-SERIALBOOT-READY\x00"
+_HOSTDIR = os.getcwd()
 
 
 def _mount():
@@ -55,26 +76,100 @@ def _mount():
     os.umount("/")
     os.mount(vfs, "/")
     os.mount(os.VfsPosix(vb), "/vboard", readonly=True)
+    # the bridge's answers for _Window (its private directory, where this process started)
+    os.mount(os.VfsPosix(_HOSTDIR), "/.serialdev")
     os.chdir("/")
     sys.path[:] = ["", ".frozen", "/lib", "/vboard"]
 
 
+class _Window:
+    # the Ctrl-C window at the start of a file (see the header): `micropython` for the file
+    # is this object until the window closes; everything else is the real module's
+    def __init__(self, real):
+        self._real = real
+        self._open = False
+        self._n = 0
+
+    def open(self):
+        self._n += 1
+        self._open = True
+        sys.stdout.write("\x00BRT-INTR-ON\x00")
+
+    def close(self):
+        # True if a Ctrl-C arrived while the window was open (the bridge counted it)
+        if not self._open:
+            return False
+        self._open = False
+        sys.stdout.write("\x00BRT-INTR-OFF %d\x00" % self._n)
+        path = "/.serialdev/intr-%d" % self._n
+        t0 = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), t0) < 10000:
+            try:
+                with open(path) as f:
+                    hit = f.read() == "1"
+            except OSError:
+                time.sleep_ms(1)
+                continue
+            os.remove(path)
+            return hit
+        return False  # no bridge (run by hand): nobody could type a Ctrl-C
+
+    def kbd_intr(self, c):
+        hit = self.close()
+        self._real.kbd_intr(c)
+        if hit:
+            raise KeyboardInterrupt  # pending from before the switch, raised after it
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def _settle():
+    # pyexec.c after the file: interrupt char off, then mp_handle_pending(): a Ctrl-C
+    # still pending is the file's exception
+    _REAL.kbd_intr(-1)
+    if _WIN.close():
+        raise KeyboardInterrupt
+
+
 def _run(name, g):
-    # like pyexec_file_if_exists: a missing file is no error, an exception is printed
-    # True unless it raised; like the ESP32 port, main.py runs only if boot.py succeeded
+    # pyexec_file_if_exists: a missing file is no error (1); an exception is printed and
+    # makes it 0, which skips main.py (main.c)
     try:
         os.stat(name)
     except OSError:
         return True
     try:
-        with open(name) as f:
-            src = f.read()
-        exec(compile(src, name, "exec"), g)
-    except SystemExit:
-        raise
-    except BaseException as e:  # noqa: B036 - as the ESP32 port: print and go on
-        sys.print_exception(e)
+        try:
+            with open(name) as f:
+                src = f.read()
+            code = compile(src, name, "exec")  # interrupt char still off (pyexec.c)
+            src = None
+            if name == "boot.py":
+                # pyexec.c: mp_hal_set_interrupt_char(CHAR_CTRL_C), played by the window
+                sys.modules["micropython"] = _WIN
+                _WIN.open()
+            else:
+                micropython.kbd_intr(3)  # pyexec.c: mp_hal_set_interrupt_char(CHAR_CTRL_C)
+            exec(code, g)
+            _settle()
+        except SystemExit:
+            _REAL.kbd_intr(-1)
+            _WIN.close()
+            raise
+        except BaseException as e:  # noqa: B036 - as the ESP32 port: print and go on
+            _REAL.kbd_intr(-1)
+            _WIN.close()  # pyexec.c: ..._AND_CLEAR_EXCEPTIONS
+            sys.print_exception(e)
+            return False
+    except KeyboardInterrupt:
+        # a second Ctrl-C that landed in the handler above before its switch: the unix
+        # port raises at once, where the board is in C (pyexec.c) and cannot be
+        # interrupted; pyexec then clears what is pending (..._AND_CLEAR_EXCEPTIONS)
+        _REAL.kbd_intr(-1)
         return False
+    finally:
+        sys.modules.pop("micropython", None)
     return True
 
 
@@ -86,10 +181,12 @@ except Exception as e:  # noqa: BLE001 - never fall through to a REPL on the hos
     raise SystemExit(3) from None
 # tell sim/serialdev.py that Ctrl-C may now be delivered as an interrupt (it holds them
 # back until here: before this the host's filesystem is still mounted)
+_REAL = micropython
+_WIN = _Window(_REAL)
 sys.stdout.write(READY)
-micropython.kbd_intr(3)
 if _run("boot.py", globals()) and os.getenv("BRT_MODE") != "raw":
-    micropython.kbd_intr(3)
     _run("main.py", globals())
+# the REPL: the unix port's own turns the interrupt char on for each line it runs
+micropython = _REAL
 micropython.kbd_intr(3)
 del _mount, _run

@@ -55,10 +55,22 @@ VBOARD = os.path.join(ROOT, "sim", "vboard")
 CTRL_C = 0x03
 EXIT_RESET = 70  # sim/vboard/machine.py: machine.reset()
 _READY = b"\x00BRT-SERIALBOOT-READY\x00"  # sim/serialboot.py: flash mounted, Ctrl-C safe
+# sim/serialboot.py _Window: boot.py's Ctrl-C window opens / closes (answer in a file)
+_WIN_ON = b"\x00BRT-INTR-ON\x00"
+_WIN_OFF = b"\x00BRT-INTR-OFF "
 _RAW_MARK = b"raw REPL; CTRL-B to exit"
 _FRIENDLY_MARK = b'Type "help()" for more information.'
 _BANNER = b"MicroPython "
 _OUT_LIMIT = 1 << 20
+
+
+def _state(pid):
+    """The process state letter from /proc (T: stopped), or "" if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def _sigint_caught(pid):
@@ -98,6 +110,7 @@ class SerialDevice:
         self.port = None
         self.output = bytearray()  # everything the device printed (last 1 MB), for tests
         self.boots = 0
+        self.pending_raised = 0  # Ctrl-Cs raised in boot.py after its switch (_Window)
         self._proc = None
         self._inner = None
         self._mode = "friendly"
@@ -196,6 +209,9 @@ class SerialDevice:
         self._swallow = mode == "raw"  # hide the unix banner, then enter the raw REPL
         self._ready = False
         self._boot_out = b""
+        self._window = False  # boot.py's Ctrl-C window open (sim/serialboot.py _Window)
+        self._window_hits = 0
+        self._marks = b""
         self._tail = b""
         self.boots += 1
         if self._pending:
@@ -245,13 +261,43 @@ class SerialDevice:
                     self._exited()
 
     def _from_host(self, data):
-        if CTRL_C in data and self._proc is not None and self._ready and \
-                _sigint_caught(self._proc.pid):
-            # the interrupt character: consumed, as the ESP32's UART/USB driver does
-            data = data.replace(bytes([CTRL_C]), b"")
-            os.kill(self._proc.pid, signal.SIGINT)
+        if CTRL_C in data and self._proc is not None and self._ready:
+            if self._window:
+                # boot.py's first instants (sim/serialboot.py _Window): the board keeps
+                # the Ctrl-C pending; it is raised when boot.py's kbd_intr() returns
+                self._window_hits += 1
+                data = data.replace(bytes([CTRL_C]), b"")
+            elif self._interrupt():
+                # the interrupt character: consumed, as the ESP32's UART/USB driver does
+                data = data.replace(bytes([CTRL_C]), b"")
         if data:
             self._to_device(data)
+
+    def _interrupt(self):
+        """SIGINT the firmware if its interrupt character is on; False if it is off (then
+        Ctrl-C is a plain byte). The process is stopped while this looks, so it cannot
+        switch the character off between the look and the signal (the unix port's
+        default action for SIGINT, once off, is to die)."""
+        pid = self._proc.pid
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except OSError:
+            return False
+        try:
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end and _state(pid) not in ("T", "t", "Z", "X", ""):
+                time.sleep(0.0002)
+            if not _sigint_caught(pid):
+                return False
+            os.kill(pid, signal.SIGINT)  # delivered as it continues, to the same handler
+            return True
+        except OSError:
+            return False
+        finally:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except OSError:
+                pass
 
     def _to_device(self, data):
         if self._inner is None:
@@ -273,8 +319,9 @@ class SerialDevice:
             self._ready = True
             data = self._boot_out[:i] + self._boot_out[i + len(_READY):]
             self._boot_out = b""
-            if not data:
-                return
+        data = self._window_marks(data)
+        if not data:
+            return
         # cooked stdout as on the ESP32: a lone "\n" becomes "\r\n"
         out = bytearray()
         for b in data:
@@ -291,6 +338,37 @@ class SerialDevice:
             self._mode = "raw" if r > f else "friendly"
         self._tail = tail[-64:]
         self._to_host(data)
+
+    def _window_marks(self, data):
+        # take sim/serialboot.py's window markers out of the output and answer them
+        data = self._marks + data
+        self._marks = b""
+        out = b""
+        while True:
+            i = data.find(b"\x00BRT-INTR-")
+            if i < 0:
+                break
+            j = data.find(b"\x00", i + 1)
+            if j < 0:
+                self._marks, data = data[i:], data[:i]
+                return out + data
+            mark, out, data = data[i:j + 1], out + data[:i], data[j + 1:]
+            if mark == _WIN_ON:
+                self._window, self._window_hits = True, 0
+            elif mark.startswith(_WIN_OFF):
+                n = int(mark[len(_WIN_OFF):-1] or b"0")
+                hit = self._window and self._window_hits > 0
+                self.pending_raised += hit
+                self._window = False
+                tmp = os.path.join(self._cwd, ".intr-%d" % n)
+                with open(tmp, "w") as f:
+                    f.write("1" if hit else "0")
+                os.replace(tmp, os.path.join(self._cwd, "intr-%d" % n))
+        # a marker may be cut at the end of this read: keep a trailing NUL back
+        k = data.rfind(b"\x00")
+        if k >= 0 and b"\x00BRT-INTR-".startswith(data[k:k + 11]):
+            self._marks, data = data[k:], data[:k]
+        return out + data
 
     def _filter_banner(self, data):
         # after a soft reset in the raw REPL: pass boot.py's output, drop the unix port's
