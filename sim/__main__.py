@@ -3,7 +3,7 @@
     python -m sim                      the terminal UI (Textual)
     python -m sim tap --wallet NAME    headless: an NFC tap, one JSON decision per line
     python -m sim qr 'TEXT' | --wallet NAME
-    python -m sim scenario FILE
+    python -m sim scenario FILE [--keep-state]   (fresh state unless --keep-state)
     python -m sim conformance --keys DIR --cases DIR   a wallet partner's kit
     python -m sim fleet [--full] [--seed N] [--store URL]   a fleet day, reconciled
 Options: --state DIR (default build/sim), --fresh (new flash and keys), --heap SIZE.
@@ -29,8 +29,11 @@ def build_parser():
     q.add_argument("text", nargs="?")
     q.add_argument("--wallet", choices=simworld.WALLET_ORDER)
     q.add_argument("--times", type=int, default=1)
-    s = sub.add_parser("scenario", help="run a scenario file")
+    s = sub.add_parser("scenario", help="run a scenario file (from a fresh state)")
     s.add_argument("file")
+    s.add_argument("--keep-state", action="store_true",
+                   help="run on the state folder as it is (default: a fresh one, so the "
+                        "result does not depend on earlier runs)")
     from sim import conformance
     conformance.add_parser(sub)
     from sim import fleet
@@ -42,7 +45,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.cmd is None:
         from sim import ui
-        return ui.main(args.state)
+        return ui.main(args.state, args.fresh)
     if args.cmd == "fleet":
         from sim import fleet
         return fleet.run(args)

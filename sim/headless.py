@@ -3,7 +3,8 @@
     python -m sim tap --wallet regular [--times 2]
     python -m sim qr 'BRT1:...'            # any QR text, e.g. a partner wallet's own
     python -m sim qr --wallet concession
-    python -m sim scenario FILE             # a scripted day, see docs/validator.md
+    python -m sim scenario FILE             # a scripted day, see docs/validator.md; from
+                                            # a fresh state unless --keep-state
 
 Each decision is printed as one JSON object per line on stdout: answer, reason (code and
 name), fare, channel, the journal sequence number and the timings by stage in ms.
@@ -123,7 +124,9 @@ def _int(args, where):
 
 def run(args, out=sys.stdout, err=sys.stderr):
     """args: the parsed argparse namespace of `python -m sim <cmd>`; returns an exit code."""
-    board = SimBoard(args.state, heap=args.heap, fresh=args.fresh)
+    # a scenario starts from a fresh state (keys, flash, depot) unless told to keep it
+    fresh = args.fresh or (args.cmd == "scenario" and not getattr(args, "keep_state", False))
+    board = SimBoard(args.state, heap=args.heap, fresh=fresh)
     try:
         if args.cmd == "scenario":
             try:

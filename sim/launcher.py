@@ -73,6 +73,8 @@ class SimBoard(DepotMixin):
         self._supervisor = None
         self._stopping = False
         self._lock = threading.Lock()
+        self._waiting = None       # label of the tap waiting for its answer
+        self._lockf = None         # the state folder's lock (lock())
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -80,7 +82,31 @@ class SimBoard(DepotMixin):
     def image(self):
         return self.state / "flash.img"
 
+    def lock(self):
+        """One simulator per state folder: a second one (`make sim` twice, or `python -m sim
+        tap` while `make sim` runs) would write the same simulated flash and reuse journal
+        sequence numbers. The lock is the kernel's (flock): it goes when the process does."""
+        if getattr(self, "_lockf", None) is not None:
+            return
+        import fcntl
+        self.state.mkdir(parents=True, exist_ok=True)
+        f = open(self.state / "sim.lock", "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            who = f.read().strip() or "?"
+            f.close()
+            raise SimError("another simulator (pid %s) is using %s: stop it, or give this "
+                           "one its own --state DIR" % (who, self.state)) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._lockf = f
+
     def start(self):
+        self.lock()
         if self.fresh and self.state.exists():
             # a new world: new keys, a blank flash, a new depot database
             import shutil
@@ -179,6 +205,9 @@ class SimBoard(DepotMixin):
         if getattr(self, "depot_srv", None) is not None:
             self.depot_srv.stop()
             self.depot_srv = None
+        if getattr(self, "_lockf", None) is not None:
+            self._lockf.close()  # releases the flock
+            self._lockf = None
 
     def power_cut(self, restart=True):
         """Cut the power (SIGKILL at whatever instruction) and, by default, power on again."""
@@ -189,6 +218,13 @@ class SimBoard(DepotMixin):
             self._reader.join(5)
         with self._lock:
             self._expect_exit = False
+        if self._waiting is not None:
+            # a tap in flight: the rider got no answer; say so (the journal, after the
+            # reboot, shows whether its record was durable - docs/validator.md Durability)
+            d = {"power_cut": True, "wallet": self._waiting, "answer": None,
+                 "reason": None, "reason_name": "power cut before the answer", "fare": 0}
+            self.history.append(d)
+            self.decisions.put(d)
         self.host.antenna.remove()
         if restart:
             self._spawn()
@@ -246,11 +282,14 @@ class SimBoard(DepotMixin):
                 return
 
     def next_decision(self, timeout=30):
+        self._waiting = self.label
         try:
             return self.decisions.get(timeout=timeout)
         except queue.Empty:
             raise SimError("no decision from the validator within %d s (screen: %r)"
                            % (timeout, self.screen())) from None
+        finally:
+            self._waiting = None
 
     def phone(self, wallet=None, answer_fn=None, chunk=ht.CHUNK):
         """An NFC phone (ISO-DEP card) answering SELECT and TAP like the wallet app

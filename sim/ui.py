@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, RichLog, Static
 
 from sim import world as simworld
@@ -24,16 +24,30 @@ ANSWERS = {0: "BERHASIL", 1: "DITOLAK", 2: "SUDAH BAYAR"}
 COLOURS = {0: "bold green", 1: "bold red", 2: "bold yellow"}
 
 
+NARROW = 150  # columns below which the panels stack (and the body scrolls)
+
+
 class ValidatorApp(App):
     TITLE = "BRT validator — simulator"
+    # The most useful first: the summary (chosen wallet, last decision) is always on top;
+    # wide terminals get two columns, narrow ones (80x24 up) one scrolling column with the
+    # OLED as text instead of its 128-pixel-wide picture.
     CSS = """
-    #left { width: 134; }
+    #summary { height: 3; padding: 0 1; background: $boost; }
+    #body { height: 1fr; }
+    #cols { height: auto; }
+    #left { width: 134; height: auto; }
+    #right { height: auto; }
     #oled { height: 34; border: round $accent; padding: 0 0; background: #05080f; color: #96dcff; }
     #lights { height: 3; border: round $panel; }
     #status { height: 9; border: round $panel; }
-    #wallets { height: 12; border: round $panel; }
-    #decisions { height: 1fr; border: round $panel; }
+    #wallets { height: 10; border: round $panel; }
+    #decisions { height: 14; border: round $panel; }
     #console { height: 10; border: round $panel; }
+    .narrow #cols { layout: vertical; }
+    .narrow #left { width: 100%; }
+    .narrow #oled { height: 8; }
+    .narrow #decisions { height: 10; }
     """
     BINDINGS = [
         Binding("1", "wallet(0)", "regular", show=False),
@@ -54,6 +68,7 @@ class ValidatorApp(App):
         Binding("c", "clock_now", "clock now"),
         Binding("d", "depot", "depot Wi-Fi"),
         Binding("r", "revoke", "revoke at depot"),
+        Binding("f", "filter", "@@STATUS lines"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -65,18 +80,21 @@ class ValidatorApp(App):
         self.at_depot = False
         self.busy = False
         self.shown = 0              # decisions already in the table
+        self.show_status = False    # @@STATUS lines in the console (key f)
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal():
-            with Vertical(id="left"):
-                yield Static("starting…", id="oled")
-                yield Static("", id="lights")
-                yield Static("", id="status")
-            with Vertical():
-                yield Static("", id="wallets")
-                yield DataTable(id="decisions", zebra_stripes=True)
-                yield RichLog(id="console", max_lines=300)
+        yield Static("starting…", id="summary")
+        with VerticalScroll(id="body"):
+            with Horizontal(id="cols"):
+                with Vertical(id="left"):
+                    yield Static("starting…", id="oled")
+                    yield Static("", id="lights")
+                    yield Static("", id="status")
+                with Vertical(id="right"):
+                    yield Static("", id="wallets")
+                    yield DataTable(id="decisions", zebra_stripes=True)
+                    yield RichLog(id="console", max_lines=300)
         yield Footer()
 
     def on_mount(self):
@@ -85,12 +103,22 @@ class ValidatorApp(App):
         self.query_one("#status").border_title = "validator"
         self.query_one("#wallets").border_title = "phone wallet (1-8 choose)"
         self.query_one("#decisions").border_title = "decisions"
-        self.query_one("#console").border_title = "console"
+        self.query_one("#console").border_title = "console (f: @@STATUS lines)"
         t = self.query_one("#decisions", DataTable)
-        t.add_columns("#", "time", "ch", "wallet", "answer", "reason", "fare", "ms")
+        # the columns a developer reads first come first: they stay visible at 80 columns
+        t.add_columns("#", "answer", "fare", "ms", "reason", "wallet", "ch", "time")
+        self._layout(self.size.width)
         self._render_wallets()
         self.start_board()
         self.set_interval(0.25, self.refresh_view)
+
+    def on_resize(self, event):
+        self._layout(event.size.width)
+
+    def _layout(self, width):
+        self.set_class(width < NARROW, "narrow")
+        self.query_one("#oled").border_title = \
+            "OLED (text)" if width < NARROW else "OLED 128×64"
 
     # --- the board runs in threads: the UI never waits on it --------------------------
 
@@ -107,6 +135,8 @@ class ValidatorApp(App):
             self.busy = False
 
     def _console(self, line):
+        if line.startswith("@@STATUS") and not self.show_status:
+            return  # once a second: shown in the status panel, not in the console
         try:
             self.call_from_thread(self.query_one("#console", RichLog).write, line)
         except RuntimeError:  # called on the UI thread itself
@@ -193,6 +223,10 @@ class ValidatorApp(App):
         self._console("[sim] back office revoked %s: deny list v%d at the depot (synced "
                       "when the bus is in the depot's Wi-Fi, key d)" % (name, v))
 
+    def action_filter(self):
+        self.show_status = not self.show_status
+        self._console("[sim] @@STATUS lines %s" % ("shown" if self.show_status else "hidden"))
+
     async def action_quit(self):
         self.board.stop()
         self.exit()
@@ -205,12 +239,45 @@ class ValidatorApp(App):
             mark = "▶" if i == self.wallet else " "
             lines.append("%s %d %-15s %s" % (mark, i + 1, name, simworld.WALLETS[name]))
         self.query_one("#wallets", Static).update("\n".join(lines))
+        self._render_summary()
+
+    def _render_summary(self):
+        name = simworld.WALLET_ORDER[self.wallet]
+        out = Text()
+        out.append("wallet %d %s" % (self.wallet + 1, name), style="bold")
+        out.append("  %s\n" % simworld.WALLETS[name], style="dim")
+        h = self.board.history
+        if not h:
+            out.append("last: no tap yet (n: NFC tap, s: QR scan)\n")
+        else:
+            d = h[-1]
+            out.append("last: ")
+            if d.get("power_cut"):
+                out.append("CUT BY POWER", style="bold magenta")
+                out.append(" %s: no answer given; after the reboot the journal tells "
+                           "whether it was recorded" % d.get("wallet", "?"))
+            else:
+                out.append(ANSWERS.get(d.get("answer"), "?"),
+                           style=COLOURS.get(d.get("answer"), ""))
+                out.append(" Rp %s  %s ms  %s %s  %s %s" % (
+                    d.get("fare", 0), _total_ms(d), d.get("reason"),
+                    d.get("reason_name", ""), d.get("channel", "?"), d.get("wallet", "-")))
+            out.append("\n")
+        b = self.board
+        running = b.fw is not None and b.fw.proc is not None and b.fw.proc.poll() is None
+        st = b.status
+        out.append("firmware %s  boots %d  faults: %s" % (
+            ("ready" if st.get("ready") else "booting") if running else "stopped", b.boots,
+            ", ".join(st.get("faults", [])) or "none"), style="dim")
+        self.query_one("#summary", Static).update(out)
 
     def refresh_view(self):
         b = self.board
+        self._render_summary()
         if b.host is None:
             return
-        self.query_one("#oled", Static).update(b.screen_art())
+        narrow = self.has_class("narrow")
+        self.query_one("#oled", Static).update(b.screen() if narrow else b.screen_art())
         lt = b.lights()
         buz = lt.get("buzzer")
         light = Text()
@@ -248,17 +315,29 @@ class ValidatorApp(App):
         while self.shown < len(b.history):
             d = b.history[self.shown]
             self.shown += 1
-            tm = d.get("ms") or {}
-            total = sum(v for v in tm.values() if isinstance(v, (int, float)))
-            t.add_row(str(self.shown), time.strftime("%H:%M:%S", time.gmtime(d.get("t", 0))),
-                      d.get("channel", "?"), d.get("wallet", "-"),
-                      Text(ANSWERS.get(d.get("answer"), "?"),
-                           style=COLOURS.get(d.get("answer"), "")),
-                      "%s %s" % (d.get("reason"), d.get("reason_name", "")),
-                      str(d.get("fare", 0)), "%.0f" % total)
+            if d.get("power_cut"):
+                answer, reason = Text("CUT BY POWER", style="bold magenta"), "no answer"
+            else:
+                answer = Text(ANSWERS.get(d.get("answer"), "?"),
+                              style=COLOURS.get(d.get("answer"), ""))
+                reason = "%s %s" % (d.get("reason"), d.get("reason_name", ""))
+            t.add_row(str(self.shown), answer, str(d.get("fare", 0)), _total_ms(d), reason,
+                      d.get("wallet", "-"), d.get("channel", "?"),
+                      time.strftime("%H:%M:%S", time.gmtime(d.get("t", 0))))
             t.scroll_end(animate=False)
 
 
-def main(state_dir=None):
-    ValidatorApp(state_dir=state_dir).run()
+def _total_ms(d):
+    tm = d.get("ms") or {}
+    return "%.0f" % sum(v for v in tm.values() if isinstance(v, (int, float)))
+
+
+def main(state_dir=None, fresh=False):
+    board = SimBoard(state_dir, fresh=fresh)
+    try:
+        board.lock()  # one simulator per state folder: say so before the screen opens
+    except SimError as e:
+        print("sim: %s" % e)
+        return 2
+    ValidatorApp(board=board).run()
     return 0

@@ -34,14 +34,14 @@ def test_ui_keys_drive_the_virtual_validator(tmp_path):
             table = app.query_one("#decisions", DataTable)
             await pilot.press("1", "n")                      # regular wallet, NFC tap
             assert await _until(pilot, lambda: table.row_count == 1)
-            assert _cell(table, 0, 4) == "BERHASIL" and _cell(table, 0, 6) == "3500"
-            assert _cell(table, 0, 3) == "regular" and _cell(table, 0, 2) == "nfc"
+            assert _cell(table, 0, 1) == "BERHASIL" and _cell(table, 0, 2) == "3500"
+            assert _cell(table, 0, 5) == "regular" and _cell(table, 0, 6) == "nfc"
             await pilot.press("a")                           # the same again: already paid
             assert await _until(pilot, lambda: table.row_count == 2)
-            assert _cell(table, 1, 4) == "SUDAH BAYAR"
+            assert _cell(table, 1, 1) == "SUDAH BAYAR"
             await pilot.press("6", "s")                      # screenshot, by QR: refused
             assert await _until(pilot, lambda: table.row_count == 3)
-            assert _cell(table, 2, 4) == "DITOLAK" and _cell(table, 2, 5).startswith("21")
+            assert _cell(table, 2, 1) == "DITOLAK" and _cell(table, 2, 4).startswith("21")
             await pilot.pause(0.5)
             oled = app.query_one("#oled", Static)
             assert "█" in str(oled.render()), "the OLED panel shows the screen's pixels"
@@ -60,7 +60,7 @@ def test_ui_keys_drive_the_virtual_validator(tmp_path):
             assert await _until(pilot, lambda: board.status.get("clock_ok") is False)
             await pilot.press("2", "s")                      # QR refused: clock untrusted
             assert await _until(pilot, lambda: table.row_count == 4)
-            assert _cell(table, 3, 5).startswith("25")
+            assert _cell(table, 3, 4).startswith("25")
             await pilot.press("q")
         return True
 
