@@ -23,7 +23,9 @@ def _bo_rows(store):
 
 def reconcile(fleet):
     plan, world = fleet.plan, fleet.world
-    with urllib.request.urlopen(fleet.bo.url + "/v2/report", timeout=30) as r:
+    req = urllib.request.Request(fleet.bo.url + "/v2/report", headers={
+        "Authorization": "Bearer %s" % fleet.bo.operator_token})  # rider data: operator only
+    with urllib.request.urlopen(req, timeout=30) as r:
         report = json.loads(r.read())
     by_dev = {b.device: b for b in plan.buses}
     bo = {b.id: {"seqs": set(), "n": 0, "acc": 0, "rub": 0, "flag1": 0} for b in plan.buses}

@@ -14,6 +14,7 @@
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -39,7 +40,8 @@ def main(argv=None):
     s.add_argument("--operator-key", help="PEM: publish deny deltas every --interval s")
     s.add_argument("--interval", type=float, default=60.0)
     s.add_argument("--operator-token-file",
-                   help="file holding the operator credential for /dashboard (else closed)")
+                   help="file holding the operator credential for /v2/report and /dashboard "
+                        "(else $BRT_OPERATOR_TOKEN; neither: those pages answer 401)")
     r = sub.add_parser("register-depot")
     r.add_argument("depot_id")
     r.add_argument("secret_hex")
@@ -89,11 +91,21 @@ def main(argv=None):
         else:
             key = hb.load_private_key(a.operator_key) if a.operator_key else None
             srv = BackofficeServer(store, a.host, a.port)
-            if a.operator_token_file:   # the dashboard (host/backoffice/dashboard.py)
-                with open(a.operator_token_file) as f:
-                    srv.operator_token = f.read().strip() or None
+            # the operator credential: rider data (/v2/report, /dashboard) needs it
+            srv.operator_token = os.environ.get("BRT_OPERATOR_TOKEN", "").strip() or None
+            if a.operator_token_file:
+                try:
+                    with open(a.operator_token_file) as f:
+                        srv.operator_token = f.read().strip() or None
+                except OSError as e:
+                    raise BackofficeError("bad_input", "operator token file: %s" % e) from None
+            if srv.operator_token is not None and len(srv.operator_token) < 16:
+                raise BackofficeError("bad_input", "the operator credential needs at least "
+                                      "16 characters")
             srv.start()
-            print("back office (%s) serving on %s" % (store.be.name, srv.url), flush=True)
+            print("back office (%s) serving on %s%s" % (
+                store.be.name, srv.url, "" if srv.operator_token else " (no operator "
+                "credential: /v2/report and /dashboard answer 401)"), flush=True)
             try:
                 while True:
                     time.sleep(a.interval)

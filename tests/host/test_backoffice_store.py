@@ -125,7 +125,7 @@ def test_http_api_refusals(tmp_path):
     s = open_store("sqlite:%s" % (tmp_path / "bo.db"))
     s.register_depot("depot-A", b"A" * 32)
     s.register_validator("v1", ["depot-A"], secret=SECRETS["v1"])
-    srv = BackofficeServer(s).start()
+    srv = BackofficeServer(s, operator_token="op-secret").start()
     try:
         d, i, q, t, p, g = T([("v1", 1, 5, rec(b"w", b"p"))])[0]
         body = json.dumps({"depot": "depot-A", "batch": "k-1",
@@ -141,7 +141,17 @@ def test_http_api_refusals(tmp_path):
         for bad in (b"{", b"[]", json.dumps({"depot": "depot-A", "batch": "k-1",
                                              "taps": [["v1", "x", 5, "zz"]]}).encode()):
             assert _post(srv.url, bad)[1]["error"] == "malformed"
-        with urllib.request.urlopen(srv.url + "/v2/report", timeout=10) as r:
+        # rider data: the operator credential or 401 (docs/sync-api.md "Operator credential")
+        for auth in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer \xff"}):
+            try:
+                urllib.request.urlopen(urllib.request.Request(srv.url + "/v2/report",
+                                                              headers=auth), timeout=10)
+                raise AssertionError("report without the credential")
+            except urllib.error.HTTPError as e:
+                assert (e.code, json.loads(e.read())["error"]) == (401, "operator_credential")
+        with urllib.request.urlopen(urllib.request.Request(
+                srv.url + "/v2/report", headers={"Authorization": "Bearer op-secret"}),
+                timeout=10) as r:
             rep = json.loads(r.read())
         assert rep["taps"] == 1 and rep["settlement"] == {b"w".hex(): {"taps": 1,
                                                                        "rupiah": 3500}}
