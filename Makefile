@@ -10,7 +10,7 @@ STUBS   := $(VENV)/mpstubs
 MP      := $(BIN)/micropython
 PYTEST_ARGS ?=
 
-.PHONY: lock-flood model gencheck venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full powercut-app sync-property fleet-day
+.PHONY: sim-board sim-board-firmware lock-flood model gencheck venv test check fwtest hosttest lint typecheck mpycheck firmware bench sim clean verify-vectors powercut-full powercut-app sync-property fleet-day
 
 venv: $(STAMP)
 
@@ -88,6 +88,15 @@ powercut-full: $(STAMP)
 ## powercut-app: power cuts during taps, 30 sessions (~15 cuts each); make test runs 2
 powercut-app: $(STAMP)
 	BRT_APP_CUT_SESSIONS=30 $(BIN)/python -m pytest tests/host/test_app_powercut.py -q
+
+## sim-board: a virtual board ready to provision: x64 firmware build, virtual chips, reset by Enter
+sim-board: sim-board-firmware
+	@mkdir -p build/sim-board
+	$(BIN)/python -m sim.serialdev build/sim-board/flash.img --chips
+
+## sim-board-firmware: build/firmware-x64, the firmware for the simulated (x86-64) board
+sim-board-firmware: $(STAMP)
+	$(BIN)/python tools/build_firmware.py --src firmware --out build/firmware-x64 --march x64
 
 ## lock-flood: 500 resets of a locked virtual board, each under a Ctrl-C flood; make test runs 25
 lock-flood: $(STAMP)

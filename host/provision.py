@@ -18,6 +18,17 @@ import sys
 
 if __package__ in (None, ""):  # run as a script: make `host` importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    try:
+        import cbor2  # noqa: F401 - the project's packages (requirements.txt) present?
+        import serial  # noqa: F401
+    except ImportError as _e:
+        # a fresh shell's `python` is not the project's: use .venv's (make venv builds it)
+        _venv = pathlib.Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
+        if _venv.exists() and pathlib.Path(sys.executable).resolve() != _venv.resolve():
+            os.execv(str(_venv), [str(_venv)] + sys.argv)
+        print("error: %s: run `make venv`, then `.venv/bin/python host/provision.py ...`"
+              % _e, file=sys.stderr)
+        sys.exit(1)
 
 from host import bundles  # noqa: E402
 from host.provisioning import audit as auditlog  # noqa: E402
@@ -77,7 +88,10 @@ def _parser():
     sub.add_parser("configure", parents=[common, site, cfg],
                    help="config, trust list, fare table, clock")
     sub.add_parser("selftest", parents=[common], help="test every part on the device")
-    sub.add_parser("lock", parents=[common], help="production mode: no REPL on the port")
+    p = sub.add_parser("lock", parents=[common], help="production mode: no REPL on the port")
+    p.add_argument("--wait", type=float, default=60.0,
+                   help="seconds to wait for a reset when the board is silent (a locked "
+                        "validator answers only just after a reset)")
     p = sub.add_parser("unlock", parents=[common, site, reg],
                        help="authenticated maintenance: take a validator out of production mode")
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a reset")
@@ -183,8 +197,11 @@ def _session(a, log, port, site):
         # a clean interpreter: main.py (the validator app) may have had the heap
         try:
             link.fresh()
-        except DeviceLocked:
-            if a.cmd != "lock":
+        except (DeviceLocked, NoAnswer) as e:
+            # a silent board may be a locked validator serving riders: after a reset it
+            # answers a maintenance hello (docs/provisioning.md: "already locked", exit 0)
+            if a.cmd != "lock" or (isinstance(e, NoAnswer) and
+                                   steps.challenge_after_reset(link, a.wait, say) is None):
                 raise
             say("lock: already locked — nothing to do")
             log.record("lock", True, result={"already": True})
@@ -269,6 +286,12 @@ def main(argv=None):
     try:
         return run(a)
     except ProvisionError as e:
+        if "incompatible .mpy arch" in e.msg:
+            # the board refused a compiled module: the build is for another CPU
+            e.msg = "the firmware on the board was built for another CPU (incompatible .mpy arch)"
+            e.hint = ("a real ESP32 needs `make firmware` (xtensawin); the simulated board "
+                      "(x86-64) needs `make sim-board-firmware` (build/firmware-x64); then "
+                      "`install --build DIR` again")
         print("error: %s" % e.msg, file=sys.stderr)
         if e.hint:
             print("  hint: %s" % e.hint, file=sys.stderr)

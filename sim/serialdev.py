@@ -427,21 +427,42 @@ class SerialDevice:
 
 
 def main(argv=None):
-    """`python -m sim.serialdev FLASH_IMAGE`: run a virtual board, print its port."""
+    """`python -m sim.serialdev FLASH_IMAGE [--chips]`: run a virtual board, print its port.
+    Reset control: Enter on this terminal, or `kill -USR1 <pid>` (a pty has no RTS)."""
     import argparse
     ap = argparse.ArgumentParser(description="virtual ESP32 on a pty")
     ap.add_argument("flash", help="flash image file (16 MB, created blank if missing)")
     ap.add_argument("--devhost", help="device host address host:port (default: bare board)")
+    ap.add_argument("--chips", action="store_true",
+                    help="start the virtual chips here (PN532, GM65, SSD1306, DS3231)")
     ap.add_argument("--table", choices=("validator", "stock"), default="validator",
                     help="partition table of a new image (default: the validator's)")
     a = ap.parse_args(argv)
+    host = None
+    if a.chips and not a.devhost:
+        from sim.devhost import DevHost
+        host = DevHost(unique_id=bytes.fromhex("240ac4a1b2c3"))
+        host.start()
+        a.devhost = host.address
     with SerialDevice(a.flash, devhost=a.devhost, table=a.table) as dev:
+        signal.signal(signal.SIGUSR1, lambda *_: dev.reset())
         print(dev.port, flush=True)
+        print("board on %s (%s); reset: press Enter here or `kill -USR1 %d`; Ctrl-C stops"
+              % (dev.port, "virtual chips" if a.devhost else "bare board", os.getpid()),
+              file=sys.stderr, flush=True)
         try:
             while True:
-                time.sleep(1)
+                line = sys.stdin.readline() if sys.stdin.isatty() else None
+                if line is None or line == "":
+                    time.sleep(1)
+                    continue
+                dev.reset()
+                print("reset", file=sys.stderr, flush=True)
         except KeyboardInterrupt:
             return 0
+        finally:
+            if host is not None:
+                host.stop()
 
 
 if __name__ == "__main__":

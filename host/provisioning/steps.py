@@ -103,6 +103,18 @@ def lock(link, say=print):
 
 def open_session(link, registry, wait=60.0, say=print):
     """Open a maintenance session on a locked validator (challenge, HMAC answer)."""
+    got = challenge_after_reset(link, wait, say)
+    if got is None:
+        raise NoAnswer("unlock: no maintenance challenge from the validator in %d s" % wait,
+                       "is it a locked BRT validator? reset it while this waits")
+    dev, nonce = got
+    mac = registry.answer(dev, nonce)
+    return _open(link, dev, mac, say)
+
+
+def challenge_after_reset(link, wait=60.0, say=print):
+    """(device id, nonce) from a locked validator, resetting it first if it is silent (a
+    locked validator listens only in its first 3 s); None if none answered in `wait` s."""
     got = link.probe_locked(1.5)
     if got is None:
         try:  # boards with the usual auto-reset wiring: RTS pulls EN low
@@ -116,11 +128,10 @@ def open_session(link, registry, wait=60.0, say=print):
         end = time.monotonic() + wait
         while got is None and time.monotonic() < end:
             got = link.probe_locked(0.5)
-        if got is None:
-            raise NoAnswer("unlock: no maintenance challenge from the validator in %d s" % wait,
-                           "is it a locked BRT validator? reset it while this waits")
-    dev, nonce = got
-    mac = registry.answer(dev, nonce)
+    return got
+
+
+def _open(link, dev, mac, say):
     link.write(b"BRT-MAINT OPEN " + mac.hex().encode() + b"\r\n")
     line = link.read_until(b"\r\n", 5)
     while b"BRT-MAINT " not in line:

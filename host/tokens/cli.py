@@ -10,6 +10,7 @@ Commands (each a function taking parsed args; main() returns the exit code):
     nfc      --pass F --phone-key P --challenge HEX [--time T] [--counter N]
              prints the response APDUs (hex) the phone sends for that challenge
     inspect  TOKEN [--trust KID=PUBHEX ...]           QR text, hex, or a file; JSON out
+                                                      (exit 3: a signature did not check)
     starter  DIR [--force]      the conformance kit's starter pack (docs/conformance.md)
 Exit codes: 0 ok, 1 bad input (one-line message on stderr), 2 usage.
 """
@@ -111,7 +112,15 @@ def cmd_inspect(a):
         for item in a.trust:
             k, _, v = item.partition("=")
             trust[_hex(k, "kid")] = _hex(v, "public key")
-    print(json.dumps(token.inspect_token(src, trust), indent=1))
+    out = token.inspect_token(src, trust)
+    print(json.dumps(out, indent=1))
+    if trust is not None and not (out.get("pass_sig_ok") and out.get("proof_sig_ok")):
+        # the JSON says which signature failed; the exit code must not say "checked, fine"
+        print("error: signature check failed (pass_sig_ok %s, proof_sig_ok %s): not signed "
+              "by the --trust key(s) given" % (out.get("pass_sig_ok"), out.get("proof_sig_ok")),
+              file=sys.stderr)
+        return 3
+    return 0
 
 
 def cmd_starter(a):
@@ -186,8 +195,8 @@ def main(argv=None):
     except SystemExit as e:  # argparse already printed the usage message
         return 2 if e.code else 0
     try:
-        a.fn(a)
+        rc = a.fn(a)
     except TokenToolError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    return 0
+    return rc or 0

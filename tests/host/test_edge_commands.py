@@ -1,0 +1,40 @@
+"""Exit codes tell the truth and errors say what to do (issue 16 item 6): `inspect --trust`
+with a key that did not sign the token, and an install of a build for another CPU."""
+
+import json
+
+from host import provision
+from host.provisioning.errors import DeviceError
+from host.tokens import cli
+from host.tokens import keys as T
+
+
+def test_inspect_with_the_wrong_trust_key_fails(tmp_path, capsys):
+    k, other, ph = (str(tmp_path / n) for n in ("issuer.pem", "other.pem", "phone.pem"))
+    for path in (k, other):
+        assert cli.main(["keygen", path]) == 0
+    assert cli.main(["keygen", "--kind", "phone", ph]) == 0
+    pf, rf = str(tmp_path / "pass.cbor"), str(tmp_path / "proof.cbor")
+    assert cli.main(["mint", "--issuer-key", k, "--phone-key", ph, "--wallet-id", "0102030405",
+                     "--pass-id", "a1a2a3a4", "--out", pf]) == 0
+    assert cli.main(["proof", "--pass", pf, "--phone-key", ph, "--out", rf]) == 0
+    capsys.readouterr()
+    assert cli.main(["qr", "--pass", pf, "--proof", rf]) == 0
+    text = capsys.readouterr().out.strip()
+    pub = T.public_bytes(T.load_key(other)).hex()
+    kid = T.kid(T.public_bytes(T.load_key(k))).hex()  # the right kid, the wrong key
+    assert cli.main(["inspect", text, "--trust", "%s=%s" % (kid, pub)]) == 3
+    out = capsys.readouterr()
+    assert json.loads(out.out)["pass_sig_ok"] is False
+    assert "signature check failed" in out.err
+
+
+def test_an_arch_mismatch_is_one_line_with_a_hint(monkeypatch, capsys):
+    def run(a):
+        raise DeviceError("internal: ValueError: incompatible .mpy arch")
+    monkeypatch.setattr(provision, "run", run)
+    assert provision.main(["selftest", "--port", "/dev/null"]) == 9
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("error: the firmware on the board was built for another CPU "
+                      "(incompatible .mpy arch)")
+    assert "make sim-board-firmware" in err[1] and len(err) == 2
