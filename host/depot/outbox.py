@@ -6,6 +6,7 @@ them into the full list and signs it as the bundle validators download.
 runs rounds in a thread. Time is injected so tests can pass a simulated week.
 """
 
+import http.client
 import json
 import random
 import threading
@@ -70,7 +71,8 @@ class Uplink:
                                                    "X-BRT-MAC": wire.mac(self.secret, body)})
             if ans.get("taps") != len(taps):
                 raise ValueError("back office counted %s of %d" % (ans.get("taps"), len(taps)))
-        except (OSError, ValueError, urllib.error.URLError) as e:
+        except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException) as e:
+            # HTTPException: an answer cut after its head (IncompleteRead): not delivered
             attempts = self._attempts(bid) + 1
             self.last_error = "%s: %s" % (type(e).__name__, e)
             self.store.failed(bid, self.last_error, now + backoff(attempts))
@@ -102,7 +104,7 @@ class Uplink:
             with urllib.request.urlopen("%s/v2/deny/deltas?since=%d" % (self.url, have),
                                         timeout=self.timeout) as r:
                 msg = json.loads(r.read())
-        except (OSError, ValueError, urllib.error.URLError) as e:
+        except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException) as e:
             self.last_error = "deny: %s" % e
             return None
         entries = set(bytes.fromhex(self.store.meta("deny_entries", "")[i:i + 16])
