@@ -110,7 +110,11 @@ def main(argv=None):
                 while True:
                     time.sleep(a.interval)
                     if key is not None:
-                        store.publish(key)
+                        try:  # a failing round is reported and retried, never a crash loop
+                            store.publish(key)
+                        except Exception as e:  # noqa: BLE001 - keep serving and reporting
+                            print("backoffice: publish failed: %s: %s" % (type(e).__name__, e),
+                                  file=sys.stderr, flush=True)
             except KeyboardInterrupt:
                 pass
             finally:

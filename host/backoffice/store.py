@@ -20,7 +20,7 @@ import time
 import cbor2
 
 from host import bundles as hb
-from host import synckeys
+from host import ranges, synckeys
 
 # tap record keys (docs/ARCHITECTURE.md 'Tap record')
 K_TIME, K_CLOCK, K_CHANNEL, K_ANSWER, K_REASON, K_WALLET, K_PASS = 1, 2, 3, 4, 5, 6, 7
@@ -92,10 +92,11 @@ def parse_record(payload):
             raise ValueError("not a map")
 
         def u(k):
+            # every number within docs/ranges.md (a fare of 2^63-1 would overflow the sums):
+            # a record outside is kept aside (`bad`, alarm), never settled
             v = rec.get(k)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or
-                                  not 0 <= v < 2 ** 63):
-                raise ValueError("field %d" % k)
+            if v is not None:
+                ranges.check_record_field(k, v)
             return v
 
         def b(k):
@@ -296,6 +297,10 @@ class BackofficeStore:
 
     def register_pass(self, pass_id, wallet, allowance):
         """Issuer data: a pass's offline allowance (used when records do not carry key 12)."""
+        try:
+            allowance = ranges.check(allowance, "allowance")
+        except ValueError as e:
+            raise BackofficeError("bad_input", str(e)) from None
         self._tx(lambda db: self._x(
             db, "INSERT INTO passes(pass_id, wallet, allowance) VALUES (?,?,?) ON CONFLICT"
             "(pass_id) DO UPDATE SET wallet=excluded.wallet, allowance=excluded.allowance",
@@ -369,6 +374,12 @@ class BackofficeStore:
                                     "from the old one are missing" % (dev, inc))
             skipped = self._insert_taps(db, rows)   # the rows whose key was already stored
             new = len(rows) - len(skipped)
+            old_keys = {(r[0], r[1], r[2]) for r in skipped}
+            for r in rows:  # a record that breaks docs/records.md or docs/ranges.md
+                if r[14] is not None and (r[0], r[1], r[2]) not in old_keys:
+                    self._alarm(db, "bad_record", depot_id, r[0],
+                                "%s incarnation %08x seq %d (tag checks): %s; stored aside, "
+                                "never settled" % (r[0], r[1], r[2], r[14]))
             for r in skipped:
                 dev, inc, seq = r[0], r[1], r[2]
                 old = self._x(db, "SELECT payload, tag FROM taps WHERE device_id=? AND inc=? "
@@ -514,7 +525,8 @@ class BackofficeStore:
         """Per wallet: accepted taps and rupiah owed, from the taps received so far."""
         return {bytes(r[0]).hex(): {"taps": int(r[1]), "rupiah": int(r[2])} for r in self._all(
             "SELECT wallet, COUNT(*), COALESCE(SUM(fare), 0) FROM taps WHERE answer = 0 AND "
-            "wallet IS NOT NULL GROUP BY wallet ORDER BY wallet")}
+            "wallet IS NOT NULL AND fare BETWEEN 0 AND %d GROUP BY wallet ORDER BY wallet"
+            % ranges.MAX_FARE)}  # the bound: a store from before the range check cannot overflow
 
     def proofs_used_twice(self):
         """[(proof hex, uses, validators, wallet hex)] for proofs accepted more than once
@@ -532,8 +544,8 @@ class BackofficeStore:
         for pid, wallet, spent, rec_allow, issuer_allow in self._all(
                 "SELECT t.pass_id, t.wallet, SUM(t.fare), MAX(t.allowance), "
                 "MAX(p.allowance) FROM taps t LEFT JOIN passes p ON p.pass_id = t.pass_id "
-                "WHERE t.answer = 0 AND t.pass_id IS NOT NULL GROUP BY t.pass_id, t.wallet "
-                "ORDER BY t.pass_id"):
+                "WHERE t.answer = 0 AND t.pass_id IS NOT NULL AND t.fare BETWEEN 0 AND %d "
+                "GROUP BY t.pass_id, t.wallet ORDER BY t.pass_id" % ranges.MAX_FARE):
             allow = rec_allow if rec_allow is not None else issuer_allow
             if allow is not None and spent > allow:
                 out.append((bytes(pid).hex(), bytes(wallet).hex() if wallet else None,

@@ -1,0 +1,51 @@
+"""The numeric ranges of docs/ranges.md, as the host tools, the depot and the back office
+check them (the firmware has its own constants for the same table: app/fares.py MAX_FARE,
+tokens' uint32 claims, app/config.py). One place on the host, so the three cannot drift.
+
+`check(value, name)` returns the value or raises ValueError naming the field and range.
+"""
+
+U32_MAX = 0xFFFFFFFF
+MAX_FARE = 1_000_000          # rupiah; firmware/app/fares.py MAX_FARE
+MAX_FARE_CATEGORY = 31        # the fare table's key (firmware/app/fares.py MAX_CATEGORY)
+PASS_CATEGORIES = 5           # a pass's category 0..5 (docs/tokens.md)
+MAX_REASON = 79               # reason codes 0..79 (docs/tokens.md 1-39, docs/records.md 40-79)
+
+# tap record keys (docs/records.md) -> (low, high) of the unsigned ones
+RECORD_UINTS = {
+    1: (0, U32_MAX),          # time, Unix seconds
+    2: (0, 1),                # clock flags
+    3: (0, 2),                # channel: 0 none (event), 1 NFC, 2 QR
+    4: (0, 3),                # answer: 0 accepted, 1 rejected, 2 already paid, 3 event
+    5: (0, MAX_REASON),       # reason code
+    8: (0, PASS_CATEGORIES),  # fare category (from the pass)
+    9: (0, MAX_FARE),         # fare charged, rupiah
+    11: (0, U32_MAX),         # fare table version
+    12: (0, U32_MAX),         # offline allowance, rupiah (read if present; not written today)
+    13: (0, U32_MAX),         # an event's value
+}
+# byte-string keys -> (shortest, longest)
+RECORD_BYTES = {6: (4, 16), 7: (4, 16), 10: (16, 16)}
+
+
+def is_uint(v, lo=0, hi=U32_MAX):
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def check(v, name, lo=0, hi=U32_MAX):
+    if not is_uint(v, lo, hi):
+        raise ValueError("%s out of range %d..%d (docs/ranges.md)" % (name, lo, hi))
+    return v
+
+
+def check_record_field(key, v):
+    """A tap record's value for `key`: within the table, else ValueError."""
+    if key in RECORD_UINTS:
+        lo, hi = RECORD_UINTS[key]
+        return check(v, "record key %d" % key, lo, hi)
+    if key in RECORD_BYTES:
+        lo, hi = RECORD_BYTES[key]
+        if not isinstance(v, bytes) or not lo <= len(v) <= hi:
+            raise ValueError("record key %d: %d..%d bytes (docs/ranges.md)" % (key, lo, hi))
+        return v
+    raise ValueError("record key %r unknown (docs/records.md)" % (key,))
