@@ -8,6 +8,7 @@ terminal' (tmux at 80x24, send-keys, capture-pane)."""
 import asyncio
 import html
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -94,3 +95,42 @@ def test_one_simulator_per_state_folder(tmp_path):
     finally:
         first.stop()
     SimBoard(tmp_path / "state").lock()  # free again once the first one stopped
+
+
+def _tmux(*args):
+    return subprocess.run(["tmux", "-L", "brt-sim-test"] + list(args), capture_output=True,
+                          text=True, timeout=20)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_make_sim_in_a_real_80x24_terminal(tmp_path):
+    # the real thing: `python -m sim` (what `make sim` runs) in an 80x24 tmux window,
+    # keys sent to it, the screen read back
+    cmd = "cd %s && %s -m sim --state %s; sleep 30" % (ROOT, sys.executable, tmp_path / "st")
+    assert _tmux("new-session", "-d", "-s", "sim", "-x", "80", "-y", "24", cmd).returncode == 0
+
+    def screen():
+        return _tmux("capture-pane", "-p", "-t", "sim").stdout
+
+    def until(pred, timeout=60):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            s = screen()
+            if pred(s):
+                return s
+            time.sleep(0.3)
+        return screen()
+
+    try:
+        s = until(lambda s: "firmware ready" in s)
+        assert "firmware ready" in s, s
+        _tmux("send-keys", "-t", "sim", "2")
+        time.sleep(0.5)
+        _tmux("send-keys", "-t", "sim", "n")
+        s = until(lambda s: "last: BERHASIL" in s)
+        assert "wallet 2 concession" in s and "last: BERHASIL Rp 1000" in s, s
+        assert all(len(line) <= 80 for line in s.splitlines())
+        _tmux("send-keys", "-t", "sim", "q")
+        until(lambda s: "firmware ready" not in s, 20)
+    finally:
+        _tmux("kill-server")
