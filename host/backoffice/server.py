@@ -153,7 +153,7 @@ ROUTES = [
     Route("/v2/status", do_status, methods=["GET"]),
     Route("/dashboard", do_dashboard, methods=["GET"]),
     Route("/", do_page, methods=["GET"]),
-    Route("/v1/{rest:path}", do_old),
+    Route("/v1/{rest:path}", do_old, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
 ]
 
 

@@ -17,7 +17,8 @@ import time
 from typing import Annotated, Optional
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, \
+    StringConstraints, ValidationError
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
@@ -35,20 +36,20 @@ OLD_API = ("this depot speaks sync API version %d (docs/sync-api.md): update the
            "firmware" % API)
 
 # --- request models (docs/sync-api.md, docs/ranges.md: every number a u32) ------------------
-U32 = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
-_Strict = ConfigDict(strict=True, extra="ignore")
+U32 = Annotated[StrictInt, Field(ge=0, le=0xFFFFFFFF)]  # no bools, no floats
+_Strict = ConfigDict(extra="ignore")  # strict per field: tuples from JSON arrays
 
 
 class Hello(BaseModel):
     model_config = _Strict
-    v: int
-    nonce: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
-    trusted: bool
+    v: StrictInt
+    nonce: Annotated[StrictStr, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
+    trusted: StrictBool
     time: U32 = 0
     inc: U32 = 0
     last_seq: U32 = 0
     unsent: U32 = 0
-    have: Annotated[dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")], U32],
+    have: Annotated[dict[Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{1,10}$")], U32],
                     Field(max_length=16)] = {}
 
 
@@ -56,12 +57,12 @@ class TimeRefused(BaseModel):
     model_config = _Strict
     offered: U32
     device: U32
-    why: Annotated[str, StringConstraints(max_length=32)]
+    why: Annotated[StrictStr, StringConstraints(max_length=32)]
 
 
 class Report(BaseModel):
     model_config = _Strict
-    refused: Annotated[list[tuple[U32, U32, Annotated[str, StringConstraints(
+    refused: Annotated[list[tuple[U32, U32, Annotated[StrictStr, StringConstraints(
         pattern=r"^[ -~]{1,32}$")]]], Field(max_length=64)] = []
     time: Optional[TimeRefused] = None
 
@@ -229,7 +230,7 @@ ROUTES = [
     Route("/v2/time", do_time, methods=["GET"]),
     Route("/v2/status", do_status, methods=["GET"]),
     Route("/", do_page, methods=["GET"]),
-    Route("/v1/{rest:path}", do_old),
+    Route("/v1/{rest:path}", do_old, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
 ]
 
 
