@@ -426,6 +426,10 @@ class SerialDevice:
             self._spawn(mode)
 
 
+def _stop_by_signal(*_):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     """`python -m sim.serialdev FLASH_IMAGE [--chips]`: run a virtual board, print its port.
     Reset control: Enter on this terminal, or `kill -USR1 <pid>` (a pty has no RTS)."""
@@ -446,6 +450,7 @@ def main(argv=None):
         a.devhost = host.address
     with SerialDevice(a.flash, devhost=a.devhost, table=a.table) as dev:
         signal.signal(signal.SIGUSR1, lambda *_: dev.reset())
+        signal.signal(signal.SIGTERM, _stop_by_signal)  # stop the firmware process too
         print(dev.port, flush=True)
         print("board on %s (%s); reset: press Enter here or `kill -USR1 %d`; Ctrl-C stops"
               % (dev.port, "virtual chips" if a.devhost else "bare board", os.getpid()),

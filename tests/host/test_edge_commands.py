@@ -38,3 +38,29 @@ def test_an_arch_mismatch_is_one_line_with_a_hint(monkeypatch, capsys):
     assert err[0] == ("error: the firmware on the board was built for another CPU "
                       "(incompatible .mpy arch)")
     assert "make sim-board-firmware" in err[1] and len(err) == 2
+
+
+def test_scenario_starts_fresh_unless_told(monkeypatch, tmp_path):
+    # `python -m sim scenario` must not depend on earlier runs: a fresh state by default
+    import sim.headless as headless
+    from sim.__main__ import build_parser
+    made = []
+
+    class Board:
+        def __init__(self, state, heap=None, fresh=False):
+            made.append(fresh)
+
+        def start(self):
+            raise headless.SimError("stop here")
+
+        def stop(self):
+            pass
+    monkeypatch.setattr(headless, "SimBoard", Board)
+    f = tmp_path / "day.txt"
+    f.write_text("status\n")
+    for argv, want in ((["scenario", str(f)], True),
+                       (["scenario", str(f), "--keep-state"], False),
+                       (["--fresh", "scenario", str(f), "--keep-state"], True),
+                       (["tap", "--wallet", "regular"], False)):
+        assert headless.run(build_parser().parse_args(argv)) == 2
+        assert made[-1] is want, argv
