@@ -115,6 +115,15 @@ class Edge:
             return
         scope["app"] = self  # the router raises HTTPException for 404/405 (answered below)
         started = False
+        # h11 bounds a head that arrives in pieces; one that arrives whole is bounded here
+        size = len(scope.get("raw_path", b"")) + len(scope.get("query_string", b"")) + sum(
+            len(k) + len(v) + 4 for k, v in scope.get("headers", ()))
+        if size > MAX_HEAD:
+            if self.on_error is not None:
+                self.on_error("too_large")
+            await error_response("too_large", "request head of %d bytes (limit %d)"
+                                 % (size, MAX_HEAD), 431)(scope, receive, send)
+            return
 
         async def send_(msg):
             nonlocal started
@@ -235,6 +244,6 @@ class HTTPService:
             self._server = None
 
 
-logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+logging.getLogger("uvicorn.error").setLevel(logging.ERROR)  # not a line per bad request
 __all__ = ["HTTPService", "EdgeError", "Cut", "read_body", "parse_json", "header",
            "json_response", "error_response", "Edge"]
