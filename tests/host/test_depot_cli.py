@@ -361,3 +361,26 @@ def test_stores_of_api_v1_are_refused_with_a_clear_error(tmp_path):
     with pytest.raises(BackofficeError) as e2:
         open_store(tmp_path / "bo.db")
     assert e2.value.reason == "store" and "v1" in str(e2.value)
+
+
+def test_batch_answer_counts_a_conflict_apart_from_duplicates(tmp_path):
+    """docs/sync-api.md: same bytes again = duplicate; other bytes under a stored key = a
+    conflict (kept, alarmed), never counted as a duplicate."""
+    s = DepotStore(str(tmp_path / "d.db")).open()
+    s.register("val-1", b"k" * 32)
+    srv = DepotServer(s).start()
+    try:
+        def send(recs):
+            body = wire.encode_batch("val-1", 1, 1760000000, [(q, t, p, b"T" * 16)
+                                                              for q, t, p in recs])
+            code, ans, _ = _req(srv.url + "/v2/sync/val-1/batch", body,
+                                {"X-BRT-MAC": wire.mac(KEY, body)})
+            assert code == 200, ans
+            return json.loads(ans)
+        first = send([(1, 1, b"a"), (2, 2, b"b"), (3, 3, b"c")])
+        assert (first["stored"], first["duplicates"], first["conflicts"]) == (3, 0, 0)
+        again = send([(2, 2, b"B"), (3, 3, b"c"), (4, 4, b"d")])   # 2 altered, 3 the same
+        assert (again["stored"], again["duplicates"], again["conflicts"]) == (1, 1, 1)
+        assert [a["kind"] for a in s.alarms()] == ["conflict"]
+    finally:
+        srv.stop()
