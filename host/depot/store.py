@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 
-from host import synckeys
+from host import ranges, synckeys
 from host.depot.errors import DepotError
 
 SCHEMA_VERSION = "2"
@@ -313,6 +313,11 @@ class DepotStore:
                                  "inc, seq) DO NOTHING",
                                  (device_id, inc, seq, t, payload, tag, now))
                 new += cur.rowcount
+                why = ranges.record_problem(payload) if cur.rowcount else None
+                if why is not None:  # stored and forwarded all the same: the depot never drops
+                    self.alarm(db, "bad_record", device_id, "incarnation %08x seq %d: %s "
+                               "(docs/ranges.md); forwarded, the back office keeps it aside"
+                               % (inc, seq, why))
                 if cur.rowcount == 0:
                     old = db.execute("SELECT payload, tag FROM taps WHERE device_id=? AND "
                                      "inc=? AND seq=?", (device_id, inc, seq)).fetchone()

@@ -381,6 +381,20 @@ def test_batch_answer_counts_a_conflict_apart_from_duplicates(tmp_path):
         assert (first["stored"], first["duplicates"], first["conflicts"]) == (3, 0, 0)
         again = send([(2, 2, b"B"), (3, 3, b"c"), (4, 4, b"d")])   # 2 altered, 3 the same
         assert (again["stored"], again["duplicates"], again["conflicts"]) == (1, 1, 1)
-        assert [a["kind"] for a in s.alarms()] == ["conflict"]
+        assert [a["kind"] for a in s.alarms() if a["kind"] != "bad_record"] == ["conflict"]
     finally:
         srv.stop()
+
+
+def test_out_of_range_record_is_stored_forwarded_and_alarmed(tmp_path):
+    """docs/ranges.md at the depot: a record outside the table (fare 2^63-1) is acknowledged
+    and kept like any other (the depot never drops a tap), with the alarm bad_record."""
+    import cbor2
+    s = DepotStore(str(tmp_path / "d.db")).open()
+    s.register("val-1", b"k" * 32)
+    good = cbor2.dumps({1: 1760000000, 2: 0, 3: 2, 4: 0, 5: 0, 9: 3500})
+    bad = cbor2.dumps({1: 1760000000, 2: 0, 3: 2, 4: 0, 5: 0, 9: 2 ** 63 - 1})
+    assert s.ingest("val-1", [(1, 1, good, b"T" * 16), (2, 2, bad, b"T" * 16)], 1) == (2, 0, 0)
+    al = [a for a in s.alarms() if a["kind"] == "bad_record"]
+    assert len(al) == 1 and "seq 2" in al[0]["detail"] and "record key 9" in al[0]["detail"]
+    assert [q for _d, q, _t, _p in s.taps("val-1")] == [1, 2]
