@@ -24,6 +24,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 MAX_HEAD = 8192          # request line + headers, bytes (the firmware sends ~200)
 BODY_TIMEOUT_S = 15.0    # a stalled upload cannot hold a body reader for ever
+MAX_DRAIN = 4 << 20      # an over-limit body up to this much more is read and dropped
 MAX_JSON_DEPTH = 8       # the deepest body of the API is 3 (a batch's taps)
 _BAD_HEAD = json.dumps({"error": "malformed", "detail": "HTTP request not understood"}).encode()
 _REASONS = {404: "not_found", 405: "method_not_allowed", 400: "malformed"}
@@ -60,6 +61,13 @@ async def read_body(request, limit):
         raise EdgeError("malformed", "Content-Length required", 411)
     n = int(cl)
     if n > limit:
+        if n <= limit + MAX_DRAIN:  # read and drop it first: closing on unread bytes sends a
+            try:                    # TCP reset, and the client could lose the 413
+                with anyio.fail_after(BODY_TIMEOUT_S):
+                    async for _chunk in request.stream():
+                        pass
+            except (TimeoutError, OSError):
+                pass
         raise EdgeError("too_large", "%d bytes (limit %d)" % (n, limit), 413)
     buf = bytearray()
     try:
