@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature, encode_dss_signature)
 
+from host import ranges
+
 MAGIC = b"BRTB"
 FORMAT = 1
 HEADER = 18
@@ -207,7 +209,8 @@ def fares_body(fares, cur="IDR"):
     """Fare table: {category: rupiah} -> CBOR {"cur": cur, "fares": {...}}."""
     clean = {}
     for cat, amount in fares.items():
-        if int(cat) not in CATEGORIES or not isinstance(amount, int) or not 0 <= amount < 2**32:
+        # docs/ranges.md: the firmware refuses a table with an amount above MAX_FARE
+        if int(cat) not in CATEGORIES or not ranges.is_uint(amount, 0, ranges.MAX_FARE):
             raise BundleError("bad_input", "fare %r: %r" % (cat, amount))
         clean[int(cat)] = amount
     if not clean:

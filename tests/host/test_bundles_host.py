@@ -151,3 +151,12 @@ def test_cli_build_and_show(tmp_path, capsys):
     assert hb.main(["build", "deny", "--version", "1", "--key", str(tmp_path / "none.pem"),
                     "-o", str(out)]) == 1
     assert hb.main(["show", str(tmp_path / "none")]) == 1
+
+
+def test_fare_table_amounts_within_docs_ranges():
+    """docs/ranges.md: a fare is 0..1,000,000 rupiah (the firmware refuses a table above)."""
+    from host import ranges
+    assert hb.fares_body({0: ranges.MAX_FARE})
+    for amount in (ranges.MAX_FARE + 1, 2 ** 32, -1, True, 3500.0):
+        with pytest.raises(hb.BundleError):
+            hb.fares_body({0: amount})
