@@ -85,6 +85,8 @@ def reconcile(fleet):
         "revocation": {
             "at": fm.NOON, "deny_version": fleet.revocation,
             "learned": len(fleet.learned), "validators": len(plan.buses),
+            "learned_after": {_dur(t - fm.NOON): n for t, n in sorted(_count(
+                fleet.learned.values()).items())},
             "last_same_day_s": (max(same_day) - fm.NOON) if same_day else None,
             "last_s": (max(fleet.learned.values()) - fm.NOON) if fleet.learned else None,
             "not_learned": sorted(set(b.id for b in plan.buses) - set(fleet.learned))},
@@ -97,6 +99,13 @@ def reconcile(fleet):
                  and all(r["decided"] == r["in_backoffice"] and r["rupiah"] == r["rupiah_bo"]
                          for r in buses))
     return rec
+
+
+def _count(values):
+    out = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
 
 
 def plan_bus(plan, bid):
@@ -162,6 +171,8 @@ def print_table(rec):
     print("revocation at 12:00: %d of %d validators learned it; last the same day after %s, "
           "last of all after %s" % (rv["learned"], rv["validators"], _dur(rv["last_same_day_s"]),
                                     _dur(rv["last_s"])))
+    print("  validators that learned it, by delay: " + ", ".join(
+        "%s: %d" % kv for kv in rv["learned_after"].items()))
     print("power cuts %d (records made durable by a cut: %d); gaps %d; alarms %d" % (
         sum(b["cuts"] for b in rec["buses"]), sum(b["durable_cut"] for b in rec["buses"]),
         len(rec["gaps"]), rec["alarms"]))

@@ -70,6 +70,9 @@ _TAP_COLS_DDL = ("device_id TEXT, inc BIGINT, seq BIGINT, t BIGINT, answer INTEG
                  "BIGINT, allowance BIGINT, payload BYTEA, tag BYTEA, bad TEXT, depot_id TEXT, "
                  "batch_key TEXT")
 
+_TAP_TYPES = ["int4", "text", "int8", "int8", "int8", "int4", "int4", "bytea", "bytea", "bytea",
+              "int4", "int8", "int8", "bytea", "bytea", "text", "text", "text"]
+
 
 class BackofficeError(Exception):
     """reason: malformed, bad_mac, unknown_depot, unregistered_device, conflict, store,
@@ -360,9 +363,12 @@ class BackofficeStore:
             for r in rows:
                 if (r[0], r[1]) not in incs:
                     incs.append((r[0], r[1]))
+            devs = sorted(set(d for d, _ in incs))
+            known = {(r[0], int(r[1])) for r in self._x(
+                db, "SELECT device_id, inc FROM device_incs WHERE device_id IN (%s)"
+                % ",".join("?" * len(devs)), devs).fetchall()} if devs else set()
             for dev, inc in incs:
-                if self._x(db, "SELECT 1 FROM device_incs WHERE device_id=? AND inc=?",
-                           (dev, inc)).fetchone() is None:
+                if (dev, inc) not in known:
                     prior = self._x(db, "SELECT COUNT(*) FROM device_incs WHERE device_id=?",
                                     (dev,)).fetchone()[0]
                     self._x(db, "INSERT INTO device_incs(device_id, inc, first_seen, depot_id) "
@@ -438,10 +444,25 @@ class BackofficeStore:
     def _insert_taps_copy(self, db, rows):
         """PostgreSQL: COPY the batch into a temporary table (emptied at commit), then one
         INSERT ... SELECT in batch order; the same result as _insert_taps. (A multi-row
-        INSERT of 500 rows is slow here: psycopg parses the long query text every time.)"""
+        INSERT of 500 rows is slow here: psycopg parses the long query text every time.)
+        The usual batch is all new taps: they are first COPYed straight into `taps` under a
+        savepoint; a key already stored (a retry, a conflict) undoes that and takes the
+        staging path."""
+        db.execute("SAVEPOINT direct")
+        try:
+            with db.cursor().copy("COPY taps (%s) FROM STDIN (FORMAT BINARY)" % _TAP_COLS) as cp:
+                cp.set_types(_TAP_TYPES[1:])
+                for r in rows:
+                    cp.write_row(r)
+            db.execute("RELEASE SAVEPOINT direct")
+            return []
+        except self.be.psycopg.errors.UniqueViolation:
+            db.execute("ROLLBACK TO SAVEPOINT direct")
         db.execute("CREATE TEMP TABLE IF NOT EXISTS tap_stage (ord INTEGER, " + _TAP_COLS_DDL +
                    ") ON COMMIT DELETE ROWS")
-        with db.cursor().copy("COPY tap_stage (ord, %s) FROM STDIN" % _TAP_COLS) as cp:
+        with db.cursor().copy("COPY tap_stage (ord, %s) FROM STDIN (FORMAT BINARY)"
+                              % _TAP_COLS) as cp:
+            cp.set_types(_TAP_TYPES)
             for i, r in enumerate(rows):
                 cp.write_row((i,) + tuple(r))
         got = db.execute("INSERT INTO taps (%s) SELECT %s FROM tap_stage ORDER BY ord ON "
