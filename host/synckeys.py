@@ -37,7 +37,9 @@ def fingerprint(secret):
 
 
 def _mac(key, data):
-    return hmac.new(bytes(key), bytes(data), hashlib.sha256).digest()
+    # hmac.digest: the one-shot (OpenSSL) form, ~2x faster than hmac.new per call; the back
+    # office checks one tag per tap
+    return hmac.digest(bytes(key), bytes(data), "sha256")
 
 
 def record_tag(record_key, device_id, incarnation, seq, t, payload):

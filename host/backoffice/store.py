@@ -499,11 +499,15 @@ class BackofficeStore:
                             "depot %s sent idempotency key %s again with other content: "
                             "refused (the first batch stands)" % (depot_id, idem_key))
                 return "reuse", idem_key
+            # the batch's validators registered to this depot, in one query
+            got = {r[0]: bytes(r[1]) for r in self._x(
+                db, "SELECT v.device_id, v.record_key FROM validators v JOIN validator_depots "
+                "d ON d.device_id = v.device_id WHERE d.depot_id=? AND v.device_id IN (%s)"
+                % ",".join("?" * len(devices)), [depot_id] + list(devices)).fetchall()} \
+                if devices else {}
             keys = {}
             for dev in devices:
-                r = self._x(db, "SELECT v.record_key FROM validators v JOIN validator_depots "
-                            "d ON d.device_id = v.device_id WHERE v.device_id=? AND "
-                            "d.depot_id=?", (dev, depot_id)).fetchone()
+                r = (got[dev],) if dev in got else None
                 if r is None:
                     self._alarm(db, "unregistered", depot_id, dev,
                                 "depot %s reported for validator %s, which is not registered "
