@@ -16,6 +16,7 @@ import socket
 import threading
 
 import anyio
+import h11
 import pydantic_core
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -176,7 +177,6 @@ class _Protocol(H11Protocol):
     MAX_HEAD, bad framing) and one whose target uvicorn cannot decode get a JSON 400."""
 
     def send_400_response(self, msg):
-        import h11
         for ev in (h11.Response(status_code=400, reason=b"Bad Request", headers=[
                 (b"content-type", b"application/json"), (b"connection", b"close"),
                 (b"content-length", str(len(_BAD_HEAD)).encode())]),
@@ -191,8 +191,7 @@ class _Protocol(H11Protocol):
         try:
             super().handle_events()
         except (UnicodeError, ValueError):  # e.g. a non-ASCII request target
-            if self.conn.our_state in (__import__("h11").IDLE,
-                                       __import__("h11").SEND_RESPONSE):
+            if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                 self.send_400_response("bad target")
             else:
                 self.transport.close()
