@@ -53,7 +53,7 @@ class Decoder:
         of a function with this many locals allocates its frame on the heap in MicroPython
         (py/objfun.c, VM_MAX_STATE_ON_STACK), and returned (value, pos) pairs are tuples:
         a token's ~60 items cost ~12 KB of allocations that way."""
-        stack = []        # open containers: [list or dict, items still to come, key]
+        stack = []  # type: list  # open containers: [list or dict, items still to come, key]
         maxd = self.max_depth
         while True:
             if depth + len(stack) > maxd:
