@@ -141,7 +141,7 @@ def test_the_flood_finds_a_boot_py_without_the_guard(tmp_path_factory):
         b"import maint_lock\nmaint_lock.boot()\n"
     dev = _board(tmp_path_factory, naive)
     try:
-        repl, _, raised = _floods(dev, 8, wait=2)
+        repl, _, raised = _floods(dev, 4, wait=2)
     finally:
         dev.stop()
     assert raised > 0 and repl > 0

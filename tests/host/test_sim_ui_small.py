@@ -7,6 +7,7 @@ terminal' (tmux at 80x24, send-keys, capture-pane)."""
 
 import asyncio
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -98,8 +99,9 @@ def test_one_simulator_per_state_folder(tmp_path):
 
 
 def _tmux(*args):
-    return subprocess.run(["tmux", "-L", "brt-sim-test"] + list(args), capture_output=True,
-                          text=True, timeout=20)
+    # a tmux server of this test's own (other test runs may share the machine)
+    return subprocess.run(["tmux", "-L", "brt-sim-test-%d" % os.getpid()] + list(args),
+                          capture_output=True, text=True, timeout=20)
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
