@@ -150,7 +150,7 @@ def test_thousand_taps_no_heap_growth_every_tap_journaled_once(inputs):
     steady = heap[2:]
     assert len(steady) >= 15
     assert max(steady) == min(steady), heap   # not one byte of growth over 900 taps
-    # reported, not asserted: in this budget the ~57 KB a tap allocates cannot fit in the few
+    # reported, not asserted: in this budget the ~33 KB a tap allocates cannot fit in the few
     # KB left beside the tap path's live heap, so decisions collect here (in a heap with
     # room they do not: the next test)
     assert len(per) == N_TAPS
@@ -173,9 +173,9 @@ def test_no_collection_inside_any_decision_where_the_heap_has_room(roomy):
     _report(ROOMY_HEAP, out, per)
 
 
-@pytest.mark.xfail(strict=True, reason="a tap allocates ~57 KB on the unix port (measured "
-                   "here): the two ES256 verifies ~4.5 KB each, most of the rest the token's "
-                   "CBOR decoding; issue 14 asks for 4 KB (when it holds, drop this mark)")
+@pytest.mark.xfail(strict=True, reason="a tap allocates ~33 KB on the unix port (mem_total, "
+                   "measured here; heap-allocated call frames included, docs/validator.md); "
+                   "issue 14 asks for 4 KB (when it holds, drop this mark)")
 def test_a_tap_allocates_at_most_4_kb(roomy):
     out, per = roomy
     assert statistics.median(per) <= TAP_ALLOC_GOAL, statistics.median(per)
