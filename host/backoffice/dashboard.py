@@ -280,9 +280,13 @@ def respond(server, authorization):
     """(status, body bytes, [(header, value)]) for GET /dashboard: the page for the operator,
     401 with a Basic challenge for anyone else (a browser on a laptop or phone asks)."""
     if not authorized(server.operator_token, authorization):
-        return (401, b"operator credential required\n",
+        # a JSON error like every other refusal (docs/sync-api.md), with the Basic challenge
+        # that makes a browser ask for the credential
+        import json
+        return (401, json.dumps({"error": "operator_credential", "detail": "the dashboard "
+                                 "needs the operator credential (Basic or Bearer)"}).encode(),
                 [("WWW-Authenticate", 'Basic realm="BRT back office", charset="UTF-8"'),
-                 ("Content-Type", "text/plain; charset=utf-8")])
+                 ("Content-Type", "application/json")])
     fig = figures(server.store, depot_statuses(server.depot_status_urls),
                   now=server.store.clock())
     return (200, page(fig).encode(), [("Content-Type", "text/html; charset=utf-8"),
