@@ -139,6 +139,10 @@ async def do_dashboard(request):
     srv = request.scope["bo"]
     code, body, head = await _run(dashboard.respond, srv,
                                   header(request, "authorization", 1024))
+    if code != 200:  # a refusal is JSON like every other; the Basic challenge stays
+        return json_response(code, {"error": "operator_credential", "detail": body.decode(
+            "utf-8", "replace").strip()}, headers={k: v for k, v in head
+                                                   if k.lower() == "www-authenticate"})
     return Response(body, code, headers=dict(head))
 
 

@@ -194,6 +194,8 @@ def test_the_probes_that_found_500s(edges):
     assert check(raw(b.port, request(b"GET", b"/v2/report", [
         (b"Authorization", b"Bearer " + TOKEN.encode())]))) == 200
     assert check(raw(b.port, request(b"GET", b"/"))) == 200
+    ans = raw(b.port, request(b"GET", b"/dashboard"))   # JSON refusal, the Basic challenge
+    assert check(ans) == 401 and b"www-authenticate: Basic" in ans[1]
 
 
 def test_a_valid_sync_works_after_the_fuzz(edges):
