@@ -139,10 +139,7 @@ async def do_dashboard(request):
     srv = request.scope["bo"]
     code, body, head = await _run(dashboard.respond, srv,
                                   header(request, "authorization", 1024))
-    if code != 200:  # a refusal is JSON like every other; the Basic challenge stays
-        return json_response(code, {"error": "operator_credential", "detail": body.decode(
-            "utf-8", "replace").strip()}, headers={k: v for k, v in head
-                                                   if k.lower() == "www-authenticate"})
+    # a refusal is dashboard.py's JSON operator_credential error with the Basic challenge
     return Response(body, code, headers=dict(head))
 
 
