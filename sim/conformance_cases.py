@@ -267,8 +267,8 @@ def limits_nfc(apdus):
 def limits_qr(text):
     out = []
     if len(text) > SCANNER_LINE:
-        out.append("QR text of %d characters: the validator's scanner line holds %d "
-                   "(reason 47)" % (len(text), SCANNER_LINE))
+        out.append("QR text of %d characters: the format and the validator's scanner line "
+                   "hold %d (reason 2, too large)" % (len(text), SCANNER_LINE))
     if any(not 0x20 <= ord(c) <= 0x7E for c in text):
         out.append("QR text has characters outside printable ASCII: the scanner line is "
                    "refused as noise (reason 47)")

@@ -79,8 +79,8 @@ MEANING = {
     46: ("the validator's journal is full", None),
     47: ("the reader could not complete the read (no decision on the token)",
           "a phone-side limit broken: an NFC response over 250 data bytes, an APDU answered "
-          "after ~250 ms, the phone taken away mid-exchange, a QR text longer than the "
-          "scanner line (773 characters) or with non-printable characters"),
+          "after ~250 ms, the phone taken away mid-exchange, a QR text with "
+          "non-printable characters"),
     48: ("no valid fare table installed", None),
     49: ("no valid trust list installed", None),
     50: ("replay store busy: tap again", None),

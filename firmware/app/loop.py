@@ -18,6 +18,7 @@ from app import messages, reasons, record, screen
 from drivers.gm65 import GM65Error, GM65LineError
 from drivers.pn532 import PN532Error, PN532TargetGone
 from tokens import apdu
+from tokens.reasons import TOO_LARGE
 from tokens.errors import TokenError
 
 ANSWER_MS = const(3000)          # an answer stays on the screen this long
@@ -181,9 +182,12 @@ class TapLoop:
         t0 = time.ticks_us()
         try:
             line = self.b.qr.poll()
-        except GM65LineError:          # noise or an over-long line: ask for a new scan
+        except GM65LineError as e:     # noise or an over-long line: ask for a new scan
             now, ok = self.now()
-            self.answer(self._pre(record.QR, reasons.READER_FAULT, now, ok))
+            # a line longer than the format allows is the token's fault (docs/tokens.md:
+            # TOO_LARGE), noise the reader's
+            why = TOO_LARGE if e.why == "too long" else reasons.READER_FAULT
+            self.answer(self._pre(record.QR, why, now, ok))
             return True
         except (GM65Error, OSError) as e:
             self._reader_fault("qr", e)

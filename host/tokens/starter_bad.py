@@ -117,5 +117,5 @@ def add_rejections(pack):
     rt("nfc-select-no-version", "nfc", 1, "the wallet app answers SELECT with 90 00 only, "
        "without its format version byte", select_answer="9000")
     pad = b45encode(b"\x00" * 530)           # 800 characters with the prefix
-    q("qr-too-long", fmt.PREFIX + pad, 47, "QR text of %d characters, over the %d the "
+    q("qr-too-long", fmt.PREFIX + pad, 2, "QR text of %d characters, over the %d the "
       "format and the scanner line allow" % (len(fmt.PREFIX) + len(pad), fmt.MAX_QR_TEXT))
