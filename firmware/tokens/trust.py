@@ -69,6 +69,9 @@ class TrustStore:
         for v in (nb, na, usage):
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise TokenError(MALFORMED, "trust list: validity/usage type")
+        # docs/ranges.md: validity times are u32, before < after; usage a byte
+        if nb > 0xFFFFFFFF or na > 0xFFFFFFFF or nb >= na or usage > 255:
+            raise TokenError(MALFORMED, "trust list: validity/usage out of range")
         if hashlib.sha256(pub).digest()[:8] != kid:
             raise TokenError(MALFORMED, "trust list: kid is not SHA-256(pubkey)[:8]")
         q = p256.decode_point(pub)

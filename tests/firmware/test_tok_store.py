@@ -46,6 +46,9 @@ def test_bad_trust_lists_are_typed_errors():
         cbor_enc.dumps([row(pub=off, kid=hashlib.sha256(off).digest()[:8])]),  # off the curve
         cbor_enc.dumps([row(nb=-1)]),
         cbor_enc.dumps([row(usage=True)]),
+        cbor_enc.dumps([row(na=2**32)]),               # not a u32 (docs/ranges.md)
+        cbor_enc.dumps([row(nb=5, na=5)]),             # not_before must be < not_after
+        cbor_enc.dumps([row(usage=256)]),              # usage is a byte
         cbor_enc.dumps([row(), row()]),                # duplicate kid
         cbor_enc.dumps([row()] * 33),                  # more than 32 keys
     ]
