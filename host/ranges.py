@@ -39,14 +39,18 @@ def check(v, name, lo=0, hi=U32_MAX):
 
 
 def check_record_field(key, v):
-    """A tap record's value for `key`: within the table, else ValueError."""
-    if key in RECORD_UINTS:
-        lo, hi = RECORD_UINTS[key]
-        return check(v, "record key %d" % key, lo, hi)
-    if key in RECORD_BYTES:
-        lo, hi = RECORD_BYTES[key]
-        if not isinstance(v, bytes) or not lo <= len(v) <= hi:
-            raise ValueError("record key %d: %d..%d bytes (docs/ranges.md)" % (key, lo, hi))
+    """A tap record's value for `key`: within the table, else ValueError. (The back office
+    calls this for every field of every tap: the message is built only on failure.)"""
+    r = RECORD_UINTS.get(key)
+    if r is not None:
+        # type() is int: a bool (True == 1) is not a number here
+        if type(v) is int and r[0] <= v <= r[1]:
+            return v
+        raise ValueError("record key %d out of range %d..%d (docs/ranges.md)" % (key, r[0], r[1]))
+    r = RECORD_BYTES.get(key)
+    if r is not None:
+        if not isinstance(v, bytes) or not r[0] <= len(v) <= r[1]:
+            raise ValueError("record key %d: %d..%d bytes (docs/ranges.md)" % (key, r[0], r[1]))
         return v
     raise ValueError("record key %r unknown (docs/records.md)" % (key,))
 

@@ -85,35 +85,46 @@ class BackofficeError(Exception):
         self.status = status
 
 
-def parse_record(payload):
-    """Tap record bytes -> dict of columns; a record that does not parse keeps `bad`."""
-    cols = dict(t=0, answer=None, reason=None, wallet=None, pass_id=None, proof=None,
+# parse_record's columns in the order they are checked: (column, record key, a number?)
+_REC_COLS = (("t", K_TIME, True), ("answer", K_ANSWER, True), ("reason", K_REASON, True),
+             ("wallet", K_WALLET, False), ("pass_id", K_PASS, False), ("proof", K_PROOF, False),
+             ("category", K_CATEGORY, True), ("fare", K_FARE, True),
+             ("allowance", K_ALLOWANCE, True))
+_NO_COLS = dict(t=0, answer=None, reason=None, wallet=None, pass_id=None, proof=None,
                 category=None, fare=None, allowance=None, bad=None)
+
+
+def parse_record(payload):
+    """Tap record bytes -> dict of columns; a record that does not parse keeps `bad`.
+    (Called once per tap on ingest: a flat loop, no closures, no string work unless a
+    value is out of range.)"""
+    cols = dict(_NO_COLS)
+    read = False    # every field read: a record without an answer keeps its other columns
     try:
         rec = cbor2.loads(payload)
         if not isinstance(rec, dict):
             raise ValueError("not a map")
-
-        def u(k):
-            # every number within docs/ranges.md (a fare of 2^63-1 would overflow the sums):
-            # a record outside is kept aside (`bad`, alarm), never settled
-            v = rec.get(k)
-            if v is not None:
-                ranges.check_record_field(k, v)
-            return v
-
-        def b(k):
-            v = rec.get(k)
-            if v is not None and (not isinstance(v, bytes) or len(v) > 64):
+        get = rec.get
+        for col, k, num in _REC_COLS:
+            v = get(k)
+            if v is None:
+                continue
+            if num:
+                # every number within docs/ranges.md (a fare of 2^63-1 would overflow the
+                # sums): a record outside is kept aside (`bad`, alarm), never settled
+                cols[col] = ranges.check_record_field(k, v)
+            elif not isinstance(v, bytes) or len(v) > 64:
                 raise ValueError("field %d" % k)
-            return v
-        cols.update(t=u(K_TIME) or 0, answer=u(K_ANSWER), reason=u(K_REASON),
-                    wallet=b(K_WALLET), pass_id=b(K_PASS), proof=b(K_PROOF),
-                    category=u(K_CATEGORY), fare=u(K_FARE), allowance=u(K_ALLOWANCE))
+            else:
+                cols[col] = v
+        read = True
+        if not cols["t"]:
+            cols["t"] = 0
         if cols["answer"] is None:
             raise ValueError("no answer")
     except (ValueError, TypeError, cbor2.CBORDecodeError, RecursionError) as e:
-        cols = dict(cols, answer=None, bad=str(e)[:100] or type(e).__name__)
+        cols = dict(cols if read else _NO_COLS, answer=None,
+                    bad=str(e)[:100] or type(e).__name__)
     return cols
 
 
@@ -450,7 +461,7 @@ class BackofficeStore:
         staging path."""
         db.execute("SAVEPOINT direct")
         try:
-            with db.cursor().copy("COPY taps (%s) FROM STDIN (FORMAT BINARY)" % _TAP_COLS) as cp:
+            with self._copy_cursor(db).copy("COPY taps (%s) FROM STDIN (FORMAT BINARY)" % _TAP_COLS) as cp:
                 cp.set_types(_TAP_TYPES[1:])
                 for r in rows:
                     cp.write_row(r)
@@ -460,7 +471,7 @@ class BackofficeStore:
             db.execute("ROLLBACK TO SAVEPOINT direct")
         db.execute("CREATE TEMP TABLE IF NOT EXISTS tap_stage (ord INTEGER, " + _TAP_COLS_DDL +
                    ") ON COMMIT DELETE ROWS")
-        with db.cursor().copy("COPY tap_stage (ord, %s) FROM STDIN (FORMAT BINARY)"
+        with self._copy_cursor(db).copy("COPY tap_stage (ord, %s) FROM STDIN (FORMAT BINARY)"
                               % _TAP_COLS) as cp:
             cp.set_types(_TAP_TYPES)
             for i, r in enumerate(rows):
@@ -478,6 +489,15 @@ class BackofficeStore:
             else:
                 skipped.append(r)
         return skipped
+
+    def _copy_cursor(self, db):
+        """A cursor whose binary COPY writes bytea with psycopg's C dumper for bytes:
+        set_types("bytea") would otherwise pick the Python dumper of the DB-API `Binary`
+        wrapper (registered last for that oid), five Python calls a tap."""
+        from psycopg.adapt import PyFormat
+        cur = db.cursor()
+        cur.adapters.register_dumper(None, cur.adapters.get_dumper(bytes, PyFormat.BINARY))
+        return cur
 
     def _evidence(self, db, dev, inc, seq, t, payload, tag, depot_id, key, why, now):
         self._x(db, "INSERT INTO evidence(device_id, inc, seq, t, payload, tag, depot_id, "
