@@ -49,6 +49,21 @@ def record_tag(record_key, device_id, incarnation, seq, t, payload):
                 struct.pack(">III", incarnation, seq, t) + bytes(payload))[:TAG_LEN]
 
 
+def record_tagger(record_key, device_id):
+    """record_tag for one validator, as a function of (incarnation, seq, t, payload): the
+    HMAC state after the key and the fixed prefix is computed once and copied per record
+    (the back office tags a whole batch of one validator: ~2x faster than record_tag)."""
+    base = hmac.new(bytes(record_key), b"BRT-REC-v1|" + device_id.encode("ascii") + b"|",
+                    hashlib.sha256)
+    head = struct.Struct(">III").pack
+
+    def tag(incarnation, seq, t, payload):
+        h = base.copy()
+        h.update(head(incarnation, seq, t) + bytes(payload))
+        return h.digest()[:TAG_LEN]
+    return tag
+
+
 def time_mac(sync_key, nonce, t):
     """The depot's time answer: HMAC(sync key, "BRT-TIME-v1|" + nonce (16 bytes) + t u32 BE)."""
     return _mac(sync_key, b"BRT-TIME-v1|" + bytes(nonce) + struct.pack(">I", t)).hex()

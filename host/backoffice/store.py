@@ -340,8 +340,9 @@ class BackofficeStore:
             return dup
         now = self.clock()
         rows, bad_tag = [], []
+        taggers = {dev: synckeys.record_tagger(keys[dev], dev) for dev in devices}
         for dev, inc, seq, t, payload, tag in taps:
-            want = synckeys.record_tag(keys[dev], dev, inc, seq, t, payload)
+            want = taggers[dev](inc, seq, t, payload)
             if not synckeys.equal(want, bytes(tag)):
                 bad_tag.append((dev, inc, seq, t, bytes(payload), bytes(tag)))
                 continue
