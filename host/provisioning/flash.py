@@ -13,6 +13,7 @@ that already has the validator's table, the table is written back in the same se
 or the board would boot with the stock layout (journal gone, LittleFS unmountable).
 """
 
+import contextlib
 import pathlib
 import re
 
@@ -41,6 +42,28 @@ def running_version(link):
     return None
 
 
+@contextlib.contextmanager
+def bootloader(esptool_cmds, port, hint):
+    """esptool's loader for the ROM bootloader on `port`, as one session (flash and
+    partition): no answer is NoAnswer with `hint` for the technician, an esptool error inside
+    the session is NoAnswer too, and the serial port is closed at the end whatever happened
+    (run_stub's loader shares it)."""
+    import esptool
+    try:
+        esp = esptool_cmds.detect_chip(port, 115200)
+    except (esptool.FatalError, OSError) as e:
+        raise NoAnswer("no ESP32 bootloader answers on %s: %s" % (port, e), hint) from None
+    try:
+        yield esp
+    except esptool.FatalError as e:
+        raise NoAnswer("esptool: %s" % e) from None
+    finally:
+        try:
+            esp._port.close()
+        except Exception:  # noqa: BLE001 - closing a port that may already be gone
+            pass
+
+
 def flash(port, image, chip="ESP32-S3", want_version=None, link=None, say=print, esptool_cmds=None,
           baud=460800):
     """Flash `image`; returns {"skipped": bool, "chip", "offset", "version"}."""
@@ -56,13 +79,8 @@ def flash(port, image, chip="ESP32-S3", want_version=None, link=None, say=print,
         link.close()
     if esptool_cmds is None:
         import esptool.cmds as esptool_cmds
-    import esptool
-    try:
-        esp = esptool_cmds.detect_chip(port, 115200)
-    except (esptool.FatalError, OSError) as e:
-        raise NoAnswer("no ESP32 bootloader answers on %s: %s" % (port, e),
-                       "hold BOOT while pressing EN, or check the USB cable") from None
-    try:
+    with bootloader(esptool_cmds, port,
+                    "hold BOOT while pressing EN, or check the USB cable") as esp:
         name = esp.CHIP_NAME
         if name != chip:
             raise WrongChip("this board is an %s, expected %s" % (name, chip),
@@ -87,13 +105,6 @@ def flash(port, image, chip="ESP32-S3", want_version=None, link=None, say=print,
         if len(writes) > 1:
             say("flash: the validator's partition table kept")
         esptool_cmds.reset_chip(esp, "hard-reset")
-    except esptool.FatalError as e:
-        raise NoAnswer("esptool: %s" % e) from None
-    finally:
-        try:
-            esp._port.close()
-        except Exception:  # noqa: BLE001 - closing a port that may already be gone
-            pass
     return {"skipped": False, "chip": name, "offset": offset, "version": want,
             "table_kept": keep is not None}
 

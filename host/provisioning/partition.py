@@ -20,7 +20,8 @@ import hashlib
 import json
 
 from . import parttable as pt
-from .errors import DeviceError, NoAnswer, UnsentTaps, WrongChip
+from .errors import DeviceError, UnsentTaps, WrongChip
+from .flash import bootloader
 
 BOOTLOADER_OFFSET = 0x0       # ESP32-S3: the bootloader image starts at 0x0
 LFS_HEAD = 0x2000             # LittleFS keeps its superblock pair in blocks 0 and 1
@@ -119,15 +120,10 @@ def write_table(port, want=pt.VALIDATOR_16MB, old_parts=None, say=print, esptool
     journal: the table is restored around it, nothing of it erased."""
     if esptool_cmds is None:
         esptool_cmds = _esptool_cmds()
-    import esptool
     blob = pt.to_binary(want)
-    try:
-        esp = esptool_cmds.detect_chip(port, 115200)
-    except (esptool.FatalError, OSError) as e:
-        raise NoAnswer("no ESP32 bootloader answers on %s: %s" % (port, e),
-                       "hold BOOT while pressing RESET, or check the USB cable") from None
     done = {"sha256": hashlib.sha256(blob).hexdigest(), "erased": []}
-    try:
+    with bootloader(esptool_cmds, port,
+                    "hold BOOT while pressing RESET, or check the USB cable") as esp:
         if esp.CHIP_NAME != "ESP32-S3":
             raise WrongChip("this board is an %s; the validator's table is for the "
                             "ESP32-S3 (16 MB)" % esp.CHIP_NAME)
@@ -181,13 +177,6 @@ def write_table(port, want=pt.VALIDATOR_16MB, old_parts=None, say=print, esptool
                 esptool_cmds.erase_region(esp, w.offset, n)
                 done["erased"].append(name)
         esptool_cmds.reset_chip(esp, "hard-reset")
-    except esptool.FatalError as e:
-        raise NoAnswer("esptool: %s" % e) from None
-    finally:
-        try:
-            esp._port.close()
-        except Exception:  # noqa: BLE001 - closing a port that may already be gone
-            pass
     return done
 
 
