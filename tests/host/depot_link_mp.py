@@ -12,8 +12,6 @@
 #   {"op": "run", "ms": virtual ms, "until": "acked"|"installed"|"done"|null}
 #   {"op": "clock", "t": unix s, "trusted": bool}      {"op": "status"}
 import binascii
-import json
-import sys
 import time
 
 import esp32
@@ -21,6 +19,7 @@ import flashdev
 from app.depot import Depot
 from app.record import RecordWriter, decode
 from journal import Journal
+from mp_serve import serve
 
 H = binascii.unhexlify
 S = None
@@ -181,20 +180,4 @@ OPS = {"init": op_init, "tap": op_tap, "run": op_run, "clock": op_clock,
        "status": lambda req: status()}
 
 
-def main():
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            break
-        try:
-            req = json.loads(line)
-            out = OPS[req["op"]](req)
-        except Exception as e:  # noqa: BLE001 - report to the test, keep serving
-            import io
-            tb = io.StringIO()
-            sys.print_exception(e, tb)
-            out = {"exc": "%s: %s\n%s" % (type(e).__name__, e, tb.getvalue())}
-        print(json.dumps(out))
-
-
-main()
+serve(OPS)

@@ -14,9 +14,7 @@
 from tokens import p256  # noqa: F401, I001 - first, as the app loads it at boot
 import array
 import binascii
-import json
 import os
-import sys
 import time
 
 import esp32
@@ -24,6 +22,7 @@ import flashdev
 from app.record import RecordWriter
 from journal import Journal
 from sync import SyncClient
+from mp_serve import serve
 
 H = binascii.unhexlify
 S = None  # session state
@@ -198,20 +197,4 @@ def op_mem(req):
 OPS = {"init": op_init, "tap": op_tap, "sync": op_sync, "status": op_status, "gen": op_gen, "prof": op_prof, "mem": op_mem}
 
 
-def main():
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            break
-        try:
-            req = json.loads(line)
-            out = OPS[req["op"]](req)
-        except Exception as e:  # noqa: BLE001 - report to the test, keep serving
-            import io
-            tb = io.StringIO()
-            sys.print_exception(e, tb)
-            out = {"exc": "%s: %s\n%s" % (type(e).__name__, e, tb.getvalue())}
-        print(json.dumps(out))
-
-
-main()
+serve(OPS)
