@@ -1,123 +1,38 @@
 """The field operations' code, as lines of viper source (tools/gen_p256.py assembles them
-into the engine's handlers): the workspace layout, the 13-bit product, the repacking, the
-NIST reduction, the linear operations and the reduction to [0, p). The numbers and their
-bounds are explained in tools/gen_p256.py's docstring and the engine's header."""
+into the engine's handlers): the workspace layout, Montgomery's product in radix 2^13,
+the linear operations, the loads and stores of table rows and the reduction to [0, p).
+The numbers and their bounds are explained in tools/gen_p256.py's docstring and the
+engine's header; `check_bounds` proves the linear operations' margins."""
 
 from tools import p256_programs as prg
 
 P = 2**256 - 2**224 + 2**192 + 2**96 - 1
 C256 = 2**256 % P                      # 2^224 - 2^192 - 2^96 + 1
-R512 = 2**512 % P                      # below 2^227
-FOLD = {0: 1, 6: -1, 12: -1, 14: 1}    # C256's 16-bit digits (signed)
-LIMIT = 2**260                         # every register value is below this
+R = 2**260                             # Montgomery's radix: 20 limbs of 13 bits
+BOUND = 12 * 2**256                    # every register value is below this
+MASK = 0x1FFF
+# p in limbs: p = -1 + 2^96 + 2^192 - 2^224 + 2^256 = -1 + (2^5 at limb 7) + (2^10 at
+# limb 14) - (2^3 at limb 17) + (2^9 at limb 19): (limb, shift, sign) beside limb 0's -1
+PTERMS = ((7, 5, 1), (14, 10, 1), (17, 3, -1), (19, 9, 1))
+# C256 in limbs: 1 - (2^5 at limb 7) - (2^10 at limb 14) + (2^3 at limb 17)
+FOLD = ((0, 0, 1), (7, 5, -1), (14, 10, -1), (17, 3, 1))
 
-# workspace layout, in uint16 units: s[0] = n (set by the caller), scratch, registers
-A13, B13, T13, T16, CAN, REG0 = 2, 22, 42, 82, 115, 132
-STRIDE = 18   # 17 digits and one of padding: every register starts on a 32-bit word
+# workspace layout, in uint16 units: s[0] = n (set by the caller), s[1] = MSM mode, then
+# scratch: the operands' copies, Montgomery's quotient digits, CANON's limbs, its digits
+# (also the inverse's scratch, tools/gen_p256_inv.py), the staging rows (values in and out
+# of the engine as 16 canonical uint16 digits: LDT/STT rows from 128), then the registers
+A13, B13, M13, CL, T16, STG, REG0 = 2, 22, 42, 62, 82, 98, 162
+CAN = T16
+NSTG = 4
+STRIDE = 20   # 20 limbs: every register starts on a 32-bit word (MUL copies words)
 NREG = prg.NREG
 WORDS = REG0 + STRIDE * NREG
 
-# NIST reduction: output word w (0..7) = sum of coef * c_src (c: the 16 32-bit words)
-NIST = {w: [(1, w)] for w in range(8)}                                   # T
-for _w, _c, _k in ([(3, 11, 2), (4, 12, 2), (5, 13, 2), (6, 14, 2), (7, 15, 2)] +   # S1
-                   [(3, 12, 2), (4, 13, 2), (5, 14, 2), (6, 15, 2)] +               # S2
-                   [(0, 8, 1), (1, 9, 1), (2, 10, 1), (6, 14, 1), (7, 15, 1)] +     # S3
-                   [(0, 9, 1), (1, 10, 1), (2, 11, 1), (3, 13, 1), (4, 14, 1),      # S4
-                    (5, 15, 1), (6, 13, 1), (7, 8, 1)] +
-                   [(0, 11, -1), (1, 12, -1), (2, 13, -1), (6, 8, -1), (7, 10, -1)] +  # D1
-                   [(0, 12, -1), (1, 13, -1), (2, 14, -1), (3, 15, -1), (6, 9, -1),    # D2
-                    (7, 11, -1)] +
-                   [(0, 13, -1), (1, 14, -1), (2, 15, -1), (3, 8, -1), (4, 9, -1),     # D3
-                    (5, 10, -1), (7, 12, -1)] +
-                   [(0, 14, -1), (1, 15, -1), (3, 9, -1), (4, 10, -1), (5, 11, -1),    # D4
-                    (7, 13, -1)]):
-    NIST[_w].append((_k, _c))
 
-
-def digits(v, n=16):
-    """16-bit digits of v >= 0, the last one holding everything above (may be > 0xFFFF)."""
-    return [(v >> (16 * i)) & 0xFFFF for i in range(n - 1)] + [v >> (16 * (n - 1))]
-
-
-def margin(neg_low, top_min):
-    """A multiple of p, as (16 low digits, top digit), whose low part is at least
-    neg_low * (2^256 - 1) and whose top digit is at least top_min: added to a sum whose
-    negative parts are at most that, it keeps every total non-negative."""
-    k = 0
-    while True:
-        m = k * P
-        top = top_min
-        low = m - top * 2**256
-        if low >= neg_low * (2**256 - 1):
-            return digits(low), top
-        k += 1
-
-
-def _to13(src, dst):
-    """Lines cutting the value at the ptr32 `src` (17 uint16 digits, below 2^260; read as
-    32-bit words) into 20 13-bit limbs at s[dst]. A word's >> is arithmetic on the
-    ESP32 (a ptr32 load is a signed int): the sign bits it brings in are masked off."""
-    out = []
-    for k in range(20):
-        j, r = divmod(13 * k, 32)
-        if r + 13 <= 32:
-            e = "(%s[%d] >> %d) & 0x1FFF" % (src, j, r) if r else "%s[%d] & 0x1FFF" % (src, j)
-        else:
-            lo = 32 - r
-            e = "((%s[%d] >> %d) & %d) | ((%s[%d] & %d) << %d)" % (
-                src, j, r, (1 << lo) - 1, src, j + 1, (1 << (13 - lo)) - 1, lo)
-        out.append("s[%d] = %s" % (dst + k, e))
-    return out
-
-
-def _columns(square):
-    """Lines of the schoolbook columns into 13-bit digits at s[T13..T13+39]."""
-    out = ["c = 0"]
-    for k in range(39):
-        lo, hi = max(0, k - 19), min(k, 19)
-        if square:
-            cross = ["s[%d] * s[%d]" % (A13 + i, A13 + k - i)
-                     for i in range(lo, hi + 1) if i < k - i]
-            terms = ["((%s) << 1)" % " + ".join(cross)] if cross else []
-            if k % 2 == 0:
-                terms.append("s[%d] * s[%d]" % (A13 + k // 2, A13 + k // 2))
-        else:
-            terms = ["s[%d] * s[%d]" % (A13 + i, B13 + k - i) for i in range(lo, hi + 1)]
-        out += ["c = %s + c" % " + ".join(terms), "s[%d] = c & 0x1FFF" % (T13 + k),
-                "c = c >> 13"]
-    return out + ["s[%d] = c" % (T13 + 39)]
-
-
-def _repack():
-    """Lines packing the 40 13-bit digits into 33 16-bit digits at s[T16..T16+32], a
-    32-bit word (two digits) at a time through the ptr32 qs (uint arithmetic; a part that
-    would reach past bit 31 is masked first, so nothing wraps)."""
-    out = []
-    for m in range(17):
-        k, r = divmod(32 * m, 13)
-        parts = []
-        sh = -r
-        while sh < 32 and k <= 39:
-            d = "s[%d]" % (T13 + k)
-            if sh < 0:
-                parts.append("(uint(%s) >> %d)" % (d, -sh))
-            elif sh + 13 <= 32:
-                parts.append("(uint(%s) << %d)" % (d, sh) if sh else "uint(%s)" % d)
-            else:
-                parts.append("(uint(%s & %d) << %d)" % (d, (1 << (32 - sh)) - 1, sh))
-            k += 1
-            sh += 13
-        out.append("qs[%d] = %s" % ((T16 >> 1) + m, " | ".join(parts)))
-    return out
-
-
-def _carry(dst, sums, top=True):
-    """Lines writing 16 signed digit sums (expressions) to dst[0..15] with carries, and
-    the carry out (the value's top digit) to dst[16]."""
-    out = ["c = 0"]
-    for i, e in enumerate(sums):
-        out += ["c = %s + c" % e, "%s[%d] = c & 0xFFFF" % (dst, i), "c = c >> 16"]
-    return out + (["%s[16] = c" % dst] if top else [])
+def limbs(v):
+    """The 20 13-bit limbs of 0 <= v < 2^260."""
+    assert 0 <= v < 2**260
+    return [(v >> (13 * i)) & MASK for i in range(20)]
 
 
 def _sum(terms):
@@ -139,35 +54,86 @@ def _sum(terms):
     return e or "0"
 
 
-def _nist():
-    m, _ = margin(4, 0)                  # NIST sums are above -4 * 2^256
-    out = []
-    sums = []
-    for w in range(8):
-        for h in range(2):
-            i = 2 * w + h
-            terms = [(k, "s[%d]" % (T16 + 2 * c + h)) for k, c in NIST[w]]
-            terms += [(m[i], "")]
-            if digits(R512)[i]:
-                terms.append((digits(R512)[i], "s[%d]" % (T16 + 32)))
-            sums.append(_sum(terms))
-    return out + _carry("pd", sums)
+def _copy_in(src, dst):
+    """Lines copying the register at the ptr32 `src` (20 limbs: 10 words) to s[dst..]: the
+    products then read fixed offsets of s, which lives in a register (mpy-cross keeps the
+    first two locals in registers), instead of a spilled pointer."""
+    return ["b32[%d] = %s[%d]" % (dst // 2 + i, src, i) for i in range(10)]
+
+
+def _mont(square):
+    """Lines of Montgomery's product a b / 2^260 (mod p) in one pass over the 40 columns:
+    column k is the schoolbook column of s[A13..] x s[B13..] (or the square's) plus the
+    quotient digits' multiples of p's limbs; for k < 20 its low 13 bits are the quotient
+    digit m_k (p = -1 mod 2^13, so adding m_k p clears them: the carry is then c >> 13),
+    for k >= 20 they are the result's limb k - 20, written to pd."""
+    out = ["c = 0"]
+    for k in range(40):
+        lo, hi = max(0, k - 19), min(k, 19)
+        terms = []
+        if k <= 38:
+            if square:
+                cross = ["s[%d] * s[%d]" % (A13 + i, A13 + k - i)
+                         for i in range(lo, hi + 1) if i < k - i]
+                terms = ["((%s) << 1)" % " + ".join(cross)] if cross else []
+                if k % 2 == 0:
+                    terms.append("s[%d] * s[%d]" % (A13 + k // 2, A13 + k // 2))
+            else:
+                terms = ["s[%d] * s[%d]" % (A13 + i, B13 + k - i) for i in range(lo, hi + 1)]
+        e = " + ".join(terms)
+        for off, sh, sg in PTERMS:
+            j = k - off
+            if 0 <= j <= 19:
+                t = "(s[%d] << %d)" % (M13 + j, sh)
+                e = (e + (" + " if sg > 0 else " - ") + t) if e else ("" if sg > 0 else "-") + t
+        out.append("c = %s + c" % e if e else "c = c")
+        out.append(("s[%d] = c & 0x1FFF" % (M13 + k)) if k < 20 else
+                   ("pd[%d] = c & 0x1FFF" % (k - 20)))
+        out.append("c = c >> 13")
+    return out
+
+
+def lin_margin(alpha, beta):
+    """(k, max total): the multiple k p that keeps d = alpha a + beta b + k p (with the
+    inputs' tops folded through C256) non-negative for inputs below BOUND, and the
+    largest total; check_bounds asserts it stays below BOUND."""
+    top = BOUND // 2**256 - 1                     # an input's top h = limb 19 >> 9 <= 11
+    fmin, fmax = top * min(beta, 0), top * (alpha + max(beta, 0))
+    need = -min(beta, 0) * (2**256 - 1) - fmin * C256
+    k = -(-need // P)
+    hi = (alpha + max(beta, 0)) * (2**256 - 1) + fmax * C256 + k * P
+    return k, hi
 
 
 def _lin(alpha, beta):
-    """d = alpha * a + beta * b (alpha > 0, beta any sign; b absent when beta = 0), the
-    inputs' top digits folded in through 2^256 = C256 (mod p) as f."""
-    neg = max(0, -beta)
-    m, m16 = margin(neg, neg * 15)
-    f = _sum([(alpha, "pa[16]"), (beta, "pb[16]"), (m16, "")])
-    lines = ["f = %s" % f]
-    sums = []
-    for i in range(16):
-        terms = [(alpha, "pa[%d]" % i), (beta, "pb[%d]" % i), (m[i], "")]
-        if i in FOLD:
-            terms.append((FOLD[i], "f"))
-        sums.append(_sum(terms))
-    return lines + _carry("pd", sums)
+    """d = alpha a + beta b + k p, the inputs' tops h (bits 256.., at most 11) folded in
+    through 2^256 = C256 (mod p) as f: one carry pass into normalized limbs."""
+    k, _ = lin_margin(alpha, beta)
+    m = limbs(k * P)
+    lines = ["f = %s" % _sum([(alpha, "(pa[19] >> 9)"), (beta, "(pb[19] >> 9)")])]
+    out = ["c = 0"]
+    fold = {i: sg << sh for i, sh, sg in FOLD}
+    for i in range(20):
+        if i == 19:
+            t = [(alpha, "(pa[19] & 511)"), (beta, "(pb[19] & 511)")]
+        else:
+            t = [(alpha, "pa[%d]" % i), (beta, "pb[%d]" % i)]
+        t += [(m[i], "")]
+        if i in fold:
+            t.append((fold[i], "f"))
+        out += ["c = %s + c" % _sum(t), "pd[%d] = c & 0x1FFF" % i, "c = c >> 13"]
+    return lines + out
+
+
+def check_bounds():
+    """The linear operations' totals stay in [0, BOUND); Montgomery's product maps inputs
+    below BOUND to outputs below BOUND (a b / R + p); the columns fit 31 bits."""
+    for a, b in prg.LIN.values():
+        k, hi = lin_margin(a, b)
+        assert hi < BOUND, (a, b, hi / 2**256)
+    assert (BOUND - 1) ** 2 // R + P < BOUND
+    col = 20 * MASK * MASK + MASK * ((1 << 5) + (1 << 10) + (1 << 9))
+    assert col + (col >> 13) < 2**31
 
 
 def _ptr(name, field, kind="ptr16"):
@@ -175,24 +141,60 @@ def _ptr(name, field, kind="ptr16"):
         name, kind, REG0, field, STRIDE)
 
 
+def _from_row(dst, row):
+    """Lines: the 16 canonical uint16 digits at the ptr16 `row` into 20 limbs at dst."""
+    out = []
+    for k in range(20):
+        d, r = divmod(13 * k, 16)
+        if r + 13 <= 16:
+            e = "(%s[%d] >> %d) & 0x1FFF" % (row, d, r) if r else "%s[%d] & 0x1FFF" % (row, d)
+        elif d == 15:       # the last limb: bits 247..255 (the value is below 2^256)
+            e = "%s[15] >> %d" % (row, r)
+        else:
+            e = "((%s[%d] >> %d) | (%s[%d] << %d)) & 0x1FFF" % (row, d, r, row, d + 1, 16 - r)
+        out.append("%s[%d] = %s" % (dst, k, e))
+    return out
+
+
+def _to_row(row):
+    """Lines: the 20 limbs s[CL..] (a value below 2^256) as 16 uint16 digits into row."""
+    out = []
+    for m in range(16):
+        parts = []
+        for k in range(20):
+            lo = 13 * k - 16 * m              # the limb's bit 0 sits at digit bit lo
+            if lo >= 16 or lo + 13 <= 0:
+                continue
+            x = "s[%d]" % (CL + k)
+            parts.append("(%s >> %d)" % (x, -lo) if lo < 0 else
+                         ("(%s << %d)" % (x, lo) if lo else x))
+        out.append("%s[%d] = (%s) & 0xFFFF" % (row, m, " | ".join(parts)))
+    return out
+
+
 def _canon_lines(src):
-    """Lines: the value at `src` (below 2^260) reduced to [0, p) into s[CAN..CAN+15].
-    First fold: L + h*C256 with h <= 15 is below 2^256 + 15 * 2^224, so its top is 0 or 1;
-    a second fold of that 1 lands below 2^256; then p is subtracted if the value is >= p
-    (at most once: the value is below 2^256 < 2p)."""
+    """Lines: the value at `src` (limbs, below BOUND) reduced to [0, p) as limbs in
+    s[CL..CL+19]. First fold: L + h C256 with h <= 11 is below 2^256 + 11 2^224, so its bit
+    256 is 0 or 1; a second fold of that 1 lands below 2^256; then p is subtracted (into
+    s[A13..]) and kept if nothing was borrowed (the value is below 2^256 < 2p)."""
+    fold = {i: sg << sh for i, sh, sg in FOLD}
+
     def fold_from(get):
         out = ["c = 0"]
-        for i in range(16):
-            t = [(1, get(i))] + ([(FOLD[i], "f")] if i in FOLD else [])
-            out += ["c = %s + c" % _sum(t), "s[%d] = c & 0xFFFF" % (CAN + i), "c = c >> 16"]
+        for i in range(20):
+            t = [(1, get(i))] + ([(fold[i], "f")] if i in fold else [])
+            out += ["c = %s + c" % _sum(t), "s[%d] = c & 0x1FFF" % (CL + i), "c = c >> 13"]
         return out
-    out = ["f = %s[16]" % src] + fold_from(lambda i: "%s[%d]" % (src, i))
-    out += ["f = c", "if f:"] + ["    " + ln for ln in fold_from(lambda i: "s[%d]" % (CAN + i))]
-    pl = digits(P)
+    out = ["f = %s[19] >> 9" % src]
+    out += fold_from(lambda i: "(%s[19] & 511)" % src if i == 19 else "%s[%d]" % (src, i))
+    out += ["f = s[%d] >> 9" % (CL + 19), "if f:"]
+    out += ["    " + ln for ln in fold_from(
+        lambda i: "(s[%d] & 511)" % (CL + 19) if i == 19 else "s[%d]" % (CL + i))]
+    pl = limbs(P)
     out.append("c = 0")
-    for i in range(16):
-        out += ["c = s[%d] - %d + c" % (CAN + i, pl[i]) if pl[i] else "c = s[%d] + c" % (CAN + i),
-                "s[%d] = c & 0xFFFF" % (T16 + i), "c = c >> 16"]
+    for i in range(20):
+        out += ["c = s[%d] - %d + c" % (CL + i, pl[i]) if pl[i] else "c = s[%d] + c" % (CL + i),
+                "s[%d] = c & 0x1FFF" % (A13 + i), "c = c >> 13"]
     out.append("if c == 0:")
-    out += ["    s[%d] = s[%d]" % (CAN + i, T16 + i) for i in range(16)]
+    out += ["    s[%d] = s[%d]" % (CL + i, A13 + i) for i in range(20)]
     return out

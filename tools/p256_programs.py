@@ -1,5 +1,10 @@
 """The P-256 engine's programs: point formulas as sequences of field operations.
 
+Registers hold Montgomery forms (x R mod p, R = 2^260: MUL is a b / R), and so do the
+tables' rows (G's constants and the keys' tables): values come in and go out through
+the staging rows (LDT/STT rows from W0, plain canonical digits) with a MUL by R2 (R^2 mod p: x -> x R)
+or by P1 (a plain 1: x R -> x).
+
 tools/gen_p256.py assembles them into firmware/p256_engine.py as bytes constants (so the
 device builds nothing at import). Each operation is 4 bytes (op, d, a, b): d, a, b are
 register numbers (or, for LDT/STT, b is a table row). Register numbers are those of
@@ -12,13 +17,15 @@ X2, Y2, ONE, ZERO = 9, 10, 11, 12
 QX, QY, ZC = 13, 14, 15
 J0 = 16     # a new key's odd multiples' Z (their X, Y wait in the table's rows): 16..23
 ACC0 = 24   # Montgomery's trick: running products, 24..31
-NREG = 32
+R2, P1, TG = 32, 33, 34   # R^2 mod p and a plain 1 (into and out of Montgomery form), a temp
+NREG = 35
 CNT = 8     # odd multiples in a key's table (window 5)
 
 OPS = ("END", "MUL", "SQR", "ADD", "SUB", "SUB2", "SUB8", "LIN33", "LIN41", "MOV", "LDT",
        "STT", "ZCHK", "ZFULL")
 (END, MUL, SQR, ADD, SUB, SUB2, SUB8, LIN33, LIN41, MOV, LDT, STT, ZCHK,
  ZFULL) = range(len(OPS))
+W0 = 128    # LDT/STT rows from W0 on: the workspace's staging rows (values in and out)
 # the linear operations d = alpha a + beta b: (alpha, beta)
 LIN = {"ADD": (1, 1), "SUB": (1, -1), "SUB2": (1, -2), "SUB8": (1, -8), "LIN33": (3, -3),
        "LIN41": (4, -1)}
@@ -99,7 +106,9 @@ def qtable_ops(cnt, part):
     k < n, so no step meets a special case. Each step's X, Y wait in its rows (STT: reduced
     mod p), its Z in a register. part 1 stops before the inversion (X2 holds the product to
     invert: the caller inverts it), part 2 starts after it (Y2 holds its inverse)."""
-    ops = [(MOV, X, QX, 0), (MOV, Y, QY, 0), (MOV, Z, ONE, 0)] + dbl_ops()
+    # Q's x, y come in plain, in the table's rows 0 and 1 (row 0 is Q's row later)
+    ops = [(LDT, QX, 0, 0), (LDT, QY, 0, 1), (MUL, QX, QX, R2), (MUL, QY, QY, R2),
+           (MOV, X, QX, 0), (MOV, Y, QY, 0), (MOV, Z, ONE, 0)] + dbl_ops()
     ops += [(MOV, X2, X, 0), (MOV, Y2, Y, 0), (MOV, ZC, Z, 0),
             (SQR, T1, ZC, 0), (MUL, X, QX, T1), (MUL, T2, T1, ZC), (MUL, Y, QY, T2),
             (MOV, Z, ONE, 0)]
@@ -111,10 +120,10 @@ def qtable_ops(cnt, part):
     for i in range(1, cnt):
         ops.append((MUL, ACC0 + i, ACC0 + i - 1, J0 + i - 1))
     ops += [(MUL, X2, ACC0 + cnt - 1, J0 + cnt - 1), (MUL, X2, X2, ZC)]
-    if part == 1:
-        return ops
+    if part == 1:   # the product to invert goes out plain, in staging row 0
+        return ops + [(MUL, TG, X2, P1), (STT, 0, TG, W0)]
     inv = Y2  # 1 / (zc Z_0 ... Z_7), then 1 / (zc Z_0 ... Z_i) going down
-    ops = []
+    ops = [(LDT, inv, 0, W0), (MUL, inv, inv, R2)]   # its inverse comes in plain
     for i in range(cnt - 1, -1, -1):
         ops += [(MUL, X, inv, ACC0 + i), (MUL, inv, inv, J0 + i), (SQR, Y, X, 0),
                 (LDT, T1, 0, 2 * i), (MUL, Z, T1, Y), (STT, 0, Z, 2 * i),
@@ -136,8 +145,24 @@ def programs():
         "ADDREST": asm(madd_ops(True, 2)),
         "QTAB1": asm(qtable_ops(CNT, 1)),
         "QTAB2": asm(qtable_ops(CNT, 2)),
-        "SQRT": asm(pow_ops(QX, QY, True)),
+        # y^2 in staging row 0, its root out there
+        "SQRT": asm([(LDT, QX, 0, W0), (MUL, QX, QX, R2)] + pow_ops(QX, QY, True) +
+                    [(MUL, TG, QY, P1), (STT, 0, TG, W0)]),
+        # the verification's end: X, Z out (staging rows 0, 1)
+        "FIN": asm(out_ops((X, Z))),
+        # a point in and out (prepare(): 2^k Q)
+        "IMP3": asm([(LDT, X, 0, W0), (LDT, Y, 0, W0 + 1), (LDT, Z, 0, W0 + 2), (MUL, X, X, R2),
+                     (MUL, Y, Y, R2), (MUL, Z, Z, R2)]),
+        "OUT3": asm(out_ops((X, Y, Z))),
     }
+
+
+def out_ops(regs):
+    """Registers out, plain and canonical, into staging rows 0, 1, .."""
+    ops = []
+    for i, r in enumerate(regs):
+        ops += [(MUL, TG, r, P1), (STT, 0, TG, W0 + i)]
+    return ops
 
 
 # ---- G's tables: constants, so the generator computes them (affine, canonical)
@@ -160,7 +185,7 @@ def _add(a, b):
 
 def gtable(w=W_G, split=SPLIT):
     """bytes: for each piece j, the odd multiples 1, 3, .. (2^(w-1) - 1) of 2^(256 j/split) G
-    as rows of x then y, 32 little-endian bytes each."""
+    as rows of x then y in Montgomery form (x 2^260 mod p), 32 little-endian bytes each."""
     out = bytearray()
     base = (GX, GY)
     for j in range(split):
@@ -172,5 +197,6 @@ def gtable(w=W_G, split=SPLIT):
         for k in range(1 << (w - 2)):
             if k:
                 pt = _add(pt, two)
-            out += pt[0].to_bytes(32, "little") + pt[1].to_bytes(32, "little")
+            out += (pt[0] * 2**260 % P).to_bytes(32, "little") + \
+                (pt[1] * 2**260 % P).to_bytes(32, "little")
     return bytes(out)

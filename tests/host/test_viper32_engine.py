@@ -14,8 +14,12 @@ from tools import p256_programs as prg
 from tests.host.test_viper32 import _fns
 
 P = gen.P
-EXTREME = [0, 1, P - 1, P, P + 1, 2**256 - 1, 2**256, 2**259, 2**260 - 1, 16 * P - 1,
-           int("1FFF" * 65, 16) % 2**260]   # all-ones limbs: every column sum at its largest
+R = gen.R                      # Montgomery's radix: MUL is a b / R (mod p)
+RI = pow(R, -1, P)
+BOUND = gen.BOUND              # every register value is below it (12 2^256)
+# BOUND - 1 has all-ones limbs below the top one: every column sum near its largest
+EXTREME = [0, 1, P - 1, P, P + 1, 2**256 - 1, 2**256, 2**259, BOUND - 1, 11 * P,
+           BOUND - 2**247, int("1FFF" * 19, 16) * 2**13 % BOUND]
 
 
 ENGINE = _fns("firmware/p256_engine.py", strict=True)["run"]
@@ -26,19 +30,42 @@ class _Regs:
         self.ws = bytearray(2 * gen.WORDS)
 
     def set(self, r, v):
+        """A raw register value (below BOUND) as its 20 limbs."""
         o = 2 * (gen.REG0 + gen.STRIDE * r)
-        self.ws[o:o + 34] = v.to_bytes(34, "little")
+        self.ws[o:o + 40] = b"".join(x.to_bytes(2, "little") for x in gen.limbs(v))
 
     def get(self, r):
         o = 2 * (gen.REG0 + gen.STRIDE * r)
-        return int.from_bytes(self.ws[o:o + 34], "little")
+        lm = [int.from_bytes(self.ws[o + 2 * i:o + 2 * i + 2], "little") for i in range(20)]
+        assert all(x < 2**13 for x in lm), lm       # normalized limbs
+        return sum(x << (13 * i) for i, x in enumerate(lm))
+
+    def mset(self, r, v):
+        """A field element into a register in Montgomery form (v R mod p)."""
+        self.set(r, v * R % P)
+
+    def mget(self, r):
+        return self.get(r) * RI % P
+
+    def consts(self):
+        self.mset(prg.ONE, 1)
+        self.set(prg.R2, R * R % P)
+        self.set(prg.P1, 1)
+
+    def stage(self, i, v):
+        o = 2 * gen.STG + 32 * i
+        self.ws[o:o + 32] = v.to_bytes(32, "little")
+
+    def staged(self, i):
+        o = 2 * gen.STG + 32 * i
+        return int.from_bytes(self.ws[o:o + 32], "little")
 
     def run(self, ops, n=1, table=None, ret=True):
         self.ws[0], self.ws[1] = n & 0xFF, n >> 8
         return ENGINE(self.ws, 0, bytearray(prg.asm(ops, ret)), table or self.ws)
 
 
-FIELD = {"MUL": lambda a, b: a * b, "SQR": lambda a, b: a * a}   # SQR's b: a repeat count
+FIELD = {"MUL": lambda a, b: a * b * RI, "SQR": lambda a, b: a * a * RI}   # SQR's b: repeats
 FIELD.update({name: (lambda al, be: lambda a, b: al * a + be * b)(*ab)
               for name, ab in prg.LIN.items()})
 
@@ -49,7 +76,7 @@ def _field_op(name, a, b):
     r.set(4, b)
     r.run([(getattr(prg, name), 5, 3, 0 if name == "SQR" else 4)])
     out = r.get(5)
-    assert out < 2**260, (name, a, b)        # the register invariant
+    assert out < BOUND, (name, a, b)         # the register invariant
     assert out % P == FIELD[name](a, b) % P, (name, a, b)
     return out
 
@@ -62,18 +89,18 @@ def test_engine_field_ops_extreme_inputs(name):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(sorted(FIELD)), st.integers(0, 2**260 - 1), st.integers(0, 2**260 - 1))
+@given(st.sampled_from(sorted(FIELD)), st.integers(0, BOUND - 1), st.integers(0, BOUND - 1))
 def test_engine_field_ops_random_inputs(name, a, b):
     _field_op(name, a, b)
 
 
 def test_engine_aliasing_and_the_zero_check():
     r = _Regs()
-    for a in (P - 1, 2**260 - 1, 12345):
+    for a in (P - 1, BOUND - 1, 12345):
         r.set(3, a)
         r.run([(prg.MUL, 3, 3, 3)])                 # d = a = b
-        assert r.get(3) % P == a * a % P
-    for v, zero in ((0, True), (P, True), (15 * P, True), (16 * P, True), (1, False),
+        assert r.get(3) % P == a * a * RI % P
+    for v, zero in ((0, True), (P, True), (10 * P, True), (11 * P, True), (1, False),
                     (P - 1, False), (2**256, False), (P + 1, False)):
         r.set(6, v)
         assert (r.run([(prg.ZFULL, 0, 6, 0)]) != 0) == zero, v
@@ -92,42 +119,71 @@ def test_engine_programs_doubling_and_odd_multiples():
     gx, gy = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296, \
         0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
     r = _Regs()
-    r.set(prg.ONE, 1)
-    r.set(prg.X, gx)
-    r.set(prg.Y, gy)
-    r.set(prg.Z, 1)
+    r.consts()
+    r.mset(prg.X, gx)
+    r.mset(prg.Y, gy)
+    r.mset(prg.Z, 1)
     r.run(prg.dbl_ops(), n=3, ret=False)           # 8G
-    x8 = _aff(r.get(0) % P, r.get(1) % P, r.get(2) % P)
-    # the odd multiples program: its rows are G, 3G, 5G, ...; 8G = 5G + 3G checks the rows
+    x8 = _aff(r.mget(0), r.mget(1), r.mget(2))
+    # the odd multiples program: its rows are G, 3G, 5G, ... (Montgomery forms); 8G = 5G +
+    # 3G checks the rows. Q comes in plain in the first row, the product to invert goes
+    # out plain in staging row 0 and its inverse comes back there
     table = bytearray(64 * prg.CNT)
-    r.set(prg.QX, gx)
-    r.set(prg.QY, gy)
+    table[0:32], table[32:64] = gx.to_bytes(32, "little"), gy.to_bytes(32, "little")
     assert r.run(prg.qtable_ops(prg.CNT, 1), n=0, table=table) == 0
-    r.set(prg.Y2, pow(r.get(prg.X2) % P, -1, P))
+    z = r.staged(0)
+    assert 0 < z < P
+    r.stage(0, pow(z, -1, P))
     assert r.run(prg.qtable_ops(prg.CNT, 2), n=0, table=table) == 0
-    rows = [(int.from_bytes(table[64 * k:64 * k + 32], "little"),
-             int.from_bytes(table[64 * k + 32:64 * k + 64], "little")) for k in range(8)]
+    raw = [(int.from_bytes(table[64 * k:64 * k + 32], "little"),
+            int.from_bytes(table[64 * k + 32:64 * k + 64], "little")) for k in range(8)]
+    assert all(0 <= v < P for row in raw for v in row)
+    rows = [(x * RI % P, y * RI % P) for x, y in raw]
     assert rows[0] == (gx, gy)
     (x3, y3), (x5, y5) = rows[1], rows[2]
     lam = (y5 - y3) * pow(x5 - x3, P - 2, P) % P
     x = (lam * lam - x3 - x5) % P
-    assert x == x8[0] and all(0 <= v < P for row in rows for v in row)
+    assert x == x8[0]
+
+
+def test_engine_values_in_and_out_through_the_staging_rows():
+    r = _Regs()
+    r.consts()
+    vals = [0, 1, P - 1, 2**255 + 12345]
+    for i, v in enumerate(vals[:3]):
+        r.stage(i, v)
+    assert r.run([(prg.LDT, 3, 0, prg.W0 + i) for i in range(3)]) == 0
+    assert [r.get(3)] == [vals[2]]     # LDT: the plain digits as limbs, unchanged
+    for v in vals:
+        r.stage(0, v)
+        r.run([(prg.LDT, 3, 0, prg.W0), (prg.MUL, 3, 3, prg.R2)])
+        assert r.mget(3) == v % P                  # into Montgomery form
+        r.run([(prg.MUL, prg.TG, 3, prg.P1), (prg.STT, 0, prg.TG, prg.W0 + 1)])
+        assert r.staged(1) == v % P                # and out, canonical
+    for v in (BOUND - 1, P, 2 * P - 1, 2**256):    # STT reduces any register to [0, p)
+        r.set(5, v)
+        r.run([(prg.STT, 0, 5, prg.W0 + 2)])
+        assert r.staged(2) == v % P, v
 
 
 def test_engine_matches_the_unix_port_bit_for_bit():
     rng = random.Random(7)
-    cases = [(rng.choice(sorted(FIELD)), rng.randrange(2**260), rng.randrange(2**260))
-             for _ in range(20)] + [("MUL", 2**260 - 1, 2**260 - 1), ("SUB2", 0, 2**260 - 1)]
+    cases = [(rng.choice(sorted(FIELD)), rng.randrange(BOUND), rng.randrange(BOUND))
+             for _ in range(20)] + [("MUL", BOUND - 1, BOUND - 1), ("SUB2", 0, BOUND - 1)]
     ours = []
     for name, a, b in cases:
         ours.append(_field_op(name, a, b))
     code = "import p256_engine as e\nws = bytearray(2 * e.WORDS)\n"
     code += "def go(o, a, b, rb):\n"
     code += "    r = lambda k: 2 * (e.REG0 + e.STRIDE * k)\n"
-    code += "    ws[r(3):r(3) + 34] = a.to_bytes(34, 'little')\n"
-    code += "    ws[r(4):r(4) + 34] = b.to_bytes(34, 'little')\n"
+    code += "    for i in range(20):\n"
+    code += "        ws[r(3) + 2 * i] = (a >> 13 * i) & 255\n"
+    code += "        ws[r(3) + 2 * i + 1] = (a >> 13 * i + 8) & 31\n"
+    code += "        ws[r(4) + 2 * i] = (b >> 13 * i) & 255\n"
+    code += "        ws[r(4) + 2 * i + 1] = (b >> 13 * i + 8) & 31\n"
     code += "    e.run(ws, 0, bytes([o, 5, 3, rb, 0, 1, 0, 0]), ws)\n"
-    code += "    print(int.from_bytes(ws[r(5):r(5) + 34], 'little'))\n"
+    code += "    print(sum((ws[r(5) + 2 * i] | ws[r(5) + 2 * i + 1] << 8) << 13 * i "
+    code += "for i in range(20)))\n"
     for name, a, b in cases:
         code += "go(%d, %d, %d, %d)\n" % (getattr(prg, name), a, b, 0 if name == "SQR" else 4)
     got = [int(x) for x in run_code(code, heap="1M").split()]
@@ -207,17 +263,16 @@ def test_engine_whole_verification_under_32_bit_rules():
     ws = bytearray(2 * msm.WORDS)
     r = _Regs()
     r.ws = ws
-    r.set(prg.ONE, 1)
+    r.consts()
     qtab = bytearray(64 * prg.CNT)            # Q's table: part 1, the inverse, part 2
-    r.set(prg.QX, q[0])
-    r.set(prg.QY, q[1])
+    qtab[0:32], qtab[32:64] = q[0].to_bytes(32, "little"), q[1].to_bytes(32, "little")
     r.run(prg.qtable_ops(prg.CNT, 1), n=0, table=qtab)
-    z = r.get(prg.X2) % P
+    z = r.staged(0)
     ws[4:36], ws[36:68] = z.to_bytes(32, "little"), P.to_bytes(32, "little")
     ws[68:100], ws[100:132] = (1).to_bytes(32, "little"), bytes(32)
     ws[144:146] = (1).to_bytes(2, "little")
     assert inv(ws, 0, bytearray(P.to_bytes(32, "little"))) == 1
-    r.set(prg.Y2, int.from_bytes(ws[100:132], "little"))
+    r.stage(0, int.from_bytes(ws[100:132], "little"))
     r.run(prg.qtable_ops(prg.CNT, 2), n=0, table=qtab)
     wn(ws, 0, bytearray(u1.to_bytes(36, "little")),
        0 | (prg.W_G << 3) | (64 << 7) | (4 << 16) | (1 << 24))
@@ -225,7 +280,7 @@ def test_engine_whole_verification_under_32_bit_rules():
     ws[2 * msm.MTOP], ws[2 * msm.MTOP + 1] = 0, 1        # top position 256
     ws[2] = 1                                            # MSM mode
     assert run(ws, 0, bytearray(prg.gtable() + msm.PROG_BYTES), qtab) == 1
-    X, Y, Z = (r.get(k) % P for k in (prg.X, prg.Y, prg.Z))
+    X, Y, Z = (r.mget(k) for k in (prg.X, prg.Y, prg.Z))
     want = None
     for k, pt in ((u1, (prg.GX, prg.GY)), (u2, q)):
         acc = None
