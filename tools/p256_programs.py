@@ -56,7 +56,7 @@ def dbl_ops():
 
 def madd_ops(check, part=None):
     """(X, Y, Z) + (X2, Y2) affine, madd-2007-bl's order: 8M + 3S. With check, stop where
-    h might be 0 mod p (ZCHK: its low digit is 0 or >= 0xFFF0, 17 in 65,536), leaving X, Y,
+    h might be 0 mod p (ZCHK: its low limb is 0 or >= 0x1FF0, 17 in 8,192), leaving X, Y,
     Z as they were, h in T2 and r in T4: the caller decides (HZERO, RZERO) and finishes
     with the rest (part 2)."""
     head = [(SQR, T1, Z, 0), (MUL, T2, X2, T1), (SUB, T2, T2, X), (MUL, T3, Z, T1),

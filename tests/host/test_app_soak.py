@@ -9,7 +9,7 @@ journal on the flash model; the decision core runs without the boot code and dri
 compiled to .mpy as on the board. Twenty wallets take turns, more than the pass cache
 holds, so every tap checks both signatures (the worst case, and a bus's usual one). The
 heap holds the tap path's code and tables and the simulator's flash model (Python here,
-C on the ESP32): ~132 KB in use after a collection, and the taps' working set fits in the
+C on the ESP32): ~134 KB in use after a collection, and the taps' working set fits in the
 rest. The budget was 128K while the board was a WROOM-32 (~110 KB free); the reference
 board is now an ESP32-S3 whose heap is 8 MB of PSRAM (DESIGN §2), and the decision core
 grew past 128K on 2026-12-04: ~8 KB from that day's other changes (122 KB in use with the
