@@ -16,7 +16,7 @@ import clock
 import entropy
 from app import messages, reasons, record, screen
 from drivers.gm65 import GM65Error, GM65LineError
-from drivers.pn532 import PN532Error, PN532TargetGone
+from drivers.pn532 import PN532Error, PN532PhoneError, PN532TargetGone
 from tokens import apdu
 from tokens.reasons import TOO_LARGE
 from tokens.errors import TokenError
@@ -156,6 +156,15 @@ class TapLoop:
             payload = apdu.read_token(nfc.exchange, challenge, self.tokbuf)
         except TokenError as e:         # not a wallet, or it broke the protocol
             d = self._pre(record.NFC, e.reason, now, ok)
+        except PN532PhoneError as e:
+            # the phone's fault or the air's, not the reader's: the tap fails and the
+            # reader stays in service (a phone sending over-long answers must not take the
+            # door's NFC down). Too long: the token's reason (docs/tokens.md TOO_LARGE);
+            # garbled: tap again, the same phone is read anew
+            d = self._pre(record.NFC, TOO_LARGE if e.too_long else reasons.READER_FAULT,
+                          now, ok)
+            if not e.too_long:
+                self.nfc_hold = None
         except PN532TargetGone:         # pulled away mid-exchange: nothing was decided
             d = self._pre(record.NFC, reasons.READER_FAULT, now, ok)
             self.nfc_hold = None

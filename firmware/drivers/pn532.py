@@ -40,6 +40,13 @@ POWER_ON_BAUD = const(115200)
 
 # InDataExchange status codes (low 6 bits) meaning the phone is no longer there
 _GONE = (0x01, 0x0A, 0x27, 0x29, 0x2A, 0x2B)
+# ... the phone's answer did not fit: buffer size insufficient, RF buffer overflow (and
+# the MI bit, which asks for chaining we do not do)
+_TOO_LONG = (0x07, 0x09)
+# ... the frame from or to the phone was garbled in the air: CRC, parity, bit count,
+# framing, collision, RF protocol, DEP data format (UM0701-02 §7.1, error codes)
+_AIR = (0x02, 0x03, 0x04, 0x05, 0x06, 0x0B, 0x13)
+MI = const(0x40)
 
 
 class PN532CommandError(PN532Error):
@@ -48,6 +55,16 @@ class PN532CommandError(PN532Error):
     def __init__(self, msg, status=0):
         super().__init__(msg)
         self.status = status
+
+
+class PN532PhoneError(PN532CommandError):
+    """The exchange with the phone failed and the reader is fine: its answer was too long
+    (`too_long`: status 07/09 or the MI bit) or garbled in the air (CRC, parity, framing,
+    collision, RF protocol). The tap fails; the reader stays in service."""
+
+    def __init__(self, msg, status=0):
+        super().__init__(msg, status)
+        self.too_long = status in _TOO_LONG or status == MI
 
 
 class PN532TargetGone(PN532Error):
@@ -293,9 +310,11 @@ class PN532:
             if st in _GONE:
                 self.target = None
                 raise PN532TargetGone("phone left (status 0x%02x)" % st, st)
+            if st in _TOO_LONG or st in _AIR:
+                raise PN532PhoneError("InDataExchange status 0x%02x" % st, st)
             raise PN532CommandError("InDataExchange status 0x%02x" % st, st)
-        if d[0] & 0x40:
-            raise PN532CommandError("answer needs chaining (MI): too long", 0x40)
+        if d[0] & MI:
+            raise PN532PhoneError("answer needs chaining (MI): too long", MI)
         return d[1:]
 
     def release(self):

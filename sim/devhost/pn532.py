@@ -26,7 +26,8 @@ What it does as the chip does:
 
 Faults for tests (control API `pn532.fault`): "bad_dcs", "bad_lcs", "nack" (answer with a
 NACK frame), "error_frame", "garbage" (noise before the next frame), "truncate", "no_ack",
-"no_response"; `silent = True` makes the chip answer nothing at all.
+"no_response"; "air_crc" (the next InDataExchange reports status 02: the phone's frame
+arrived with a bad CRC); `silent = True` makes the chip answer nothing at all.
 """
 
 import queue
@@ -224,7 +225,8 @@ class VirtualPN532:
         self._send_answer(f, delay)
 
     def _send_answer(self, f, delay=0.0):
-        fault = self.faults.pop(0) if self.faults else None
+        # "air_crc" waits for the next InDataExchange (an RF fault, not a wire fault)
+        fault = self.faults.pop(0) if self.faults and self.faults[0] != "air_crc" else None
         if fault == "bad_dcs":
             f = f[:-2] + bytes(((f[-2] + 1) & 0xFF, 0))
         elif fault == "bad_lcs":
@@ -330,6 +332,10 @@ class VirtualPN532:
         tg = data[0] & 0x0F
         if self.target is None or self.target[0] != tg:
             self._answer(b"\x41\x27")
+            return
+        if self.faults and self.faults[0] == "air_crc":
+            self.faults.pop(0)
+            self._answer(b"\x41\x02")
             return
         try:
             rsp = self.antenna.exchange(self.target[1], data[1:])

@@ -8,8 +8,8 @@ import time
 import machine
 
 from drivers.pn532 import (
-    PN532, PN532CommandError, PN532Error, PN532FrameError, PN532TargetGone, PN532Timeout,
-    UartLink,
+    PN532, PN532CommandError, PN532Error, PN532FrameError, PN532PhoneError, PN532TargetGone,
+    PN532Timeout, UartLink,
 )
 
 
@@ -235,6 +235,18 @@ def test_answer_too_long_for_the_chip_is_a_typed_error():
     p.list_target()
     e = raises(PN532CommandError, p.exchange, bytes.fromhex("00b0000000"))
     assert e.status == 0x07
+    # the phone's fault, not the reader's (the loop keeps the reader in service)
+    assert isinstance(e, PN532PhoneError) and e.too_long
+
+
+def test_a_garbled_answer_from_the_phone_is_a_phone_error_and_the_target_stays():
+    p = fresh({"apdus": {"00b0000000": "1234" + "9000"}})
+    p.begin()
+    p.list_target()
+    ctl("pn532.fault", faults=["air_crc"])
+    e = raises(PN532PhoneError, p.exchange, bytes.fromhex("00b0000000"))
+    assert e.status == 0x02 and not e.too_long
+    assert bytes(p.exchange(bytes.fromhex("00b0000000"))) == bytes.fromhex("12349000")
 
 
 # --- the faster wire: SetSerialBaudRate (UM0701-02 §7.2.13) -----------------------------

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from sim.devhost.rf import IsoDepCard
 from sim.launcher import SimBoard
 from sim.world import WALLET_ORDER
 from tests.support.mp import ROOT
@@ -134,6 +135,24 @@ def test_nfc_reader_gone_is_shown_and_recovered(sim):
     assert _wait(lambda: "nfc" not in sim.status.get("faults", []), 15), sim.status
     sim.advance(70)
     assert sim.tap("regular")["answer"] == ACC
+
+
+def test_a_phone_that_answers_too_long_or_garbled_fails_its_tap_not_the_reader(sim):
+    # a phone whose first answer does not fit the PN532 (over 262 bytes): the token's
+    # fault (TOO_LARGE, journaled); the reader stays in service - before, the loop marked
+    # it faulty and NFC was down for 5 s after each such phone
+    sim.advance(70)
+    long_phone = IsoDepCard(lambda apdu: b"\x00" * 300 + b"\x90\x00", uid=b"\x08\x01\x02\x03")
+    d = sim.tap_phone(card=long_phone, label="too-long")
+    assert (d["answer"], d["reason"], d["channel"]) == (REJ, 2, "nfc"), d
+    assert d["seq"] is not None
+    # a frame garbled in the air (status 02, CRC): a read fault for this tap only
+    sim.host.pn532.faults.append("air_crc")
+    d = sim.tap("regular")
+    assert (d["answer"], d["reason"]) == (REJ, 47), d
+    assert "nfc" not in sim.status.get("faults", []), sim.status
+    d = sim.tap("regular")                   # at once: no reader outage
+    assert d["answer"] == ACC, d
 
 
 def test_headless_cli_prints_one_json_per_decision(tmp_path):
