@@ -7,7 +7,7 @@ tokens' uint32 claims, app/config.py). One place on the host, so the three canno
 
 U32_MAX = 0xFFFFFFFF
 MAX_FARE = 1_000_000          # rupiah; firmware/app/fares.py MAX_FARE
-MAX_FARE_CATEGORY = 31        # the fare table's key (firmware/app/fares.py MAX_CATEGORY)
+MAX_FARE_CATEGORY = 5         # the fare table's key (firmware/app/fares.py MAX_CATEGORY)
 PASS_CATEGORIES = 5           # a pass's category 0..5 (docs/tokens.md)
 MAX_REASON = 79               # reason codes 0..79 (docs/tokens.md 1-39, docs/records.md 40-79)
 

@@ -6,7 +6,9 @@
 # refused at boot rather than charge a rider a wrong amount.
 from micropython import const
 
-MAX_CATEGORY = const(31)      # categories are small numbers (0 regular, 1 student, ...)
+# the categories passes carry (docs/ARCHITECTURE.md 'Shared vocabulary': 0 regular ..
+# 5 child): a table keyed otherwise is refused, as host/bundles.py refuses to build one
+MAX_CATEGORY = const(5)
 MAX_FARE = const(1000000)     # rupiah; a sanity bound, not a policy
 
 

@@ -48,6 +48,7 @@ def test_fares_refuse_bad_bodies():
     bad = [[], {"cur": "USD", "fares": {0: 1}}, {"cur": "IDR"}, {"cur": "IDR", "fares": {}},
            {"cur": "IDR", "fares": {"0": 3500}}, {"cur": "IDR", "fares": {0: -1}},
            {"cur": "IDR", "fares": {0: True}}, {"cur": "IDR", "fares": {99: 1}},
+           {"cur": "IDR", "fares": {0: 3500, 6: 1000}},   # categories are 0..5
            {"cur": "IDR", "fares": {0: 1}, "x": 1}]
     for b in bad:
         try:
