@@ -24,10 +24,15 @@ from uvicorn import Config, Server
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 MAX_HEAD = 8192          # request line + headers, bytes (the firmware sends ~200)
+HEAD_TIMEOUT_S = 10.0    # a request head trickled in (or never sent) cannot hold a
+                         # connection for ever: uvicorn's keep-alive timer restarts at
+                         # every byte, so a slow client would otherwise stay
 BODY_TIMEOUT_S = 15.0    # a stalled upload cannot hold a body reader for ever
 MAX_DRAIN = 4 << 20      # an over-limit body up to this much more is read and dropped
 MAX_JSON_DEPTH = 8       # the deepest body of the API is 3 (a batch's taps)
 _BAD_HEAD = json.dumps({"error": "malformed", "detail": "HTTP request not understood"}).encode()
+_SLOW_HEAD = json.dumps({"error": "timeout", "detail": "request head not received in time"}
+                        ).encode()
 _REASONS = {404: "not_found", 405: "method_not_allowed", 400: "malformed"}
 
 
@@ -174,13 +179,51 @@ class Edge:
 
 class _Protocol(H11Protocol):
     """uvicorn's h11 protocol with JSON refusals: a request h11 cannot parse (a head above
-    MAX_HEAD, bad framing) and one whose target uvicorn cannot decode get a JSON 400."""
+    MAX_HEAD, bad framing) and one whose target uvicorn cannot decode get a JSON 400; a
+    head not complete HEAD_TIMEOUT_S after the connection opened (or after the previous
+    answer) gets a JSON 408 and the connection is closed."""
+
+    _head_timer = None
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def on_response_complete(self):
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_head_timer()     # the next request's head gets its own deadline
+
+    def connection_lost(self, exc):
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self):
+        self._cancel_head_timer()
+        self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_expired)
+
+    def _cancel_head_timer(self):
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_expired(self):
+        self._head_timer = None
+        # h11 leaves their_state IDLE until a whole request head has arrived; a request
+        # whose head came is the body's and the handler's business (BODY_TIMEOUT_S)
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE or \
+                (self.cycle is not None and not self.cycle.response_complete):
+            return
+        self._refuse(408, b"Request Timeout", _SLOW_HEAD)
 
     def send_400_response(self, msg):
-        for ev in (h11.Response(status_code=400, reason=b"Bad Request", headers=[
+        self._refuse(400, b"Bad Request", _BAD_HEAD)
+
+    def _refuse(self, status, reason, body):
+        for ev in (h11.Response(status_code=status, reason=reason, headers=[
                 (b"content-type", b"application/json"), (b"connection", b"close"),
-                (b"content-length", str(len(_BAD_HEAD)).encode())]),
-                h11.Data(data=_BAD_HEAD), h11.EndOfMessage()):
+                (b"content-length", str(len(body)).encode())]),
+                h11.Data(data=body), h11.EndOfMessage()):
             try:
                 self.transport.write(self.conn.send(ev))
             except h11.LocalProtocolError:
