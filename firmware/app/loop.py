@@ -157,12 +157,12 @@ class TapLoop:
         except TokenError as e:         # not a wallet, or it broke the protocol
             d = self._pre(record.NFC, e.reason, now, ok)
         except PN532PhoneError as e:
-            # the phone's fault or the air's, not the reader's: the tap fails and the
-            # reader stays in service (a phone sending over-long answers must not take the
-            # door's NFC down). Too long: the token's reason (docs/tokens.md TOO_LARGE);
-            # garbled: tap again, the same phone is read anew
-            d = self._pre(record.NFC, TOO_LARGE if e.too_long else reasons.READER_FAULT,
-                          now, ok)
+            # the phone's fault or the air's, not the reader's: the read fails (reason 47,
+            # as docs/conformance.md tells wallet makers for a response over 250 bytes) and
+            # the reader stays in service - a phone sending over-long answers must not take
+            # the door's NFC down. Garbled: the same phone is read anew at once; too long:
+            # it would fail the same way, so only once it has left and comes back
+            d = self._pre(record.NFC, reasons.READER_FAULT, now, ok)
             if not e.too_long:
                 self.nfc_hold = None
         except PN532TargetGone:         # pulled away mid-exchange: nothing was decided
