@@ -19,6 +19,7 @@ import time
 
 from host import bundles as hb
 from host.depot.errors import DepotError
+from host.httpservice import port_arg
 from host.depot.outbox import Uplink
 from host.depot.server import DepotServer
 from host.depot.store import DepotStore
@@ -141,11 +142,12 @@ def cmd_serve(a, store):
 
 def parser():
     p = argparse.ArgumentParser(prog="python -m host.depot", description=__doc__.split("\n")[0])
-    p.add_argument("--db", default="depot.db", help="SQLite store (created if missing)")
+    p.add_argument("--db", default="depot.db",
+                   help="SQLite store (created if missing; `status` needs an existing one)")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="run the depot service")
     s.add_argument("--host", default="0.0.0.0")
-    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--port", type=port_arg, default=8080)
     s.add_argument("--depot-id")
     s.add_argument("--backoffice", help="back office URL (omit: taps wait in the outbox)")
     s.add_argument("--secret-hex", help="this depot's secret shared with the back office")
@@ -177,6 +179,10 @@ COMMANDS = {"prune": cmd_prune, "serve": cmd_serve, "register": cmd_register, "s
 
 def main(argv=None):
     a = parser().parse_args(argv)
+    if a.cmd == "status" and not pathlib.Path(a.db).exists():
+        # a mistyped --db must not report an empty depot (and leave a new store behind)
+        print("depot: no store at %s (serve or register creates one)" % a.db, file=sys.stderr)
+        return 2
     try:
         store = DepotStore(a.db).open()
     except DepotError as e:

@@ -398,3 +398,20 @@ def test_out_of_range_record_is_stored_forwarded_and_alarmed(tmp_path):
     al = [a for a in s.alarms() if a["kind"] == "bad_record"]
     assert len(al) == 1 and "seq 2" in al[0]["detail"] and "record key 9" in al[0]["detail"]
     assert [q for _d, q, _t, _p in s.taps("val-1")] == [1, 2]
+
+
+def test_status_of_a_missing_store_and_a_bad_port_are_one_line_errors(tmp_path, capsys):
+    from host.backoffice.__main__ import main as bo_main
+    missing = tmp_path / "nowhere" / "depot.db"
+    assert main(["--db", str(missing), "status"]) == 2
+    assert "no store at" in capsys.readouterr().err
+    assert not missing.exists() and not missing.parent.exists()   # nothing left behind
+    for cli, args in ((main, ["--db", str(tmp_path / "d.db"), "serve"]),
+                      (bo_main, ["--store", str(tmp_path / "b.db"), "serve"])):
+        for bad in ("99999", "-1", "http"):
+            with pytest.raises(SystemExit) as e:
+                cli(args + ["--port", bad])
+            assert e.value.code == 2
+            err = capsys.readouterr().err
+            assert "--port" in err and "Traceback" not in err, err
+    assert not (tmp_path / "d.db").exists() and not (tmp_path / "b.db").exists()
