@@ -16,6 +16,17 @@ from sim import world as simworld
 from sim.launcher import SIM_HEAP
 
 
+def _times(text):
+    """--times: how many taps, 1..1000 (0 or fewer would run nothing and say nothing)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % text) from None
+    if not 1 <= v <= 1000:
+        raise argparse.ArgumentTypeError("%d is not in 1..1000" % v)
+    return v
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n")[0])
     p.add_argument("--state", default=None, help="state directory (default build/sim)")
@@ -24,11 +35,11 @@ def build_parser():
     sub = p.add_subparsers(dest="cmd")
     t = sub.add_parser("tap", help="NFC tap of a demo wallet")
     t.add_argument("--wallet", required=True, choices=simworld.WALLET_ORDER)
-    t.add_argument("--times", type=int, default=1)
+    t.add_argument("--times", type=_times, default=1)
     q = sub.add_parser("qr", help="the scanner reads a QR text (or a demo wallet's code)")
     q.add_argument("text", nargs="?")
     q.add_argument("--wallet", choices=simworld.WALLET_ORDER)
-    q.add_argument("--times", type=int, default=1)
+    q.add_argument("--times", type=_times, default=1)
     s = sub.add_parser("scenario", help="run a scenario file (from a fresh state)")
     s.add_argument("file")
     s.add_argument("--keep-state", action="store_true",

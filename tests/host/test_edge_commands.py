@@ -3,6 +3,8 @@ with a key that did not sign the token, and an install of a build for another CP
 
 import json
 
+import pytest
+
 from host import provision
 from host.provisioning.errors import DeviceError
 from host.tokens import cli
@@ -64,3 +66,14 @@ def test_scenario_starts_fresh_unless_told(monkeypatch, tmp_path):
                        (["tap", "--wallet", "regular"], False)):
         assert headless.run(build_parser().parse_args(argv)) == 2
         assert made[-1] is want, argv
+
+
+def test_times_must_be_a_count_of_taps(capsys):
+    # `--times 0` or `-3` ran no tap and printed nothing, with exit 0
+    from sim.__main__ import build_parser
+    for bad in ("0", "-3", "1001", "x"):
+        with pytest.raises(SystemExit) as e:
+            build_parser().parse_args(["qr", "--wallet", "regular", "--times", bad])
+        assert e.value.code == 2
+        assert "--times" in capsys.readouterr().err
+    assert build_parser().parse_args(["tap", "--wallet", "regular", "--times", "3"]).times == 3
