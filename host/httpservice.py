@@ -36,18 +36,6 @@ _SLOW_HEAD = json.dumps({"error": "timeout", "detail": "request head not receive
 _REASONS = {404: "not_found", 405: "method_not_allowed", 400: "malformed"}
 
 
-def port_arg(text):
-    """argparse type for --port: 0..65535 (0 = any free port), else a one-line error."""
-    import argparse
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a port number" % text) from None
-    if not 0 <= v <= 65535:
-        raise argparse.ArgumentTypeError("port %d is not in 0..65535" % v)
-    return v
-
-
 class EdgeError(Exception):
     """An answer the edge gives by itself (reason, detail, status); the services map their
     own error families onto the same JSON."""
@@ -307,5 +295,5 @@ class HTTPService:
 
 
 logging.getLogger("uvicorn.error").setLevel(logging.ERROR)  # not a line per bad request
-__all__ = ["HTTPService", "EdgeError", "port_arg", "Cut", "read_body", "parse_json", "header",
+__all__ = ["HTTPService", "EdgeError", "Cut", "read_body", "parse_json", "header",
            "json_response", "error_response", "Edge"]

@@ -12,19 +12,13 @@ Options: --state DIR (default build/sim), --fresh (new flash and keys), --heap S
 import argparse
 import sys
 
+from host import cliargs
 from sim import world as simworld
 from sim.launcher import SIM_HEAP
 
 
-def _times(text):
-    """--times: how many taps, 1..1000 (0 or fewer would run nothing and say nothing)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a number" % text) from None
-    if not 1 <= v <= 1000:
-        raise argparse.ArgumentTypeError("%d is not in 1..1000" % v)
-    return v
+# --times: how many taps (0 or fewer would run nothing and say nothing)
+_times = cliargs.int_in(1, 1000, "count of taps")
 
 
 def build_parser():

@@ -21,7 +21,7 @@ import time
 from host import bundles as hb
 from host.backoffice.server import BackofficeServer, report, status
 from host.backoffice.store import BackofficeError, open_store
-from host.httpservice import port_arg
+from host import cliargs
 
 
 def _hex(s, what):
@@ -37,7 +37,7 @@ def main(argv=None):
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=port_arg, default=8090)
+    s.add_argument("--port", type=cliargs.port, default=8090)
     s.add_argument("--operator-key", help="PEM: publish deny deltas every --interval s")
     s.add_argument("--interval", type=float, default=60.0)
     s.add_argument("--operator-token-file",

@@ -19,7 +19,7 @@ import time
 
 from host import bundles as hb
 from host.depot.errors import DepotError
-from host.httpservice import port_arg
+from host import cliargs
 from host.depot.outbox import Uplink
 from host.depot.server import DepotServer
 from host.depot.store import DepotStore
@@ -147,7 +147,7 @@ def parser():
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="run the depot service")
     s.add_argument("--host", default="0.0.0.0")
-    s.add_argument("--port", type=port_arg, default=8080)
+    s.add_argument("--port", type=cliargs.port, default=8080)
     s.add_argument("--depot-id")
     s.add_argument("--backoffice", help="back office URL (omit: taps wait in the outbox)")
     s.add_argument("--secret-hex", help="this depot's secret shared with the back office")
