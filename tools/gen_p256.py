@@ -181,6 +181,15 @@ def generate():
               % (ginv.IU, ginv.IU + 15), "# m's 16 digits in m, s[%d..%d] = m; returns 1 and "
               "a^-1 in s[%d..%d], or 0 (a = 0 mod m)" % (ginv.IV, ginv.IV + 15, ginv.IX2, ginv.IX2 + 15)]
     lines += ginv.source()
+    lines += ["", "", "# n bytes of src from soff, in reverse order, to dst from doff: big-endian values",
+              "# (signatures, keys, digests) into the engine's little-endian rows without a",
+              "# bignum. 32 bits: offsets inside one buffer (< 2^16), values bytes.",
+              "@micropython.viper",
+              "def rev(dst: ptr8, doff: int, src: ptr8, soff: int, n: int):",
+              "    i = 0",
+              "    while i < n:",
+              "        dst[doff + i] = src[soff + n - 1 - i]",
+              "        i += 1"]
     lines += ["", "", "# programs: 4 bytes an operation (op, d, a, b); tools/p256_programs.py"]
     for name, prog in prg.programs().items():
         if name not in msm.ORDER:
@@ -188,11 +197,16 @@ def generate():
     check_bounds()
     lines += ["", "# opcodes and registers for programs made at run time (tokens/p256.py _set, _get)",
               "MUL, MOV, LDT, STT = %d, %d, %d, %d" % (prg.MUL, prg.MOV, prg.LDT, prg.STT),
-              "R2, P1, TG, W0 = %d, %d, %d, %d" % (prg.R2, prg.P1, prg.TG, prg.W0)]
+              "R2, P1, TG, W0, BB = %d, %d, %d, %d, %d" % (prg.R2, prg.P1, prg.TG, prg.W0,
+                                                              prg.BB),
+              "DEC_OK = %d  # what DECOMP returns when x is on the curve" % prg.DEC_OK,
+              "FIN_INF, FIN_EQ = %d, %d  # what FIN returns: infinity, x(R) = r" % (
+                  prg.FIN_INF, prg.FIN_EQ)]
     consts = b"".join(bytes(sum(([v & 0xFF, v >> 8] for v in limbs(x)), []))
-                      for x in (R % P, R * R % P, 1))
+                      for x in (R % P, R * R % P, 1, prg.B * R % P))
     lines += ["# the constant registers ONE (R mod p: Montgomery's 1), R2 (R^2 mod p), P1 (1),",
-              "# 20 uint16 limbs each (tokens/p256.py copies them into the workspace)",
+              "# BB (the curve's b, b R mod p): 20 uint16 limbs each (tokens/p256.py copies",
+              "# them into the workspace)",
               "CONSTS = %r" % consts]
     g = prg.gtable()
     lines += ["GLEN = %d  # G's tables, then the MSM's programs, in GTAB" % len(g)]

@@ -18,7 +18,8 @@ QX, QY, ZC = 13, 14, 15
 J0 = 16     # a new key's odd multiples' Z (their X, Y wait in the table's rows): 16..23
 ACC0 = 24   # Montgomery's trick: running products, 24..31
 R2, P1, TG = 32, 33, 34   # R^2 mod p and a plain 1 (into and out of Montgomery form), a temp
-NREG = 35
+BB = 35     # the curve's b (Montgomery form)
+NREG = 36
 CNT = 8     # odd multiples in a key's table (window 5)
 
 OPS = ("END", "MUL", "SQR", "ADD", "SUB", "SUB2", "SUB8", "LIN33", "LIN41", "MOV", "LDT",
@@ -145,16 +146,39 @@ def programs():
         "ADDREST": asm(madd_ops(True, 2)),
         "QTAB1": asm(qtable_ops(CNT, 1)),
         "QTAB2": asm(qtable_ops(CNT, 2)),
-        # y^2 in staging row 0, its root out there
-        "SQRT": asm([(LDT, QX, 0, W0), (MUL, QX, QX, R2)] + pow_ops(QX, QY, True) +
-                    [(MUL, TG, QY, P1), (STT, 0, TG, W0)]),
-        # the verification's end: X, Z out (staging rows 0, 1)
-        "FIN": asm(out_ops((X, Z))),
+        # a cnf key's y from x (docs/tokens.md): x plain in staging row 0; y = (x^3 - 3x +
+        # b)^((p+1)/4) out in row 1; returns DEC_OK if y^2 = x^3 - 3x + b (x is on the
+        # curve), else 0. NEGY: row 1 = p - y (the other root)
+        "DECOMP": asm(decomp_ops()),
+        "NEGY": asm([(SUB, T1, ZERO, QY), (MUL, TG, T1, P1), (STT, 0, TG, W0 + 1)]),
+        # the verification's end, x(R) = r: r comes in plain in staging row 0; returns
+        # FIN_INF (the ZFULL of Z fired: the point at infinity), FIN_EQ (X = r Z^2 mod p)
+        # or 0 (neither)
+        "FIN": asm(fin_ops()),
         # a point in and out (prepare(): 2^k Q)
         "IMP3": asm([(LDT, X, 0, W0), (LDT, Y, 0, W0 + 1), (LDT, Z, 0, W0 + 2), (MUL, X, X, R2),
                      (MUL, Y, Y, R2), (MUL, Z, Z, R2)]),
         "OUT3": asm(out_ops((X, Y, Z))),
     }
+
+
+def decomp_ops():
+    return ([(LDT, QX, 0, W0), (MUL, QX, QX, R2), (SQR, T1, QX, 0), (MUL, T1, T1, QX),
+             (LIN33, T2, QX, ZERO), (SUB, T1, T1, T2), (ADD, QX, T1, BB)] +
+            pow_ops(QX, QY, True) +
+            [(MUL, TG, QY, P1), (STT, 0, TG, W0 + 1), (SQR, T1, QY, 0), (SUB, T2, T1, QX),
+             (ZFULL, 0, T2, 0)])
+
+
+DEC_OK = 4 * len(decomp_ops())   # the byte offset after DECOMP's final ZFULL
+
+
+def fin_ops():
+    return [(ZFULL, 0, Z, 0), (LDT, T5, 0, W0), (MUL, T5, T5, R2), (SQR, T1, Z, 0),
+            (MUL, T2, T5, T1), (SUB, T3, X, T2), (ZFULL, 0, T3, 0)]
+
+
+FIN_INF, FIN_EQ = 4, 4 * 7   # the byte offsets after fin_ops()'s two ZFULLs
 
 
 def out_ops(regs):
@@ -167,6 +191,7 @@ def out_ops(regs):
 
 # ---- G's tables: constants, so the generator computes them (affine, canonical)
 P = 2**256 - 2**224 + 2**192 + 2**96 - 1
+B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
 GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
 W_G = 7          # G's window: 32 odd multiples a table (8 KB in all: constants)

@@ -49,11 +49,14 @@ _pv = memoryview(eng.GTAB)
 DBL, ADDP, ADDN, SETP, SETN, HZERO, RZERO, ADDREST = (
     _pv[eng.GLEN + eng.OFF[k]:] for k in ("DBL", "ADDP", "ADDN", "SETP", "SETN", "HZERO",
                                           "RZERO", "ADDREST"))
-QTAB1, QTAB2, SQRT, FIN, IMP3, OUT3 = (eng.QTAB1, eng.QTAB2, eng.SQRT, eng.FIN, eng.IMP3,
-                                       eng.OUT3)
+QTAB1, QTAB2, DECOMP, NEGY, FIN, IMP3, OUT3 = (eng.QTAB1, eng.QTAB2, eng.DECOMP, eng.NEGY,
+                                               eng.FIN, eng.IMP3, eng.OUT3)
+_FIN_EQ = eng.FIN_EQ
+_DEC_OK = eng.DEC_OK
 _inv_eng = eng.inv
 _P32 = P.to_bytes(32, "little")   # the moduli as 16 little-endian uint16 digits
 _N32 = N.to_bytes(32, "little")
+_P_BE = P.to_bytes(32, "big")     # bytes compare as numbers when equally long
 _IU, _IV, _IX1, _IX2, _MINV = 4, 36, 68, 100, 144  # byte offsets (tools/gen_p256_inv.py)
 _MINV_P = 1         # -p^-1 mod 2^16 (p = -1 mod 2^96)
 _MINV_N = 0xBC4F    # -n^-1 mod 2^16
@@ -61,10 +64,12 @@ _ONE32 = (1).to_bytes(32, "little")
 _ZERO32 = bytes(32)
 
 _ws = bytearray(2 * eng.WORDS)  # the workspace: scratch, 35 registers, the MSM's state
-for _i, _r in enumerate((ONE, eng.R2, eng.P1)):   # the constant registers (ZERO is 0)
+for _i, _r in enumerate((ONE, eng.R2, eng.P1, eng.BB)):   # the constants (ZERO is 0)
     _o = 2 * (eng.REG0 + eng.STRIDE * _r)
     _ws[_o:_o + 40] = eng.CONSTS[40 * _i:40 * _i + 40]
+_mv = memoryview(_ws)
 _run = eng.run
+_rev = eng.rev       # big-endian bytes into the engine's little-endian rows
 _STG = 2 * eng.STG   # staging rows: values in and out of the engine, plain, 32 bytes each
 
 
@@ -100,12 +105,10 @@ def _call(prog, n, t):
     return _run(ws, 0, prog, t)  # type: ignore[arg-type]  # viper takes the buffers as ptrs
 
 
-def _inverse(a, mb, minv):
-    """a^-1 mod m (m's 32 little-endian bytes in mb, minv = -m^-1 mod 2^16) for 0 < a < m,
-    m an odd prime, by the engine's binary extended Euclid (s^-1 mod n and the tables'
-    inversion mod p)."""
+def _inv_run(mb, minv):
+    """Run the engine's binary extended Euclid on the value at _IU: a^-1 mod m at _IX2 (m's
+    32 little-endian bytes in mb, minv = -m^-1 mod 2^16; 0 < a < m, m an odd prime)."""
     ws = _ws
-    ws[_IU:_IU + 32] = a.to_bytes(32, "little")
     ws[_IV:_IV + 32] = mb
     ws[_IX1:_IX1 + 32] = _ONE32
     ws[_IX2:_IX2 + 32] = _ZERO32
@@ -113,7 +116,21 @@ def _inverse(a, mb, minv):
     ws[_MINV + 1] = minv >> 8
     if not _inv_eng(ws, 0, mb):  # type: ignore[arg-type]
         raise ValueError("not invertible")
-    return int.from_bytes(ws[_IX2:_IX2 + 32], "little")
+
+
+def _inverse(a, mb, minv):
+    """a^-1 mod m for an int a (s^-1 mod n, prepare()'s inversions)."""
+    _ws[_IU:_IU + 32] = a.to_bytes(32, "little")
+    _inv_run(mb, minv)
+    return int.from_bytes(_ws[_IX2:_IX2 + 32], "little")
+
+
+def _inverse_staged():
+    """Staging row 0 = its inverse mod p, bytes to bytes (a new key's table: no bignum)."""
+    mv = _mv
+    mv[_IU:_IU + 32] = mv[_STG:_STG + 32]
+    _inv_run(_P32, _MINV_P)
+    mv[_STG:_STG + 32] = mv[_IX2:_IX2 + 32]
 
 
 def on_curve(x, y):
@@ -133,32 +150,47 @@ def decode_point(pub):
 
 
 def decompress(x, odd):
-    """y for x on the curve with y's parity `odd`, or None (x >= p or no such point).
-    The square root (p = 3 mod 4: a^((p+1)/4)) runs in the engine: as a bignum pow it was
-    the largest bytecode cost of a pass not yet cached."""
-    p = P
-    if not 0 <= x < p:
+    """y for x on the curve with y's parity `odd`, or None (x >= p or no such point)."""
+    if not 0 <= x < P:
         return None
-    a = (x * x * x - 3 * x + B) % p
-    _stage(0, a)
-    _call(SQRT, 0, _ws)
-    y = _staged(0)
-    if y * y % p != a:
+    q = decompress64(x.to_bytes(32, "big"), odd)
+    return None if q is None else int.from_bytes(q[32:64], "big")
+
+
+def decompress64(x, odd):
+    """The point (x, y) as 64 bytes x || y big-endian, y of parity `odd`, from x (32 bytes
+    big-endian, as a pass's cnf key carries it); None if x >= p or x is not on the curve.
+    The curve equation and the square root (p = 3 mod 4: a^((p+1)/4)) run in the engine
+    (DECOMP): as bignums they were the largest allocation of a pass not yet cached."""
+    if len(x) != 32 or x >= _P_BE:
         return None
-    if (y & 1) != (1 if odd else 0):
-        y = p - y
-    if y == p:  # y == 0 has no odd partner (P-256 has no such point; be exact anyway)
+    _rev(_ws, _STG, x, 0, 32)  # type: ignore[arg-type]
+    if _call(DECOMP, 0, _ws) != _DEC_OK:
         return None
-    return y
+    y0 = _STG + 32          # y, canonical, little-endian: its parity is its first byte's
+    if (_ws[y0] & 1) != (1 if odd else 0):
+        if _ws[y0:y0 + 32] == _ZERO32:
+            return None     # y = 0 has no odd partner (P-256 has no such point; be exact)
+        _call(NEGY, 0, _ws)
+    out = bytearray(64)
+    out[0:32] = x
+    _rev(out, 32, _ws, y0, 32)  # type: ignore[arg-type]
+    return bytes(out)
 
 
 def _odd_table(x, y, out):
-    """The CNT odd multiples of the affine point (x, y) as affine rows into out (Montgomery
-    forms, as the engine reads them). x, y come in through out's first row."""
-    out[0:32] = x.to_bytes(32, "little")
-    out[32:64] = y.to_bytes(32, "little")
+    """The CNT odd multiples of the affine point (x, y) as rows into out (prepare())."""
+    return _odd_table_be(x.to_bytes(32, "big") + y.to_bytes(32, "big"), out)
+
+
+def _odd_table_be(q, out):
+    """The CNT odd multiples of the point q (64 bytes: x, y big-endian, as a pass's cnf
+    key is kept) as affine rows into out, in Montgomery form as the engine reads them. x, y
+    come in through out's first row; the one inversion is the engine's, bytes to bytes."""
+    _rev(out, 0, q, 0, 32)    # type: ignore[arg-type]
+    _rev(out, 32, q, 32, 32)  # type: ignore[arg-type]
     _call(QTAB1, 0, out)
-    _stage(0, _inverse(_staged(0), _P32, _MINV_P))
+    _inverse_staged()
     _call(QTAB2, 0, out)
     return out
 
@@ -206,18 +238,23 @@ def _msm(top, kt):
         ws[2] = 0
 
 
-def _finish(r):
-    """x(R) mod n == r for the engine's X, Z (Z != 0): x(R) = X/Z^2 in [0, p) is r, or
-    r + n when that is below p."""
-    _call(FIN, 0, _ws)
-    X_, Z_ = _staged(0), _staged(1)
-    if Z_ == 0:   # the point at infinity (the loop reports it; be exact anyway)
-        return False
-    p = P
-    z2 = Z_ * Z_ % p
-    if X_ == r * z2 % p:
+def _finish(sig):
+    """x(R) mod n == r for the engine's X, Z (the signature's r, big-endian): x(R) = X/Z^2
+    in [0, p) is r, or r + n when that is below p. One engine program (X == r Z^2 mod p,
+    no inversion, no bignum); Z = 0 (the point at infinity: the loop reports it, be exact
+    anyway) is never a match."""
+    _rev(_ws, _STG, sig, 0, 32)  # type: ignore[arg-type]
+    rc = _call(FIN, 0, _ws)
+    if rc == _FIN_EQ:
         return True
-    return r + N < p and X_ == (r + N) * z2 % p
+    if rc != 0:
+        return False
+    # r + n is below p only for r < p - n (about 2^-128 of all r): the bignum way
+    r = int.from_bytes(sig[0:32], "big")
+    if r + N >= P:
+        return False
+    _stage(0, r + N)
+    return _call(FIN, 0, _ws) == _FIN_EQ
 
 
 def _scalars(digest, sig):
@@ -232,27 +269,32 @@ def _scalars(digest, sig):
 
 
 def _begin(digest, sig):
-    """(r, u2) with u1*G's digits in streams 0..3, or None if r, s are out of range: the
-    start every verification shares."""
+    """u2 with u1*G's digits in streams 0..3, or None if r, s are out of range: the start
+    every verification shares."""
     sc = _scalars(digest, sig)
     if sc is None:
         return None
-    r, u1, u2 = sc
+    _r, u1, u2 = sc
     _digits(u1, 0, W_G, 256 // SPLIT, SPLIT, 1)
-    return r, u2
+    return u2
+
+
+def verify_q64(q, digest, sig):
+    """verify_digest with the public key as 64 bytes x || y, big-endian, already checked
+    (on the curve): the form a pass's cnf key is kept in (tokens/verify.py)."""
+    u2 = _begin(digest, sig)
+    if u2 is None:
+        return False
+    _odd_table_be(q, _qtab)
+    _digits(u2, 4, W_Q, 256, 1)
+    if not _msm(256, _qtab):
+        return False
+    return _finish(sig)
 
 
 def verify_point(qx, qy, digest, sig):
     """verify_digest with the public key already decoded and checked (on the curve)."""
-    b = _begin(digest, sig)
-    if b is None:
-        return False
-    r, u2 = b
-    _odd_table(qx, qy, _qtab)
-    _digits(u2, 4, W_Q, 256, 1)
-    if not _msm(256, _qtab):
-        return False
-    return _finish(r)
+    return verify_q64(qx.to_bytes(32, "big") + qy.to_bytes(32, "big"), digest, sig)
 
 
 def prepare(qx, qy):
@@ -273,14 +315,13 @@ def verify_prepared(tabs, digest, sig):
     """verify_digest with a key from prepare()."""
     if len(sig) != 64 or len(digest) != 32:
         return False
-    b = _begin(digest, sig)
-    if b is None:
+    u2 = _begin(digest, sig)
+    if u2 is None:
         return False
-    r, u2 = b
     _digits(u2, 4, W_Q, 256 // SPLIT, SPLIT)
     if not _msm(256 // SPLIT, tabs):
         return False
-    return _finish(r)
+    return _finish(sig)
 
 
 def verify_digest(pub, digest, sig):
@@ -294,7 +335,7 @@ def verify_digest(pub, digest, sig):
         return False
     if q is None:
         return False
-    return verify_point(q[0], q[1], digest, sig)
+    return verify_q64(bytes(pub[1:65]), digest, sig)
 
 
 def verify(pub, msg, sig):

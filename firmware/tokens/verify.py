@@ -156,9 +156,7 @@ class TokenVerifier:
         t2 = time.ticks_us()
         v.us_pass = time.ticks_diff(t2, t1)
 
-        q = info.q
-        if not p256.verify_point(int.from_bytes(q[:32], "big"), int.from_bytes(q[32:], "big"),
-                                 cose.sig_digest(rprot, rpay), rsig):
+        if not p256.verify_q64(info.q, cose.sig_digest(rprot, rpay), rsig):
             raise TokenError(R.PROOF_BAD_SIGNATURE)
         v.proof_id = cose.low_s_id(rsig)
         pr = cbor.loads(rpay)   # strict CBOR: BAD_CBOR; its shape: PROOF_MALFORMED
@@ -280,10 +278,8 @@ def _claims(kid, payload):
     odd = ck.get(fmt.K_Y)
     if not isinstance(x, bytes) or len(x) != 32 or not isinstance(odd, bool):
         raise TokenError(R.BAD_CNF_KEY, "cnf x / y-sign")
-    qx = int.from_bytes(x, "big")
-    qy = p256.decompress(qx, odd)
-    if qy is None:
+    q = p256.decompress64(x, odd)
+    if q is None:
         raise TokenError(R.BAD_CNF_KEY, "not on the curve")
     # the point as 64 bytes: a cached pass then holds ~100 bytes less than with two ints
-    return PassInfo(kid, iss, iat, exp, wallet, pid, cat, allow, op,
-                    x + qy.to_bytes(32, "big"))
+    return PassInfo(kid, iss, iat, exp, wallet, pid, cat, allow, op, q)

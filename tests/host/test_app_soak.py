@@ -9,7 +9,7 @@ journal on the flash model; the decision core runs without the boot code and dri
 compiled to .mpy as on the board. Twenty wallets take turns, more than the pass cache
 holds, so every tap checks both signatures (the worst case, and a bus's usual one). The
 heap holds the tap path's code and tables and the simulator's flash model (Python here,
-C on the ESP32): ~134 KB in use after a collection, and the taps' working set fits in the
+C on the ESP32): ~135 KB in use after a collection, and the taps' working set fits in the
 rest. The budget was 128K while the board was a WROOM-32 (~110 KB free); the reference
 board is now an ESP32-S3 whose heap is 8 MB of PSRAM (DESIGN §2), and the decision core
 grew past 128K on 2026-12-04: ~8 KB from that day's other changes (122 KB in use with the
@@ -173,7 +173,7 @@ def test_no_collection_inside_any_decision_where_the_heap_has_room(roomy):
     _report(ROOMY_HEAP, out, per)
 
 
-@pytest.mark.xfail(strict=True, reason="a tap allocates ~33 KB on the unix port (mem_total, "
+@pytest.mark.xfail(strict=True, reason="a tap allocates ~28 KB on the unix port (mem_total, "
                    "measured here; heap-allocated call frames included, docs/validator.md); "
                    "issue 14 asks for 4 KB (when it holds, drop this mark)")
 def test_a_tap_allocates_at_most_4_kb(roomy):

@@ -125,6 +125,16 @@ def test_flashdev_helpers():
         assert fns["_rng_next"](state) == _xorshift(want) & 0x3FFFFFFF
 
 
+def test_engine_rev():
+    rev = _fns("firmware/p256_engine.py", strict=True)["rev"]
+    src = bytes(range(200, 256)) + bytes(range(8))
+    for doff, soff, n in ((0, 0, 32), (5, 32, 32), (0, 63, 1), (3, 10, 0)):
+        dst = bytearray(b"\xAA" * 80)
+        rev(dst, doff, bytearray(src), soff, n)
+        assert bytes(dst[doff:doff + n]) == src[soff:soff + n][::-1]
+        assert dst[:doff] == b"\xAA" * doff and dst[doff + n:] == b"\xAA" * (80 - doff - n)
+
+
 def _viper_functions():
     out = set()
     for base in ("firmware", "sim"):
@@ -139,7 +149,7 @@ def _viper_functions():
 
 COVERED = {
     "firmware/p256_engine.py:run", "firmware/p256_engine.py:inv",
-    "firmware/p256_engine.py:wnaf", "firmware/crc32.py:_update",
+    "firmware/p256_engine.py:wnaf", "firmware/p256_engine.py:rev", "firmware/crc32.py:_update",
     "firmware/tokens/base45.py:_triplets", "firmware/slots.py:find",
     "firmware/app/recent.py:_find", "firmware/journal/format.py:_all_ff",
     "firmware/bundles.py:_ascending", "sim/vboard/flashdev.py:_and_into",

@@ -51,6 +51,7 @@ class _Regs:
         self.mset(prg.ONE, 1)
         self.set(prg.R2, R * R % P)
         self.set(prg.P1, 1)
+        self.set(prg.BB, prg.B * R % P)
 
     def stage(self, i, v):
         o = 2 * gen.STG + 32 * i
@@ -290,3 +291,30 @@ def test_engine_whole_verification_under_32_bit_rules():
                 acc = prg._add(acc, pt) if acc else pt
         want = prg._add(want, acc) if want else acc
     assert _aff(X, Y, Z) == want
+    # the verification's end (FIN): X == r Z^2 for r = x(R), not for r + 1; Z = 0 never
+    ws[2] = 0                                            # out of MSM mode
+    r.stage(0, want[0])
+    assert r.run(prg.fin_ops()) == prg.FIN_EQ
+    r.stage(0, (want[0] + 1) % P)
+    assert r.run(prg.fin_ops()) == 0
+    r.set(prg.Z, 0)
+    r.stage(0, want[0])
+    assert r.run(prg.fin_ops()) == prg.FIN_INF
+
+
+def test_engine_decompress_program():
+    """DECOMP: y from x on the curve (the cnf key), 0 for an x off the curve; NEGY: p - y."""
+    r = _Regs()
+    r.consts()
+    progs = prg.programs()
+    r.stage(0, prg.GX)
+    assert r.run(prg.decomp_ops()) == prg.DEC_OK
+    y = r.staged(1)
+    assert y in (prg.GY, P - prg.GY)
+    assert ENGINE(r.ws, 0, bytearray(progs["NEGY"]), r.ws) == 0
+    assert r.staged(1) == P - y
+    x = 1
+    while pow((x ** 3 - 3 * x + prg.B) % P, (P - 1) // 2, P) == 1:   # an x off the curve
+        x += 1
+    r.stage(0, x)
+    assert r.run(prg.decomp_ops()) == 0

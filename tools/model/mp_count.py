@@ -14,7 +14,7 @@ import p256_engine as eng
 from tokens import p256
 
 NAMES = ("DBL", "ADDP", "ADDN", "SETP", "SETN", "HZERO", "RZERO", "ADDREST", "QTAB1",
-         "QTAB2", "SQRT", "FIN", "IMP3", "OUT3")
+         "QTAB2", "DECOMP", "NEGY", "FIN", "IMP3", "OUT3")
 PROGS = [getattr(p256, n) for n in NAMES]
 counts = {}
 real = eng.run
