@@ -2,8 +2,8 @@
 
 Registers hold Montgomery forms (x R mod p, R = 2^260: MUL is a b / R), and so do the
 tables' rows (G's constants and the keys' tables): values come in and go out through
-the staging rows (LDT/STT rows from W0, plain canonical digits) with a MUL by R2 (R^2 mod p: x -> x R)
-or by P1 (a plain 1: x R -> x).
+the staging rows (LDT/STT rows from W0, plain canonical digits) with a MUL by R2
+(R^2 mod p: x -> x R) or by P1 (a plain 1: x R -> x).
 
 tools/gen_p256.py assembles them into firmware/p256_engine.py as bytes constants (so the
 device builds nothing at import). Each operation is 4 bytes (op, d, a, b): d, a, b are
