@@ -3,21 +3,12 @@ keys choose a wallet, tap by NFC, scan a QR, tap again, cut the power, move the 
 the decisions table, the OLED panel and the status follow the real firmware."""
 
 import asyncio
-import time
 
 from textual.widgets import DataTable, Static
 
 from sim.launcher import SimBoard
 from sim.ui import ValidatorApp
-
-
-async def _until(pilot, pred, timeout=30):
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if pred():
-            return True
-        await pilot.pause(0.1)
-    return False
+from tests.support.pilot import until as _until
 
 
 def _cell(table, row, col):

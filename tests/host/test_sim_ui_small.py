@@ -19,16 +19,12 @@ from textual.widgets import DataTable
 
 from sim.launcher import SimBoard, SimError
 from sim.ui import ValidatorApp
+from tests.support.pilot import until
 from tests.support.mp import ROOT
 
 
 async def _until(pilot, pred, timeout=40):
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if pred():
-            return True
-        await pilot.pause(0.1)
-    return False
+    return await until(pilot, pred, timeout)
 
 
 def _visible(app):
