@@ -72,19 +72,22 @@ def handlers():
     tp = ["v = int(ip[pc + 3])", "if v < 128:", "    pb = ptr16(uint(tb) + (v << 5))", "else:",
           "    pb = ptr16(uint(s) + ((%d + ((v - 128) << 4)) << 1))" % STG]
     h["LDT"] = [_ptr("pd", 1)] + tp + _from_row("pd", "pb")
-    h["STT"] = [_ptr("pa", 2)] + _canon_lines("pa") + tp + _to_row("pb")
+    # STT d = 1 is the full zero test (p256_programs.zfull): the same reduction to [0, p),
+    # then "is it 0?" instead of the store. In MSM mode the controller decides (HZERO, then
+    # ADDREST or RZERO): f says "zero"; outside it a zero stops the program.
+    h["STT"] = ([_ptr("pa", 2)] + _canon_lines("pa") +
+                ["if int(ip[pc + 1]) != 0:",
+                 "    v = %s" % " | ".join("s[%d]" % (CL + i) for i in range(20)),
+                 "    f = 0", "    if v == 0:", "        if mode == 0:",
+                 "            return pc + 4", "        f = 1", "else:"] +
+                ["    " + x for x in tp + _to_row("pb")])
     # might be 0 mod p: a value below BOUND that is k p (k <= 11) has the low limb
-    # (2^13 - k) mod 2^13, since p = -1 mod 2^13. The full check is ZFULL.
-    # In MSM mode the controller decides (HZERO, then ADDREST or RZERO): f says "zero".
+    # (2^13 - k) mod 2^13, since p = -1 mod 2^13. The full check is STT d = 1 (zfull).
     from tools import gen_p256_msm as msm
     h["ZCHK"] = [_ptr("pa", 2), "v = pa[0]", "if v == 0 or v >= 0x1FF0:",
                  "    if mode == 0:", "        return pc + 4",
                  "    ph = %d" % msm.PH_HZ, "    pc = %d" % msm.OFF["HZERO"],
                  "    %s" % msm._count(msm.C_HZ), "    continue"]
-    h["ZFULL"] = ([_ptr("pa", 2)] + _canon_lines("pa") +
-                  ["v = %s" % " | ".join("s[%d]" % (CL + i) for i in range(20)),
-                   "f = 0", "if v == 0:", "    if mode == 0:", "        return pc + 4",
-                   "    f = 1"])
     return h
 
 

@@ -23,9 +23,15 @@ NREG = 36
 CNT = 8     # odd multiples in a key's table (window 5)
 
 OPS = ("END", "MUL", "SQR", "ADD", "SUB", "SUB2", "SUB8", "LIN33", "LIN41", "MOV", "LDT",
-       "STT", "ZCHK", "ZFULL")
-(END, MUL, SQR, ADD, SUB, SUB2, SUB8, LIN33, LIN41, MOV, LDT, STT, ZCHK,
- ZFULL) = range(len(OPS))
+       "STT", "ZCHK")
+(END, MUL, SQR, ADD, SUB, SUB2, SUB8, LIN33, LIN41, MOV, LDT, STT, ZCHK) = range(len(OPS))
+
+
+def zfull(r):
+    """The full zero test of register r: STT with d = 1 (both reduce r to [0, p) first, so
+    they share the engine's code). Is r = 0 mod p? Outside the MSM the program then stops
+    and returns the byte offset after this operation; in the MSM the controller reads f."""
+    return (STT, 1, r, 0)
 W0 = 128    # LDT/STT rows from W0 on: the workspace's staging rows (values in and out)
 # the linear operations d = alpha a + beta b: (alpha, beta)
 LIN = {"ADD": (1, 1), "SUB": (1, -1), "SUB2": (1, -2), "SUB8": (1, -8), "LIN33": (3, -3),
@@ -141,8 +147,8 @@ def programs():
         "ADDN": asm(load_ops(True, X2, Y2) + madd_ops(True)),
         "SETP": asm(load_ops(False, X, Y) + [(MOV, Z, ONE, 0)]),
         "SETN": asm(load_ops(True, X, Y) + [(MOV, Z, ONE, 0)]),
-        "HZERO": asm([(ZFULL, 0, T2, 0)]),
-        "RZERO": asm([(ZFULL, 0, T4, 0)]),
+        "HZERO": asm([zfull(T2)]),
+        "RZERO": asm([zfull(T4)]),
         "ADDREST": asm(madd_ops(True, 2)),
         "QTAB1": asm(qtable_ops(CNT, 1)),
         "QTAB2": asm(qtable_ops(CNT, 2)),
@@ -152,7 +158,7 @@ def programs():
         "DECOMP": asm(decomp_ops()),
         "NEGY": asm([(SUB, T1, ZERO, QY), (MUL, TG, T1, P1), (STT, 0, TG, W0 + 1)]),
         # the verification's end, x(R) = r: r comes in plain in staging row 0; returns
-        # FIN_INF (the ZFULL of Z fired: the point at infinity), FIN_EQ (X = r Z^2 mod p)
+        # FIN_INF (the zero test of Z fired: the point at infinity), FIN_EQ (X = r Z^2 mod p)
         # or 0 (neither)
         "FIN": asm(fin_ops()),
         # a point in and out (prepare(): 2^k Q)
@@ -167,18 +173,18 @@ def decomp_ops():
              (LIN33, T2, QX, ZERO), (SUB, T1, T1, T2), (ADD, QX, T1, BB)] +
             pow_ops(QX, QY, True) +
             [(MUL, TG, QY, P1), (STT, 0, TG, W0 + 1), (SQR, T1, QY, 0), (SUB, T2, T1, QX),
-             (ZFULL, 0, T2, 0)])
+             zfull(T2)])
 
 
-DEC_OK = 4 * len(decomp_ops())   # the byte offset after DECOMP's final ZFULL
+DEC_OK = 4 * len(decomp_ops())   # the byte offset after DECOMP's final zero test
 
 
 def fin_ops():
-    return [(ZFULL, 0, Z, 0), (LDT, T5, 0, W0), (MUL, T5, T5, R2), (SQR, T1, Z, 0),
-            (MUL, T2, T5, T1), (SUB, T3, X, T2), (ZFULL, 0, T3, 0)]
+    return [zfull(Z), (LDT, T5, 0, W0), (MUL, T5, T5, R2), (SQR, T1, Z, 0),
+            (MUL, T2, T5, T1), (SUB, T3, X, T2), zfull(T3)]
 
 
-FIN_INF, FIN_EQ = 4, 4 * 7   # the byte offsets after fin_ops()'s two ZFULLs
+FIN_INF, FIN_EQ = 4, 4 * 7   # the byte offsets after fin_ops()'s two zero tests
 
 
 def out_ops(regs):

@@ -104,7 +104,7 @@ def test_engine_aliasing_and_the_zero_check():
     for v, zero in ((0, True), (P, True), (10 * P, True), (11 * P, True), (1, False),
                     (P - 1, False), (2**256, False), (P + 1, False)):
         r.set(6, v)
-        assert (r.run([(prg.ZFULL, 0, 6, 0)]) != 0) == zero, v
+        assert (r.run([prg.zfull(6)]) != 0) == zero, v
         if zero:   # the quick check never misses a zero
             assert r.run([(prg.ZCHK, 0, 6, 0)]) != 0, v
     r.set(6, 12345)
