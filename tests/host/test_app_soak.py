@@ -16,8 +16,10 @@ grew past 128K on 2026-12-04: ~8 KB from that day's other changes (122 KB in use
 old verifier; of it the sync's trust work measured +0.7 KB, this harness's 16 MB flash
 layout +1.3 KB) and ~10 KB from the viper P-256 engine (G's constant tables, 8 KB, buy
 ~4 ms a verification on the ESP32, modelled). Measured then: every tap accepted at 140K,
-setup or taps fail at 136K, so DECISION_HEAP keeps a few KB to spare and still catches growth
-(`make bench`, group tap, prints the smallest heap; docs/validator.md 'Memory').
+setup or taps fail at 136K. On 2026-12-05 the engine's Montgomery registers, staging rows
+and two more programs added ~3 KB: every tap still accepted at 140K, taps fail at 138K. So
+DECISION_HEAP keeps ~4 KB to spare and still catches growth (`make bench`, group tap,
+prints the smallest heap in 4 KiB steps; docs/validator.md 'Memory').
 """
 
 import json
