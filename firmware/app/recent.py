@@ -64,6 +64,14 @@ def _find(buf: ptr8, nslots: int, off: int, key: ptr8, klen: int, need: int) -> 
     return -1
 
 
+def _time_at(buf, base):
+    """A slot's time (u32 big-endian) without struct's tuple: free_slot reads every slot's
+    on each tap, and the tap path should leave no garbage (docs/validator.md 'Memory').
+    Small ints on the ESP32 until 2034 (times count from 2000 there: below 2^30)."""
+    o = base + _TIME
+    return (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]
+
+
 class RecentTaps:
     def __init__(self, path, capacity=CAPACITY):
         self.path = path
@@ -118,14 +126,20 @@ class RecentTaps:
         buf = self.buf
         start = 0
         # a wallet may have several slots (a paid tap, later replays...): check each
+        mv = None
         while start < self.capacity:
-            rest = memoryview(buf)[start * SLOT:]
+            if start:   # a view only for a second slot of the wallet (rare): no garbage
+                if mv is None:
+                    mv = memoryview(buf)
+                rest = mv[start * SLOT:]
+            else:
+                rest = buf
             n = self.capacity - start
             i = _find(rest, n, _WKEY, wkey, WKEY_LEN, FLAG_USED | FLAG_PAID)  # type: ignore[arg-type]
             if i < 0:
                 return False
             i += start
-            t = struct.unpack_from(">I", buf, i * SLOT + _TIME)[0]
+            t = _time_at(buf, i * SLOT)
             d = now - t
             if -window < d < window:  # a clock set back counts as recent, for a while
                 return True
@@ -140,7 +154,7 @@ class RecentTaps:
             base = i * SLOT
             if not buf[base + _FLAGS] & FLAG_USED:
                 return i
-            t = struct.unpack_from(">I", buf, base + _TIME)[0]
+            t = _time_at(buf, base)
             if now - t >= horizon or t > now + horizon:  # too old, or from a wrong clock
                 if best < 0 or t < best_t:
                     best, best_t = i, t

@@ -175,7 +175,7 @@ def test_no_collection_inside_any_decision_where_the_heap_has_room(roomy):
     _report(ROOMY_HEAP, out, per)
 
 
-@pytest.mark.xfail(strict=True, reason="a tap allocates ~28 KB on the unix port (mem_total, "
+@pytest.mark.xfail(strict=True, reason="a tap allocates ~24 KB on the unix port (mem_total, "
                    "measured here; heap-allocated call frames included, docs/validator.md); "
                    "issue 14 asks for 4 KB (when it holds, drop this mark)")
 def test_a_tap_allocates_at_most_4_kb(roomy):
