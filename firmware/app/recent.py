@@ -128,14 +128,13 @@ class RecentTaps:
         # a wallet may have several slots (a paid tap, later replays...): check each
         mv = None
         while start < self.capacity:
+            n = self.capacity - start
             if start:   # a view only for a second slot of the wallet (rare): no garbage
                 if mv is None:
                     mv = memoryview(buf)
-                rest = mv[start * SLOT:]
+                i = _find(mv[start * SLOT:], n, _WKEY, wkey, WKEY_LEN, FLAG_USED | FLAG_PAID)  # type: ignore[arg-type]
             else:
-                rest = buf
-            n = self.capacity - start
-            i = _find(rest, n, _WKEY, wkey, WKEY_LEN, FLAG_USED | FLAG_PAID)  # type: ignore[arg-type]
+                i = _find(buf, n, _WKEY, wkey, WKEY_LEN, FLAG_USED | FLAG_PAID)  # type: ignore[arg-type]
             if i < 0:
                 return False
             i += start
