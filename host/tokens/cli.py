@@ -99,9 +99,19 @@ def cmd_nfc(a):
         print(r.hex())
 
 
+def _is_file(src):
+    """True if src names a file. A QR text is not a path: with a '/' in it, a part can be
+    longer than a file name may be, and stat() then raises (ENAMETOOLONG) instead of
+    answering no."""
+    try:
+        return pathlib.Path(src).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def cmd_inspect(a):
     src = a.token
-    if pathlib.Path(src).is_file():
+    if _is_file(src):
         raw = _read(src)
         src = raw.decode("ascii").strip() if raw.startswith(fmt.PREFIX.encode()) else raw
     elif not src.startswith(fmt.PREFIX):
