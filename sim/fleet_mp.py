@@ -17,16 +17,15 @@
 # "again": {a tap line: the rider's retry after the cut}}.
 import binascii
 import gc
-import io
 import json
 import os
-import sys
 import time
 
 import esp32
 import flashdev
 import simboot
 from app import record, state
+from mpserve import serve
 
 H = binascii.unhexlify
 S = {"flash": None, "v": None, "mounted": False, "img": None, "prov": None, "now": 0,
@@ -209,33 +208,10 @@ def sync(req):
     return out
 
 
-def main():
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            return
-        req = json.loads(line)
-        op = req["op"]
-        try:
-            if op == "boot":
-                ans = boot(req)
-            elif op == "taps":
-                ans = taps(req)
-            elif op == "brownout":
-                ans = brownout(req)
-            elif op == "sync":
-                ans = sync(req)
-            elif op == "status":
-                st = S["v"].journal.status()
-                ans = {"last_seq": st.last_seq, "unsent": st.unsent, "boots": S["boots"],
-                       "deny_version": S["v"].deny_version, "faults": S["v"].faults}
-            else:
-                ans = {"error": "unknown op " + op}
-        except Exception as e:  # noqa: BLE001 - one line to the host, which stops the run
-            buf = io.StringIO()
-            sys.print_exception(e, buf)
-            ans = {"error": buf.getvalue()}
-        print("@@J", json.dumps(ans))
+def status(req):
+    st = S["v"].journal.status()
+    return {"last_seq": st.last_seq, "unsent": st.unsent, "boots": S["boots"],
+            "deny_version": S["v"].deny_version, "faults": S["v"].faults}
 
 
-main()
+serve({"boot": boot, "taps": taps, "brownout": brownout, "sync": sync, "status": status})

@@ -1,7 +1,8 @@
 # MicroPython worker for the validator's host tests (tests/host/test_app_*.py): the real
 # decision core - app.state.assemble (config, signed bundles, stores, journal) and the
-# Pipeline - on the flash model, driven one JSON request per stdin line, one JSON answer
-# per stdout line (tests/support/mp.py MPWorker). Runs with MICROPYPATH=firmware:sim/vboard.
+# Pipeline - on the flash model, driven one JSON request per stdin line, one "@@J {json}"
+# answer line (sim/vboard/mpserve.py; tests/host/app_support.py reads them). Runs with
+# MICROPYPATH=firmware:sim/vboard.
 #
 # Requests:
 #   {"op": "boot", "image": path, "provision": dir}   mount (seed /data on first boot),
@@ -18,15 +19,13 @@
 # A power cut (flashdev.PowerCut) during a request answers {"cut": true}; the next
 # request must be "boot" (RAM state is gone, as on a real board).
 import gc
-import io
-import json
 import os
-import sys
 
 import esp32
 import flashdev
 import simboot
 from app import reasons, record, state
+from mpserve import serve
 
 S = {"flash": None, "v": None, "mounted": False}
 
@@ -119,62 +118,56 @@ def _hexs(b):
     return "".join("%02x" % x for x in b)
 
 
-def main():
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            return
-        req = json.loads(line)
-        op = req["op"]
-        try:
-            if op == "boot":
-                ans = boot(req)
-            elif op in ("qr", "nfc"):
-                ans = decide(req)
-                ans["ops"] = S["flash"].op_index
-            elif op == "cut":
-                fl = S["flash"]
-                fl.arm_cut(fl.op_index + req["at"], req.get("seed", 1))
-                ans = {"armed": fl.op_index + req["at"]}
-            elif op == "checkpoint":
-                # what the loop does in idle time: checkpoint the RAM state to files
-                p = S["v"].pipeline
-                n = 0
-                while p.checkpoint_step(req.get("now", 0)):
-                    n += 1
-                ans = {"steps": n}
-            elif op == "fill":
-                # fill the journal with (rejected) tap records until it is full
-                from journal import JournalFull
-                w = record.RecordWriter()
-                payload = bytes(w.encode(req["now"], 0, record.QR, record.REJECTED, 47))
-                n = 0
-                try:
-                    while True:
-                        S["v"].journal.append(payload, req["now"])
-                        n += 1
-                except JournalFull:
-                    pass
-                ans = {"appended": n, "full": S["v"].journal.status().full}
-            elif op == "flash":
-                fl = S["flash"]
-                ans = {"erases": fl.erases, "prog_bytes": fl.prog_bytes, "busy_us": fl.time_us}
-            elif op == "records":
-                ans = records(req)
-            elif op == "mem":
-                gc.collect()
-                ans = {"alloc": gc.mem_alloc(), "free": gc.mem_free()}
-            else:
-                ans = {"error": "unknown op " + op}
-        except flashdev.PowerCut:
-            S["v"] = None
-            ans = {"cut": True}
-        except Exception as e:  # noqa: BLE001 - report it to the test as one line
-            buf = io.StringIO()
-            sys.print_exception(e, buf)
-            ans = {"error": buf.getvalue()}
-        # a prefix: anything else the firmware prints (a finaliser's message...) is told apart
-        print("@@J", json.dumps(ans))
+def qr_nfc(req):
+    ans = decide(req)
+    ans["ops"] = S["flash"].op_index
+    return ans
 
 
-main()
+def cut(req):
+    fl = S["flash"]
+    fl.arm_cut(fl.op_index + req["at"], req.get("seed", 1))
+    return {"armed": fl.op_index + req["at"]}
+
+
+def checkpoint(req):
+    # what the loop does in idle time: checkpoint the RAM state to files
+    p = S["v"].pipeline
+    n = 0
+    while p.checkpoint_step(req.get("now", 0)):
+        n += 1
+    return {"steps": n}
+
+
+def fill(req):
+    # fill the journal with (rejected) tap records until it is full
+    from journal import JournalFull
+    w = record.RecordWriter()
+    payload = bytes(w.encode(req["now"], 0, record.QR, record.REJECTED, 47))
+    n = 0
+    try:
+        while True:
+            S["v"].journal.append(payload, req["now"])
+            n += 1
+    except JournalFull:
+        pass
+    return {"appended": n, "full": S["v"].journal.status().full}
+
+
+def flash(req):
+    fl = S["flash"]
+    return {"erases": fl.erases, "prog_bytes": fl.prog_bytes, "busy_us": fl.time_us}
+
+
+def mem(req):
+    gc.collect()
+    return {"alloc": gc.mem_alloc(), "free": gc.mem_free()}
+
+
+def power_cut():
+    S["v"] = None      # RAM state is gone, as on a real board: the next request boots
+    return {"cut": True}
+
+
+serve({"boot": boot, "qr": qr_nfc, "nfc": qr_nfc, "cut": cut, "checkpoint": checkpoint,
+       "fill": fill, "flash": flash, "records": records, "mem": mem}, power_cut)
