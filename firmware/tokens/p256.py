@@ -4,8 +4,8 @@
 # design in docs/tokens.md "The viper engine"): field operations in programs on registers
 # of 20 13-bit limbs (Montgomery forms) in one preallocated workspace, with no bignum
 # objects and no allocation. This module holds what is per verification: the checks, the
-# scalars (u1 = e/s, u2 = r/s mod n: two bignum products; s^-1 by the engine's binary
-# extended Euclid), and the calls (keys, signatures and digests go into the engine as
+# scalars (u1 = e/s, u2 = r/s mod n: each one run of the engine's binary extended Euclid,
+# which divides as readily as it inverts), and the calls (keys, signatures and digests go into the engine as
 # bytes, `rev` turning big-endian into its little-endian rows):
 #   - u1*G + u2*Q by interleaved width-w NAF (Shamir's trick generalised): the engine
 #     recodes the scalars into digit streams and one engine call walks them (one shared
@@ -62,14 +62,18 @@ _P_BE = P.to_bytes(32, "big")     # bytes compare as numbers when equally long
 _IU, _IV, _IX1, _IX2, _MINV = 4, 36, 68, 100, 144  # byte offsets (tools/gen_p256_inv.py)
 _MINV_P = 1         # -p^-1 mod 2^16 (p = -1 mod 2^96)
 _MINV_N = 0xBC4F    # -n^-1 mod 2^16
+_N_BE = N.to_bytes(32, "big")
 _ONE32 = (1).to_bytes(32, "little")
 _ZERO32 = bytes(32)
+_U1 = bytearray(36)  # the scalars u1, u2 for the recoder: little-endian, the top 4 bytes 0
+_U2 = bytearray(36)
 
 _ws = bytearray(2 * eng.WORDS)  # the workspace: scratch, 36 registers, the MSM's state
 for _i, _r in enumerate((ONE, eng.R2, eng.P1, eng.BB)):   # the constants (ZERO is 0)
     _o = 2 * (eng.REG0 + eng.STRIDE * _r)
     _ws[_o:_o + 40] = eng.CONSTS[40 * _i:40 * _i + 40]
 _mv = memoryview(_ws)
+_x2 = _mv[_IX2:_IX2 + 32]   # the Euclid's answer
 _run = eng.run
 _rev = eng.rev       # big-endian bytes into the engine's little-endian rows
 _STG = 2 * eng.STG   # staging rows: values in and out of the engine, plain, 32 bytes each
@@ -108,11 +112,12 @@ def _call(prog, n, t):
 
 
 def _inv_run(mb, minv):
-    """Run the engine's binary extended Euclid on the value at _IU: a^-1 mod m at _IX2 (m's
-    32 little-endian bytes in mb, minv = -m^-1 mod 2^16; 0 < a < m, m an odd prime)."""
+    """Run the engine's binary extended Euclid on the values at _IU (a) and _IX1 (b, below
+    m): b / a mod m at _IX2 (m's 32 little-endian bytes in mb, minv = -m^-1 mod 2^16; 0 < a
+    < m, m an odd prime). With b = 1 it is a^-1 (tools/gen_p256_inv.py: the invariants
+    x1 a = b u, x2 a = b v are as linear in b as in 1)."""
     ws = _ws
     ws[_IV:_IV + 32] = mb
-    ws[_IX1:_IX1 + 32] = _ONE32
     ws[_IX2:_IX2 + 32] = _ZERO32
     ws[_MINV] = minv & 0xFF
     ws[_MINV + 1] = minv >> 8
@@ -121,8 +126,9 @@ def _inv_run(mb, minv):
 
 
 def _inverse(a, mb, minv):
-    """a^-1 mod m for an int a (s^-1 mod n, prepare()'s inversions)."""
+    """a^-1 mod m for an int a (prepare()'s inversions; not the tap path)."""
     _ws[_IU:_IU + 32] = a.to_bytes(32, "little")
+    _ws[_IX1:_IX1 + 32] = _ONE32
     _inv_run(mb, minv)
     return int.from_bytes(_ws[_IX2:_IX2 + 32], "little")
 
@@ -131,8 +137,35 @@ def _inverse_staged():
     """Staging row 0 = its inverse mod p, bytes to bytes (a new key's table: no bignum)."""
     mv = _mv
     mv[_IU:_IU + 32] = mv[_STG:_STG + 32]
+    mv[_IX1:_IX1 + 32] = _ONE32
     _inv_run(_P32, _MINV_P)
     mv[_STG:_STG + 32] = mv[_IX2:_IX2 + 32]
+
+
+@micropython.viper
+def _cmp32(a: ptr8, ao: int, b: ptr8) -> int:
+    # the 32-byte big-endian numbers at a[ao:] and b compared: -1, 0 or 1 (a scalar's range
+    # check without an int object; bytes, never words: right on 32 and 64 bits alike)
+    i = 0
+    while i < 32:
+        x = int(a[ao + i])
+        y = int(b[i])
+        if x < y:
+            return -1
+        if x > y:
+            return 1
+        i += 1
+    return 0
+
+
+def _div_n(num, sig, out):
+    """out[0:32] = num / s mod n, little-endian (num: 32 big-endian bytes below n; s: the
+    signature's second half, checked in [1, n-1]): one run of the engine's Euclid, no int
+    object (the scalars as bignums were most of what a verification allocated)."""
+    _rev(_ws, _IU, sig, 32, 32)   # type: ignore[arg-type]
+    _rev(_ws, _IX1, num, 0, 32)   # type: ignore[arg-type]
+    _inv_run(_N32, _MINV_N)
+    out[0:32] = _x2
 
 
 def on_curve(x, y):
@@ -220,8 +253,9 @@ def init():
 
 def _digits(k, first, w, nbits, cnt, clear=0):
     """Width-w NAF digits of k's cnt pieces of nbits bits into streams first.. (viper);
-    clear: empty every stream first (the first recoding of a verification)."""
-    _wnaf_eng(_ws, 0, k.to_bytes(36, "little"),  # type: ignore[arg-type]
+    k: 36 bytes little-endian, the top 4 zero (room for the recoding's carry); clear: empty
+    every stream first (the first recoding of a verification)."""
+    _wnaf_eng(_ws, 0, k,  # type: ignore[arg-type]
               first | (w << 3) | (nbits << 7) | (cnt << 16) | (clear << 24))
 
 
@@ -259,36 +293,35 @@ def _finish(sig):
     return _call(FIN, 0, _ws) == _FIN_EQ
 
 
-def _scalars(digest, sig):
-    """(r, u1, u2) or None if r, s are out of range."""
-    n = N
-    r = int.from_bytes(sig[0:32], "big")
-    s = int.from_bytes(sig[32:64], "big")
-    if not (0 < r < n and 0 < s < n):
-        return None
-    w = _inverse(s, _N32, _MINV_N)
-    return r, int.from_bytes(digest, "big") % n * w % n, r * w % n
+def _scalar_ok(sig, o):
+    """The signature's half at sig[o:o+32] is in [1, n-1]."""
+    return _cmp32(sig, o, _N_BE) < 0 and _cmp32(sig, o, _ZERO32) > 0  # type: ignore[arg-type]
 
 
 def _begin(digest, sig):
-    """u2 with u1*G's digits in streams 0..3, or None if r, s are out of range: the start
-    every verification shares."""
-    sc = _scalars(digest, sig)
-    if sc is None:
-        return None
-    _r, u1, u2 = sc
-    _digits(u1, 0, W_G, 256 // SPLIT, SPLIT, 1)
-    return u2
+    """u1 = e/s mod n and u2 = r/s mod n into _U1, _U2 (little-endian) and u1*G's digits
+    into streams 0..3; False if r or s is out of range: the start every verification
+    shares. Two runs of the engine's Euclid, dividing e and r by s directly (no s^-1 and
+    no products mod n: nothing on the heap)."""
+    if not (_scalar_ok(sig, 0) and _scalar_ok(sig, 32)):
+        return False
+    e = digest
+    if _cmp32(digest, 0, _N_BE) >= 0:  # type: ignore[arg-type]
+        # e >= n (about 2^-32 of all digests): e - n, the one bignum left, on this rare path
+        e = (int.from_bytes(digest, "big") - N).to_bytes(32, "big")
+    _div_n(e, sig, _U1)
+    _div_n(sig, sig, _U2)   # r: the signature's first half
+    _digits(_U1, 0, W_G, 256 // SPLIT, SPLIT, 1)
+    return True
 
 
 def verify_q64(q, digest, sig):
     """verify_digest with the public key as 64 bytes x || y, big-endian, already checked
     (on the curve): the form a pass's cnf key is kept in (tokens/verify.py)."""
-    u2 = _begin(digest, sig)
-    if u2 is None:
+    if not _begin(digest, sig):
         return False
     _odd_table_be(q, _qtab)
-    _digits(u2, 4, W_Q, 256, 1)
+    _digits(_U2, 4, W_Q, 256, 1)
     if not _msm(256, _qtab):
         return False
     return _finish(sig)
@@ -317,10 +350,9 @@ def verify_prepared(tabs, digest, sig):
     """verify_digest with a key from prepare()."""
     if len(sig) != 64 or len(digest) != 32:
         return False
-    u2 = _begin(digest, sig)
-    if u2 is None:
+    if not _begin(digest, sig):
         return False
-    _digits(u2, 4, W_Q, 256 // SPLIT, SPLIT)
+    _digits(_U2, 4, W_Q, 256 // SPLIT, SPLIT)
     if not _msm(256 // SPLIT, tabs):
         return False
     return _finish(sig)

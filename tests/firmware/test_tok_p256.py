@@ -212,13 +212,13 @@ def test_wnaf_reconstructs_the_scalar():
         ks.append(x & (x >> 5) & (x >> 9))
     for k in ks:
         for w in (4, 5, 7):
-            p256._digits(k, 4, w, 256, 1, 1)
+            p256._digits(k.to_bytes(36, "little"), 4, w, 256, 1, 1)
             total, pos = _stream(4)
             _check_naf(k, w, pos, 256)
             assert total == k, (k, w)
             for bits in (64, 32):  # the pieces of a split scalar
                 cnt = 256 // bits if bits == 64 else 4
-                p256._digits(k, 0, w, bits, cnt, 1)
+                p256._digits(k.to_bytes(36, "little"), 0, w, bits, cnt, 1)
                 for j in range(cnt):
                     piece = (k >> (bits * j)) & ((1 << bits) - 1)
                     total, pos = _stream(j)

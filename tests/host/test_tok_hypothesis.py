@@ -83,6 +83,32 @@ def test_es256_thousands_of_random_keys_and_messages(fw):
     assert got == want
 
 
+def test_es256_digests_not_below_n(fw):
+    # e >= n (about 2^-32 of all SHA-256 digests) is reduced before the division u1 = e/s:
+    # the one case the engine's Euclid cannot take as it comes. Signed by cryptography over
+    # the prehashed digest; the digest e - n (same e mod n) verifies too, e + 1 does not.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+    rnd = random.Random(7)
+    cases, want = [], []
+    for e in (N, N + 1, 2 ** 256 - 1, N + rnd.randrange(2 ** 256 - N), 2 ** 256 - 2):
+        key = T.key_from_int(rnd.randrange(1, N))
+        pub = T.public_bytes(key)
+        dg = e.to_bytes(32, "big")
+        der = key.sign(dg, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        r, s = utils.decode_dss_signature(der)
+        sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        cases += [(pub, dg, sig), (pub, (e - N).to_bytes(32, "big"), sig)]
+        want += [True, True]
+        if e + 1 < 2 ** 256:
+            cases.append((pub, (e + 1).to_bytes(32, "big"), sig))
+            want.append(False)
+    got = fw.ask(op="verify_digest_many",
+                 cases=[[a.hex(), b.hex(), c.hex()] for a, b, c in cases])["ok"]
+    assert got == want
+
+
 # ---------------- malformed tokens ----------------
 
 def assert_typed(v):

@@ -135,6 +135,17 @@ def test_engine_rev():
         assert dst[:doff] == b"\xAA" * doff and dst[doff + n:] == b"\xAA" * (80 - doff - n)
 
 
+def test_p256_cmp32():
+    cmp32 = _fns("firmware/tokens/p256.py", strict=True)["_cmp32"]
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    nb = n.to_bytes(32, "big")
+    for v in (0, 1, n - 1, n, n + 1, 2 ** 256 - 1, 2 ** 255, 0x80 << 240, 0xFF):
+        for off in (0, 32):
+            buf = bytearray(64)
+            buf[off:off + 32] = v.to_bytes(32, "big")
+            assert cmp32(buf, off, bytearray(nb)) == (v > n) - (v < n), (hex(v), off)
+
+
 def _viper_functions():
     out = set()
     for base in ("firmware", "sim"):
@@ -151,6 +162,7 @@ COVERED = {
     "firmware/p256_engine.py:run", "firmware/p256_engine.py:inv",
     "firmware/p256_engine.py:wnaf", "firmware/p256_engine.py:rev", "firmware/crc32.py:_update",
     "firmware/tokens/base45.py:_triplets", "firmware/slots.py:find",
+    "firmware/tokens/p256.py:_cmp32",
     "firmware/app/recent.py:_find", "firmware/journal/format.py:_all_ff",
     "firmware/bundles.py:_ascending", "sim/vboard/flashdev.py:_and_into",
     "sim/vboard/flashdev.py:_copy", "sim/vboard/flashdev.py:_fill_ff",

@@ -65,6 +65,10 @@ def handle(req):
         # [[pub, msg, sig], ...] -> [bool, ...]: one round trip for many checks
         return {"ok": [p256.verify(unhexlify(a), unhexlify(b), unhexlify(c))
                        for a, b, c in req["cases"]]}
+    if op == "verify_digest_many":
+        # [[pub, digest, sig], ...] -> [bool, ...]: the 32-byte digest as given (e >= n too)
+        return {"ok": [p256.verify_digest(unhexlify(a), unhexlify(b), unhexlify(c))
+                       for a, b, c in req["cases"]]}
     if op == "trust":
         try:
             TrustStore.from_body(unhexlify(req["body"]))

@@ -62,8 +62,13 @@ def counting_wnaf(s, c, k, spec):
 answers = {}
 
 
+def _inv_key(s, m):
+    # the Euclid's inputs: a at IU, b at IX1 (b / a mod m; b = 1 for an inverse), m
+    return bytes(s[4:36]) + bytes(s[68:100]) + bytes(m)
+
+
 def counting_inv(s, c, m):
-    key = bytes(s[4:36]) + bytes(m)
+    key = _inv_key(s, m)
     r = real_inv(s, c, m)
     answers[key] = bytes(s[100:132])
     # the engine's step counters (tools/gen_p256_inv.py: ICNT = 66): halvings of u, of v,
@@ -88,7 +93,7 @@ def noop_inv(s, c, m):
     # (its input came from the skipped engine, so it is not in the dict) gets any answer:
     # nothing uses it, and running the real inverse here would count its time twice - as
     # bytecode, and in the native count (INV_*) where the counting pass put it.
-    a = answers.get(bytes(s[4:36]) + bytes(m))
+    a = answers.get(_inv_key(s, m))
     s[100:132] = _ANY if a is None else a
     return 1
 
