@@ -3,7 +3,7 @@
 import micropython
 
 from tokens.errors import TokenError
-from tokens.reasons import BAD_ENCODING
+from tokens.reasons import BAD_ENCODING, TOO_LARGE
 
 _ALPHA = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _VAL = bytearray(b"\xff" * 256)
@@ -38,9 +38,19 @@ def decode(text, start=0, end=-1):
     if end < 0:
         end = len(text)
     n = end - start
+    out = bytearray((n // 3) * 2 + (1 if n % 3 == 2 else 0))
+    decode_into(text, start, end, out)
+    return out
+
+
+def decode_into(text, start, end, out):
+    """Decode text[start:end] into out (room for it: TokenError TOO_LARGE if not); returns
+    the number of bytes (the tap path's form: no buffer allocated)."""
+    n = end - start
     if n % 3 == 1:
         raise TokenError(BAD_ENCODING, "length")
-    out = bytearray((n // 3) * 2 + (1 if n % 3 else 0))
+    if (n // 3) * 2 + (1 if n % 3 else 0) > len(out):
+        raise TokenError(TOO_LARGE, "base45 text")
     val = _VAL
     # viper takes the buffers as ptr8
     bad = _triplets(memoryview(text)[start:end], n // 3, out, val)  # type: ignore[arg-type]
@@ -60,7 +70,8 @@ def decode(text, start=0, end=-1):
         if v > 0xFF:
             raise TokenError(BAD_ENCODING, "pair out of range")
         out[o] = v
-    return out
+        o += 1
+    return o
 
 
 def encode(data):

@@ -1,75 +1,56 @@
 # A small cache of passes already verified (DESIGN §4: a regular rider costs one signature
-# check per tap, not two). Keyed by the pass hash (SHA-256 of the pass bytes, 16 bytes —
-# what proofs bind too); the value holds the claims and the decompressed phone key.
-# Least-recently-used eviction over a fixed number of entries: bounded RAM.
+# check per tap, not two). Keyed by the pass hash (SHA-256 of the pass bytes; its first 16
+# bytes are what proofs bind); an entry holds what the tap needs of the claims and the
+# decompressed phone key. Least-recently-used eviction over a fixed number of entries.
 #
-# Entries are kept packed (PassInfo.pack, at most ENTRY bytes) in one table allocated up
-# front, not as PassInfo objects: an object with ten attributes and six small bytes/str
-# values takes ~850 bytes of a 64-bit heap, and sixteen of them are the difference between
-# the tap path fitting a small heap or not; the table is 16 x 209 bytes whatever passes
-# come, and a miss allocates nothing that stays. A hit unpacks (a few hundred bytes of
-# garbage, against the ~0.5 MB the proof's signature check makes anyway).
-import struct
+# Entries are fixed-width rows of one table allocated up front, read and written in place
+# (docs/validator.md 'Memory'): a tap on the ESP32-S3 must not leave garbage on its PSRAM
+# heap, and an object per pass (~850 bytes with its small bytes/str values on a 64-bit
+# heap) made a miss and a hit allocate. The verifier fills the scratch row while it checks
+# the claims of a pass it has just verified; commit() then copies the row into the cache.
+# The issuer and the operator name are not kept: the issuer is only checked, and whether
+# the operator is this validator's is kept as a flag (the verifier's operator is fixed for
+# the life of its cache).
+import slots
 
 from micropython import const
 
-import slots
+KEY = const(16)      # the pass hash's first 16 bytes
+# an entry: offsets of its fields
+E_IAT = const(0)     # u32 big-endian (every time and amount of a token is a uint32)
+E_EXP = const(4)
+E_ALLOW = const(8)
+E_CAT = const(12)    # u8 (categories 0..5)
+E_OPOK = const(13)   # 1 if the pass's operator is the verifier's
+E_WLEN = const(14)   # wallet id: length, then 16 bytes
+E_WALLET = const(15)
+E_PLEN = const(31)   # pass id: length, then 16 bytes
+E_PASS = const(32)
+E_Q = const(48)      # the phone's key x || y, 64 bytes big-endian, checked on the curve
+ENTRY = const(112)
+SLOT = const(128)    # key | entry
 
-KEY = const(16)      # the pass hash
-ENTRY = const(192)   # room for a packed PassInfo (widest the verifier lets through: 174)
-_SLOT = const(209)   # key | length | entry
 
-_HDR = ">QQQB"   # iat, exp, allowance, category; then the length-prefixed fields, then q
-_HDR_LEN = 25
+def u32(b, o):
+    """The big-endian uint32 at b[o:o+4] (no tuple, unlike struct.unpack_from)."""
+    return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]
 
 
-class PassInfo:
-    """Claims of a pass whose issuer signature has been verified."""
-
-    def __init__(self, kid, iss, iat, exp, wallet_id, pass_id, category, allowance,
-                 operator, q):
-        self.kid = kid
-        self.iss = iss
-        self.iat = iat
-        self.exp = exp
-        self.wallet_id = wallet_id
-        self.pass_id = pass_id
-        self.category = category
-        self.allowance = allowance
-        self.operator = operator
-        self.q = q  # the phone's public key x||y (64 bytes), checked on the curve
-
-    def pack(self):
-        """One bytes object; every field was bounded by the verifier (ids ≤ 16 bytes, iss ≤
-        32, operator ≤ 8, integers are CBOR unsigned so < 2^64)."""
-        iss = self.iss.encode()
-        op = self.operator.encode()
-        return b"".join((struct.pack(_HDR, self.iat, self.exp, self.allowance, self.category),
-                         bytes((len(self.kid), len(self.wallet_id), len(self.pass_id),
-                                len(iss), len(op))),
-                         self.kid, self.wallet_id, self.pass_id, iss, op, self.q))
-
-    @staticmethod
-    def unpack(b):
-        """PassInfo from pack()'s bytes (or a memoryview of them)."""
-        iat, exp, allowance, category = struct.unpack_from(_HDR, b, 0)
-        p = _HDR_LEN + 5
-        fields = []
-        for i in range(5):
-            n = b[_HDR_LEN + i]
-            fields.append(bytes(b[p:p + n]))
-            p += n
-        kid, wallet, pid, iss, op = fields
-        return PassInfo(kid, str(iss, "utf-8"), iat, exp, wallet, pid, category, allowance,
-                        str(op, "utf-8"), bytes(b[p:p + 64]))
+def put_u32(b, o, v):
+    b[o] = (v >> 24) & 0xFF
+    b[o + 1] = (v >> 16) & 0xFF
+    b[o + 2] = (v >> 8) & 0xFF
+    b[o + 3] = v & 0xFF
 
 
 class PassCache:
-    """Least-recently-used cache of `size` packed passes, keyed by the 16-byte pass hash."""
+    """Least-recently-used cache of `size` entries, keyed by the pass hash (its first KEY
+    bytes count: a whole 32-byte digest may be passed). One more row is the scratch."""
 
     def __init__(self, size=16):
         self.size = size if size > 0 else 0
-        self._buf = bytearray(self.size * _SLOT)
+        self._buf = bytearray((self.size + 1) * SLOT)
+        self._mv = memoryview(self._buf)
         self._order = bytearray(self.size)  # slot numbers, least recently used first
         self._n = 0
         self.hits = 0
@@ -87,26 +68,32 @@ class PassCache:
             j += 1
         order[n - 1] = k
 
-    def get(self, key):
-        """The PassInfo cached under key, or None."""
-        k = slots.find(self._buf, self._n, _SLOT, key, KEY) if len(key) == KEY else -1  # type: ignore[arg-type]
+    def find(self, key):
+        """The row of the pass cached under key (now the most recent), or -1."""
+        k = slots.find(self._buf, self._n, SLOT, key, KEY) if len(key) >= KEY else -1  # type: ignore[arg-type]
         if k < 0:
             self.misses += 1
-            return None
+            return -1
         self.hits += 1
         self._touch(k)
-        o = k * _SLOT
-        return PassInfo.unpack(memoryview(self._buf)[o + KEY + 1:o + KEY + 1 + self._buf[o + KEY]])
+        return k
 
-    def put(self, key, info):
-        """Cache info under key. A pass too wide for a slot (never one the verifier lets
-        through) or a key that is not 16 bytes is not cached."""
-        if self.size == 0 or len(key) != KEY:
-            return
-        b = info.pack()
-        if len(b) > ENTRY:
-            return
-        k = slots.find(self._buf, self._n, _SLOT, key, KEY)  # type: ignore[arg-type]
+    def entry(self, k):
+        """Row k's entry (a memoryview of ENTRY bytes, valid until the row is reused)."""
+        o = k * SLOT + KEY
+        return self._mv[o:o + ENTRY]
+
+    def scratch(self):
+        """The scratch row's entry, for the verifier to fill before commit()."""
+        return self.entry(self.size)
+
+    def commit(self, key):
+        """Cache the scratch entry under key (a free row or the least recently used);
+        returns its row. With a cache of size 0 the scratch row itself is returned."""
+        if self.size == 0 or len(key) < KEY:
+            return self.size
+        buf = self._buf
+        k = slots.find(buf, self._n, SLOT, key, KEY)  # type: ignore[arg-type]
         if k < 0:
             if self._n < self.size:
                 k = self._n
@@ -115,11 +102,13 @@ class PassCache:
             else:
                 k = self._order[0]  # the least recently used makes room
         self._touch(k)
-        o = k * _SLOT
-        buf = self._buf
-        buf[o:o + KEY] = key
-        buf[o + KEY] = len(b)
-        buf[o + KEY + 1:o + KEY + 1 + len(b)] = b
+        o = k * SLOT
+        mv = self._mv
+        for i in range(KEY):
+            buf[o + i] = key[i]
+        s = self.size * SLOT + KEY
+        buf[o + KEY:o + SLOT] = mv[s:s + ENTRY]
+        return k
 
     def clear(self):
         self._n = 0

@@ -52,8 +52,9 @@ def low_s_id(sig):
     """Proof id: first 16 bytes of SHA-256 of the signature in low-S form (r||min(s, n-s)).
     ECDSA signatures are malleable — (r, n-s) verifies too — so the id is taken over the
     one canonical form, or a replayer could mint a 'new' proof id by flipping s."""
-    s = int.from_bytes(sig[32:64], "big")
-    n = p256.N
-    if s > n >> 1:
-        sig = sig[:32] + (n - s).to_bytes(32, "big")
-    return hashlib.sha256(sig).digest()[:16]
+    h = hashlib.sha256(sig[0:32])
+    if p256.high_s(sig):
+        h.update((p256.N - int.from_bytes(sig[32:64], "big")).to_bytes(32, "big"))
+    else:
+        h.update(sig[32:64])
+    return h.digest()[:16]

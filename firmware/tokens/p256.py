@@ -63,6 +63,7 @@ _IU, _IV, _IX1, _IX2, _MINV = 4, 36, 68, 100, 144  # byte offsets (tools/gen_p25
 _MINV_P = 1         # -p^-1 mod 2^16 (p = -1 mod 2^96)
 _MINV_N = 0xBC4F    # -n^-1 mod 2^16
 _N_BE = N.to_bytes(32, "big")
+_HALF_N = (N >> 1).to_bytes(32, "big")
 _ONE32 = (1).to_bytes(32, "little")
 _ZERO32 = bytes(32)
 _U1 = bytearray(36)  # the scalars u1, u2 for the recoder: little-endian, the top 4 bytes 0
@@ -194,23 +195,31 @@ def decompress(x, odd):
 
 def decompress64(x, odd):
     """The point (x, y) as 64 bytes x || y big-endian, y of parity `odd`, from x (32 bytes
-    big-endian, as a pass's cnf key carries it); None if x >= p or x is not on the curve.
-    The curve equation and the square root (p = 3 mod 4: a^((p+1)/4)) run in the engine
-    (DECOMP): as bignums they were the largest allocation of a pass not yet cached."""
-    if len(x) != 32 or x >= _P_BE:
+    big-endian); None if x >= p or x is not on the curve."""
+    if len(x) != 32:
         return None
-    _rev(_ws, _STG, x, 0, 32)  # type: ignore[arg-type]
-    if _call(DECOMP, 0, _ws) != _DEC_OK:
-        return None
-    y0 = _STG + 32          # y, canonical, little-endian: its parity is its first byte's
-    if (_ws[y0] & 1) != (1 if odd else 0):
-        if _ws[y0:y0 + 32] == _ZERO32:
-            return None     # y = 0 has no odd partner (P-256 has no such point; be exact)
-        _call(NEGY, 0, _ws)
     out = bytearray(64)
     out[0:32] = x
-    _rev(out, 32, _ws, y0, 32)  # type: ignore[arg-type]
-    return bytes(out)
+    return bytes(out) if decompress_into(out, 0, odd) else None
+
+
+def decompress_into(buf, o, odd):
+    """y from x in place: x is buf[o:o+32] (big-endian, as a pass's cnf key carries it), y
+    of parity `odd` goes to buf[o+32:o+64]; False if x >= p or x is not on the curve. The
+    curve equation and the square root (p = 3 mod 4: a^((p+1)/4)) run in the engine
+    (DECOMP), and nothing is allocated: a pass's key lands in its cache entry."""
+    if _cmp32(buf, o, _P_BE) >= 0:  # type: ignore[arg-type]
+        return False
+    _rev(_ws, _STG, buf, o, 32)  # type: ignore[arg-type]
+    if _call(DECOMP, 0, _ws) != _DEC_OK:
+        return False
+    y0 = _STG + 32          # y, canonical, little-endian: its parity is its first byte's
+    if (_ws[y0] & 1) != (1 if odd else 0):
+        if _cmp32(_ws, y0, _ZERO32) == 0:  # type: ignore[arg-type]
+            return False    # y = 0 has no odd partner (P-256 has no such point; be exact)
+        _call(NEGY, 0, _ws)
+    _rev(buf, o + 32, _ws, y0, 32)  # type: ignore[arg-type]
+    return True
 
 
 def _odd_table(x, y, out):
@@ -291,6 +300,11 @@ def _finish(sig):
         return False
     _stage(0, r + N)
     return _call(FIN, 0, _ws) == _FIN_EQ
+
+
+def high_s(sig):
+    """The signature's s (its second half) is above n/2: (r, n - s) is its low-S form."""
+    return _cmp32(sig, 32, _HALF_N) > 0  # type: ignore[arg-type]
 
 
 def _scalar_ok(sig, o):

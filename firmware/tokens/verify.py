@@ -16,8 +16,8 @@
 import hashlib
 import time
 
-from tokens import base45, cbor, cose, fmt, p256
-from tokens.cache import PassCache, PassInfo
+from tokens import base45, cache as C, cose, fmt, general, p256, scan
+from tokens.cache import PassCache
 from tokens.errors import TokenError
 from tokens import reasons as R
 
@@ -60,6 +60,9 @@ class TokenVerifier:
         self.qr_window = qr_window
         self.iat_skew = iat_skew
         self.cache = PassCache(cache_size)
+        self._scan = scan.Scan(operator)
+        self.fast = True  # the in-place scanners first (tests turn them off to compare)
+        self._tok = memoryview(bytearray(fmt.MAX_TOKEN))  # a QR token, base45-decoded
         # answers for when not even a Verdict can be allocated (the heap is exhausted)
         self._oom = _oom_verdict(fmt.CH_QR)  # one, its channel set when it is handed out
         p256.init()  # G's and the issuer keys' tables now, while the heap is in one piece
@@ -89,7 +92,7 @@ class TokenVerifier:
         try:
             t0 = time.ticks_us()
             if channel == fmt.CH_QR:
-                data = _qr_cbor(data)
+                data = _qr_cbor(data, self._tok)
             else:
                 challenge = bytes(challenge)
             self._check(data, v, now, clock_ok, challenge, t0)
@@ -109,27 +112,34 @@ class TokenVerifier:
         end = len(raw)
         if end > fmt.MAX_TOKEN:
             raise TokenError(R.TOO_LARGE, "token")
-        dec = cbor.Decoder()
-        major, count, pos = dec.head(raw, 0, end)
-        if major != 4 or count != 2:
-            raise TokenError(R.MALFORMED, "token is not [pass, proof]")
-        ps = pos
-        pass_arr, pos = dec.decode(raw, pos, end)
-        pe = pos
-        proof_arr, pos = dec.decode(raw, pos, end)
-        if pos != end:
-            raise TokenError(R.BAD_CBOR, "trailing bytes")
-        if pe - ps > fmt.MAX_PASS or end - pe > fmt.MAX_PROOF:
-            raise TokenError(R.TOO_LARGE, "pass or proof")
-        pprot, ppay, psig, kid = cose.parse(pass_arr, True)
-        rprot, rpay, rsig, _ = cose.parse(proof_arr, False)
-        phash = hashlib.sha256(memoryview(raw)[ps:pe]).digest()[:fmt.PASS_HASH_LEN]
+        sc = self._scan
+        if self.fast and sc.token(raw, end):
+            # the usual form: the parts as views of the token's buffer (tokens/scan.py)
+            o = sc.o
+            mv = memoryview(raw)
+            ps = o[0]
+            pe = o[7]
+            if pe - ps > fmt.MAX_PASS or end - pe > fmt.MAX_PROOF:
+                raise TokenError(R.TOO_LARGE, "pass or proof")
+            pprot = mv[o[1]:o[2]]
+            ppay = mv[o[3]:o[4]]
+            psig = mv[o[5]:o[6]]
+            kid = bytes(mv[o[14]:o[14] + fmt.KID_LEN])
+            rprot = mv[o[8]:o[9]]
+            rpay = mv[o[10]:o[11]]
+            rsig = mv[o[12]:o[13]]
+        else:
+            # anything else: the general decoder, for the exact reason (tokens/general.py)
+            ps, pe, pprot, ppay, psig, kid, rprot, rpay, rsig = general.token(raw, end)
+        # the pass hash: its first 16 bytes are what a proof binds and the cache's key
+        phash = hashlib.sha256(memoryview(raw)[ps:pe]).digest()
         v.kid = kid
         t1 = time.ticks_us()
         v.us_decode = time.ticks_diff(t1, t0)
 
-        info = self.cache.get(phash)
-        v.cached = info is not None
+        cache = self.cache
+        k = cache.find(phash)
+        v.cached = k >= 0
         key = self.trust.get(kid)
         if key is None:
             raise TokenError(R.UNKNOWN_KEY)
@@ -137,53 +147,64 @@ class TokenVerifier:
             raise TokenError(R.KEY_USAGE)
         if clock_ok:
             self._key_valid(key, now)
-        if info is None:
+        if k < 0:
             if key.prepared is None:
                 key.prepared = p256.prepare(key.x, key.y)
             if not p256.verify_prepared(key.prepared, cose.sig_digest(pprot, ppay), psig):
                 raise TokenError(R.BAD_SIGNATURE)
-            info = _claims(kid, ppay)
-            self.cache.put(phash, info)
-        v.wallet_id = info.wallet_id
-        v.pass_id = info.pass_id
-        v.category = info.category
-        v.allowance = info.allowance
-        v.pass_exp = info.exp
-        if info.operator != self.operator:
+            e = cache.scratch()
+            if self.fast and sc.claims(ppay, len(ppay), e):
+                odd = sc.odd
+            else:
+                odd = general.claims(ppay, e, self.operator)
+            general.on_curve(e, odd)
+            k = cache.commit(phash)
+        e = cache.entry(k)
+        v.wallet_id = bytes(e[C.E_WALLET:C.E_WALLET + e[C.E_WLEN]])
+        v.pass_id = bytes(e[C.E_PASS:C.E_PASS + e[C.E_PLEN]])
+        v.category = e[C.E_CAT]
+        v.allowance = C.u32(e, C.E_ALLOW)
+        v.pass_exp = C.u32(e, C.E_EXP)
+        iat = C.u32(e, C.E_IAT)
+        if not e[C.E_OPOK]:
             raise TokenError(R.WRONG_OPERATOR)
         if clock_ok:
-            self._pass_valid(info, now)
+            self._pass_valid(v.pass_exp, iat, now)
         t2 = time.ticks_us()
         v.us_pass = time.ticks_diff(t2, t1)
 
-        if not p256.verify_q64(info.q, cose.sig_digest(rprot, rpay), rsig):
+        if not p256.verify_q64(e[C.E_Q:C.E_Q + 64], cose.sig_digest(rprot, rpay), rsig):
             raise TokenError(R.PROOF_BAD_SIGNATURE)
         v.proof_id = cose.low_s_id(rsig)
-        pr = cbor.loads(rpay)   # strict CBOR: BAD_CBOR; its shape: PROOF_MALFORMED
-        if not isinstance(pr, dict):
-            raise TokenError(R.PROOF_MALFORMED, "payload not a map")
-        ph = pr.get(fmt.P_PASS_HASH)
-        pt = pr.get(fmt.P_TIME)
-        pc = pr.get(fmt.P_COUNTER)
-        pch = pr.get(fmt.P_CHALLENGE)
-        if not isinstance(ph, bytes) or not _uint(pt) or not _uint(pc) or \
-                (pch is not None and not isinstance(pch, bytes)) or \
-                len(pr) != (3 if pch is None else 4):
-            raise TokenError(R.PROOF_MALFORMED, "fields")
+        n = len(rpay)
+        if self.fast and sc.proof(rpay, n):
+            pt = sc.pt
+            pc = sc.pc
+            # the pass hash bound (any length: a wrong one is PROOF_WRONG_PASS) and the
+            # challenge, compared in place
+            bound = sc.phl == fmt.PASS_HASH_LEN and scan.same(rpay, sc.ph, sc.phl, phash)
+            has_ch = sc.ch >= 0
+            ch_ok = has_ch and challenge is not None and sc.chl == len(challenge) and \
+                scan.same(rpay, sc.ch, sc.chl, challenge)
+        else:
+            ph, pt, pc, pch = general.proof(rpay)
+            bound = ph == phash[:fmt.PASS_HASH_LEN]
+            has_ch = pch is not None
+            ch_ok = has_ch and pch == challenge
         v.proof_time = pt
         v.counter = pc
-        if ph != phash:
+        if not bound:
             raise TokenError(R.PROOF_WRONG_PASS)
         if not clock_ok:
             self._key_valid(key, pt)
-            self._pass_valid(info, pt)
+            self._pass_valid(v.pass_exp, iat, pt)
         if challenge is not None:
-            if pch is None:
+            if not has_ch:
                 raise TokenError(R.PROOF_CHANNEL, "NFC proof without challenge")
-            if pch != challenge:
+            if not ch_ok:
                 raise TokenError(R.CHALLENGE_MISMATCH)
         else:
-            if pch is not None:
+            if has_ch:
                 raise TokenError(R.PROOF_CHANNEL, "QR proof with a challenge")
             if not clock_ok:
                 raise TokenError(R.CLOCK_UNTRUSTED)
@@ -202,15 +223,16 @@ class TokenVerifier:
         if w > 0:
             raise TokenError(R.KEY_EXPIRED)
 
-    def _pass_valid(self, info, t):
-        if t >= info.exp:
+    def _pass_valid(self, exp, iat, t):
+        if t >= exp:
             raise TokenError(R.PASS_EXPIRED)
-        if t + self.iat_skew < info.iat:
+        if t + self.iat_skew < iat:
             raise TokenError(R.PASS_NOT_YET_VALID)
 
 
-def _qr_cbor(text):
-    """The CBOR bytes inside QR text: bounded, prefix checked, base45 decoded."""
+def _qr_cbor(text, buf):
+    """The CBOR bytes inside QR text, decoded into buf (MAX_TOKEN bytes, the verifier's:
+    a view of it is returned): bounded, prefix checked, base45 decoded."""
     if isinstance(text, str):
         text = text.encode()
     end = len(text)
@@ -219,9 +241,9 @@ def _qr_cbor(text):
     if end > fmt.MAX_QR_TEXT:
         raise TokenError(R.TOO_LARGE, "QR text")
     pl = len(fmt.PREFIX)
-    if end < pl or bytes(text[:pl]) != fmt.PREFIX:
+    if end < pl or not scan.same(text, 0, pl, fmt.PREFIX):
         raise TokenError(R.BAD_PREFIX)
-    return base45.decode(text, pl, end)
+    return buf[:base45.decode_into(text, pl, end, buf)]
 
 
 def _internal(v, e):
@@ -236,50 +258,3 @@ def _oom_verdict(channel):
     v = Verdict(channel)
     v.detail = "out of memory"
     return v
-
-
-def _uint(x):
-    # every unsigned field of a token is a uint32 (times until 2106, rupiah, counters):
-    # docs/tokens.md "Numbers"
-    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 0xFFFFFFFF
-
-
-def _id(x):
-    return isinstance(x, bytes) and fmt.ID_LEN_MIN <= len(x) <= fmt.ID_LEN_MAX
-
-
-def _claims(kid, payload):
-    """PassInfo from the (signature-checked) claims; PASS_MALFORMED etc. if they are wrong."""
-    # strict CBOR inside the payload too (BAD_CBOR, with the general limits); its shape is
-    # the claims' business (PASS_MALFORMED)
-    c = cbor.loads(payload)
-    if not isinstance(c, dict) or len(c) != 9:
-        raise TokenError(R.PASS_MALFORMED, "claims map")
-    iss = c.get(fmt.C_ISS)
-    iat = c.get(fmt.C_IAT)
-    exp = c.get(fmt.C_EXP)
-    wallet = c.get(fmt.C_WALLET)
-    pid = c.get(fmt.C_PASS)
-    cat = c.get(fmt.C_CATEGORY)
-    allow = c.get(fmt.C_ALLOWANCE)
-    op = c.get(fmt.C_OPERATOR)
-    cnf = c.get(fmt.C_CNF)
-    if not isinstance(iss, str) or len(iss) > fmt.ISS_MAX or not _uint(iat) or \
-            not _uint(exp) or not _id(wallet) or not _id(pid) or not _uint(cat) or \
-            not _uint(allow) or not isinstance(op, str) or not isinstance(cnf, dict):
-        raise TokenError(R.PASS_MALFORMED, "claim types")
-    if not isinstance(cat, int) or cat >= fmt.N_CATEGORIES:
-        raise TokenError(R.BAD_CATEGORY)
-    ck = cnf.get(fmt.CNF_COSE_KEY)
-    if len(cnf) != 1 or not isinstance(ck, dict) or len(ck) != 4 or \
-            ck.get(fmt.K_KTY) != fmt.KTY_EC2 or ck.get(fmt.K_CRV) != fmt.CRV_P256:
-        raise TokenError(R.BAD_CNF_KEY, "cnf is not an EC2 P-256 COSE_Key")
-    x = ck.get(fmt.K_X)
-    odd = ck.get(fmt.K_Y)
-    if not isinstance(x, bytes) or len(x) != 32 or not isinstance(odd, bool):
-        raise TokenError(R.BAD_CNF_KEY, "cnf x / y-sign")
-    q = p256.decompress64(x, odd)
-    if q is None:
-        raise TokenError(R.BAD_CNF_KEY, "not on the curve")
-    # the point as 64 bytes: a cached pass then holds ~100 bytes less than with two ints
-    return PassInfo(kid, iss, iat, exp, wallet, pid, cat, allow, op, q)

@@ -94,6 +94,10 @@ def test_base45_rfc9285_examples():
     assert reason(base45.decode, b"A") == BAD_ENCODING        # length 1 mod 3
     assert reason(base45.decode, b"aB8") == BAD_ENCODING      # lower case
     assert reason(base45.decode, b":Z") == BAD_ENCODING       # final pair > 255
+    # into a buffer (the verifier's, no allocation): the byte count; no room is TOO_LARGE
+    out = bytearray(8)
+    assert base45.decode_into(b"xQED8WEX0", 1, 9, out) == 5 and out[:5] == b"ietf!"
+    assert reason(base45.decode_into, b"QED8WEX0", 0, 8, bytearray(4)) == 2
 
 
 class Phone:

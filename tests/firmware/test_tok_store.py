@@ -2,7 +2,8 @@
 import hashlib
 
 from tokens import cbor_enc, p256
-from tokens.cache import PassCache, PassInfo
+from tokens import cache as C
+from tokens.cache import PassCache
 from tokens.errors import TokenError
 from tokens.reasons import MALFORMED
 from tokens.trust import TrustStore
@@ -57,67 +58,95 @@ def test_bad_trust_lists_are_typed_errors():
         assert got is not None and got[0] == MALFORMED, (body, got)
 
 
-def _info(tag, iat=1_800_000_000):
-    return PassInfo(b"kid-" + tag + b"xxx", "BRTW", iat, iat + 86400 * 7, b"wallet-" + tag,
-                    b"pass-" + tag, 1, 10_000_000, "TSM", bytes(range(64)))
+def _fill(c, tag, iat=1_800_000_000):
+    """Fill the scratch entry as the verifier does for a pass tagged `tag`."""
+    e = c.scratch()
+    C.put_u32(e, C.E_IAT, iat)
+    C.put_u32(e, C.E_EXP, iat + 86400 * 7)
+    C.put_u32(e, C.E_ALLOW, 10_000_000)
+    e[C.E_CAT] = 1
+    e[C.E_OPOK] = 1
+    w = b"wallet-" + tag
+    p = b"pass-" + tag
+    e[C.E_WLEN] = len(w)
+    e[C.E_WALLET:C.E_WALLET + len(w)] = w
+    e[C.E_PLEN] = len(p)
+    e[C.E_PASS:C.E_PASS + len(p)] = p
+    e[C.E_Q:C.E_Q + 64] = bytes(range(64))
 
 
-def _fields(i):
-    return (i.kid, i.iss, i.iat, i.exp, i.wallet_id, i.pass_id, i.category, i.allowance,
-            i.operator, i.q)
+def _wallet(c, k):
+    e = c.entry(k)
+    return bytes(e[C.E_WALLET:C.E_WALLET + e[C.E_WLEN]])
 
 
 def _k(tag):
     return (tag * 16)[:16]
 
 
+def _put(c, tag, iat=1_800_000_000):
+    _fill(c, tag, iat)
+    return c.commit(_k(tag))
+
+
 def test_pass_cache_is_lru_and_bounded():
     c = PassCache(3)
     for k in (b"a", b"b", b"c"):
-        c.put(_k(k), _info(k))
-    assert c.get(_k(b"a")).wallet_id == b"wallet-a"     # a is now the most recent
-    c.put(_k(b"d"), _info(b"d"))                        # evicts b, the least recently used
-    assert c.get(_k(b"b")) is None and c.get(_k(b"c")).pass_id == b"pass-c"
-    assert c.get(_k(b"d")).kid == b"kid-dxxx"
+        _put(c, k)
+    k = c.find(_k(b"a"))
+    assert _wallet(c, k) == b"wallet-a"                  # a is now the most recent
+    _put(c, b"d")                                        # evicts b, the least recently used
+    assert c.find(_k(b"b")) == -1
+    e = c.entry(c.find(_k(b"c")))
+    assert bytes(e[C.E_PASS:C.E_PASS + e[C.E_PLEN]]) == b"pass-c"
+    assert _wallet(c, c.find(_k(b"d"))) == b"wallet-d"
     assert len(c) == 3 and c.hits == 3 and c.misses == 1
-    c.put(_k(b"d"), _info(b"d", 5))
-    assert len(c) == 3 and c.get(_k(b"d")).iat == 5
-    assert _fields(c.get(_k(b"a"))) == _fields(_info(b"a"))
+    _put(c, b"d", 5)                                     # the same key: its row, updated
+    assert len(c) == 3 and C.u32(c.entry(c.find(_k(b"d"))), C.E_IAT) == 5
+    e = c.entry(c.find(_k(b"a")))
+    assert C.u32(e, C.E_IAT) == 1_800_000_000 and C.u32(e, C.E_EXP) == 1_800_000_000 + 604800
+    assert C.u32(e, C.E_ALLOW) == 10_000_000 and e[C.E_CAT] == 1 and e[C.E_OPOK] == 1
+    assert bytes(e[C.E_Q:C.E_Q + 64]) == bytes(range(64))
     c.clear()
-    assert len(c) == 0 and c.get(_k(b"a")) is None
+    assert len(c) == 0 and c.find(_k(b"a")) == -1
+    # a cache of size 0 keeps nothing, and commit hands back the scratch row to read from
     off = PassCache(0)
-    off.put(_k(b"x"), _info(b"x"))
-    assert off.get(_k(b"x")) is None
+    k = _put(off, b"x")
+    assert _wallet(off, k) == b"wallet-x" and off.find(_k(b"x")) == -1
 
 
-def test_pass_cache_table_is_fixed_and_refuses_what_does_not_fit():
+def test_pass_cache_table_is_fixed_and_a_tap_leaves_no_garbage():
     import gc
     c = PassCache(16)
     for i in range(40):                                  # fill, then evict 24 times
-        c.put(_k(bytes([65 + i % 26, i])), _info(b"%02d" % i))
+        _put(c, bytes([65 + i % 26, i]))
     gc.collect()
     before = gc.mem_alloc()
+    grown = 0
     for i in range(40, 80):
-        c.put(_k(bytes([65 + i % 26, i])), _info(b"%02d" % i))
+        key = _k(bytes([65 + i % 26, i]))
+        _fill(c, bytes([65 + i % 26, i]))
+        gc.disable()
+        a0 = gc.mem_alloc()
+        k = c.commit(key)
+        k2 = c.find(key)
+        grown += gc.mem_alloc() - a0
+        gc.enable()
+        assert k == k2
+    # a miss's commit and a hit's find leave nothing but a view or two (where objects per
+    # pass left ~850 bytes each)
+    assert grown <= 40 * 64, grown
     gc.collect()
     assert gc.mem_alloc() <= before   # a full cache takes no more heap as passes come
-    assert len(c) == 16 and c.get(_k(bytes([65 + 79 % 26, 79]))).wallet_id == b"wallet-79"
-    # a pass too wide for a slot (a long UTF-8 issuer) and a key of the wrong size: not
-    # cached, and nothing else disturbed
-    wide = PassInfo(b"K" * 8, "\u00e9" * 32, 1, 2, b"W" * 16, b"P" * 16, 0, 0, "OP", bytes(64))
-    c.put(_k(b"w"), wide)
-    c.put(b"short", _info(b"s"))
-    assert c.get(_k(b"w")) is None and c.get(b"short") is None and len(c) == 16
+    last = bytes([65 + 79 % 26, 79])
+    assert len(c) == 16 and _wallet(c, c.find(_k(last))) == b"wallet-" + last
+    # a key of the wrong size is neither found nor cached
+    assert c.find(b"short") == -1
+    assert c.commit(b"short") == 16 and len(c) == 16
 
 
-def test_pass_info_packs_every_field_at_its_limits():
-    # the widest values the verifier lets through: 64-bit integers, 16-byte ids, a 32-byte
-    # issuer, an 8-byte operator; and the narrowest
-    big = (1 << 64) - 1
-    wide = PassInfo(b"K" * 8, "I" * 32, big, big, b"W" * 16, b"P" * 16, 5, big, "O" * 8,
-                    bytes(range(100, 164)))
-    narrow = PassInfo(b"k" * 8, "", 0, 0, b"w" * 4, b"p" * 4, 0, 0, "", bytes(64))
-    for i in (wide, narrow, _info(b"z")):
-        b = i.pack()
-        assert isinstance(b, bytes) and len(b) <= 25 + 5 + 8 + 16 + 16 + 32 + 8 + 64
-        assert _fields(PassInfo.unpack(b)) == _fields(i)
+def test_u32_fields_at_their_limits():
+    b = bytearray(8)
+    for v in (0, 1, 0xFF, 0x100, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF):
+        C.put_u32(b, 3, v)
+        assert C.u32(b, 3) == v and b[0:3] == bytes(3)

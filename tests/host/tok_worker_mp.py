@@ -31,6 +31,7 @@ def verifier(req):
         _verifiers[key] = v
     if req.get("nocache"):
         v.cache.clear()
+    v.fast = req.get("fast", True)   # False: the general path only (test_tok_fastpath.py)
     return v
 
 
