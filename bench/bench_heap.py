@@ -95,12 +95,18 @@ def run():
     except (OSError, ValueError):
         soak = {}
     for heap, s in sorted(soak.items()):
-        rows.append({"name": "decision core: bytes allocated per tap (%s heap)" % heap,
+        rows.append({"name": "decision core: bytes requested per tap (%s heap)" % heap,
                      "value": s["alloc_per_tap_median"], "unit": "B",
                      "note": "median of %d taps, max %d; micropython.mem_total() around each "
-                     "decision; %d decisions with a collection inside (tests/host/"
-                     "test_app_soak.py, last make test)" % (s["taps"], s["alloc_per_tap_max"],
-                                                            s["collections_inside_decisions"])})
+                     "decision (call frames freed on return included); %d decisions with a "
+                     "collection inside (tests/host/test_app_soak.py, last make test)"
+                     % (s["taps"], s["alloc_per_tap_max"], s["collections_inside_decisions"])})
+        if "garbage_per_tap_median" in s:
+            rows.append({"name": "decision core: garbage per tap (%s heap)" % heap,
+                         "value": s["garbage_per_tap_median"], "unit": "B",
+                         "note": "median of %d taps, max %d; gc.mem_alloc() growth with "
+                         "collection off (issue 14: <= 4 KB)" % (s["taps"],
+                                                                 s["garbage_per_tap_max"])})
     return rows
 
 

@@ -20,3 +20,16 @@ def find(buf: ptr8, n: int, stride: int, key: ptr8, klen: int) -> int:
             return i
         i += 1
     return -1
+
+
+def u32(b, o):
+    """The big-endian uint32 at b[o:o+4] (no tuple, unlike struct.unpack_from)."""
+    return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]
+
+
+def put_u32(b, o, v):
+    """Write v (0 <= v < 2^32) big-endian at b[o:o+4]."""
+    b[o] = (v >> 24) & 0xFF
+    b[o + 1] = (v >> 16) & 0xFF
+    b[o + 2] = (v >> 8) & 0xFF
+    b[o + 3] = v & 0xFF

@@ -41,11 +41,18 @@ PER_BUCKET = const(64)
 MAX_SPENT = const(0x3FFFFFFF)  # a small int on every port
 MAX_PENDING = const(64)        # sums waiting for an idle moment (then flushed at once)
 PSLOT = const(24)              # a pending sum: key 8 | rupiah | exp | first | last (u32 BE)
-_ZERO = bytes(KEY_LEN)
 
 
 class AllowanceError(Exception):
     pass
+
+
+def _empty(buf, o):
+    # the slot at o has an all-zero key
+    for j in range(o, o + KEY_LEN):
+        if buf[j]:
+            return False
+    return True
 
 
 class AllowanceStore:
@@ -58,6 +65,8 @@ class AllowanceStore:
         self._pend = bytearray(MAX_PENDING * PSLOT)  # sums not yet on flash, packed
         self.npending = 0
         self.lost_sums = 0  # sums neither in RAM nor on flash (flash failing): boot re-adds
+        self.got_spent = 0  # _slot's answers (no tuple on the tap path)
+        self.got_seq = 0
 
     def open(self):
         try:
@@ -95,32 +104,37 @@ class AllowanceStore:
         return buf
 
     def _slot(self, buf, pkey, now):
-        """(index, spent, last seq) of the key in a loaded bucket, or where it would go."""
+        """The index of the key in a loaded bucket, or where it would go; its spent and
+        last seq in self.got_spent, self.got_seq (0 if new). No tuple and no slice: the
+        tap path runs this (docs/validator.md 'Memory')."""
         per = self.per
+        i = slots.find(buf, per, SLOT, pkey, KEY_LEN)  # type: ignore[arg-type]
+        if i >= 0:   # a key is in its bucket once (slots are reused, never emptied)
+            self.got_spent = slots.u32(buf, i * SLOT + 8)
+            self.got_seq = slots.u32(buf, i * SLOT + 16)
+            return i
+        self.got_spent = 0
+        self.got_seq = 0
         h = pkey[1] % per
         free = -1
         for p in range(per):
             i = (h + p) % per
             o = i * SLOT
-            exp = struct.unpack_from(">I", buf, o + 12)[0]
-            key = buf[o:o + KEY_LEN]
-            if exp == 0 and key == _ZERO:
-                return (free if free >= 0 else i), 0, 0   # empty: the key is not further on
-            if key == pkey:
-                spent, exp, seq = struct.unpack_from(">III", buf, o + 8)
-                return i, spent, seq
+            exp = slots.u32(buf, o + 12)
+            if exp == 0 and _empty(buf, o):
+                return free if free >= 0 else i   # empty: the key is not further on
             if exp < now and free < 0:
-                free = i                                    # expired pass: reusable
+                free = i                           # expired pass: reusable
         if free >= 0:
-            return free, 0, 0
+            return free
         raise AllowanceError("allowance bucket full")
 
     def find(self, pkey, now):
         """((bucket, index), spent, last seq) of the pass on flash (spent 0 if new).
         AllowanceError if its bucket has no room or cannot be read."""
         b = pkey[0] % self.buckets
-        i, spent, seq = self._slot(self._load(b), pkey, now)
-        return (b, i), spent, seq
+        i = self._slot(self._load(b), pkey, now)
+        return (b, i), self.got_spent, self.got_seq
 
     def _put(self, buf, i, pkey, spent, exp, seq):
         o = i * SLOT
@@ -145,10 +159,11 @@ class AllowanceStore:
 
     def spent(self, pkey, now):
         """Rupiah this pass spent here: on flash plus not yet flushed."""
-        _, spent, _ = self.find(pkey, now)
+        self._slot(self._load(pkey[0] % self.buckets), pkey, now)
+        spent = self.got_spent
         i = slots.find(self._pend, self.npending, PSLOT, pkey, KEY_LEN)  # type: ignore[arg-type]
         if i >= 0:
-            spent += struct.unpack_from(">I", self._pend, i * PSLOT + KEY_LEN)[0]
+            spent += slots.u32(self._pend, i * PSLOT + KEY_LEN)
         return spent
 
     def add(self, pkey, fare, exp, seq, now=0):
@@ -158,9 +173,11 @@ class AllowanceStore:
         i = slots.find(pend, self.npending, PSLOT, pkey, KEY_LEN)  # type: ignore[arg-type]
         if i >= 0:
             o = i * PSLOT + KEY_LEN
-            r, e, first, _last = struct.unpack_from(">IIII", pend, o)
-            struct.pack_into(">IIII", pend, o, min(r + fare, MAX_SPENT), max(e, exp),
-                             first, seq)
+            # in place, field by field: no tuple on the tap path
+            slots.put_u32(pend, o, min(slots.u32(pend, o) + fare, MAX_SPENT))
+            if exp > slots.u32(pend, o + 4):
+                slots.put_u32(pend, o + 4, exp)
+            slots.put_u32(pend, o + 12, seq)
             return
         if self.npending >= MAX_PENDING:
             try:
@@ -194,7 +211,9 @@ class AllowanceStore:
                 continue
             pkey = bytes(pend[o:o + KEY_LEN])
             fare, exp, _first, last = struct.unpack_from(">IIII", pend, o + KEY_LEN)
-            i, spent, seq = self._slot(buf, pkey, now)
+            i = self._slot(buf, pkey, now)
+            spent = self.got_spent
+            seq = self.got_seq
             if seq < last:              # not yet counted there (a replayed record may be)
                 self._put(buf, i, pkey, spent + fare, exp, last)
         self._save(b)

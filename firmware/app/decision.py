@@ -25,7 +25,12 @@ ALREADY_PAID = record.ALREADY_PAID
 class Decision:
     """The answer to one tap, with what the screen, the journal and the logs need."""
 
-    def __init__(self, channel, t, clock_ok):
+    def __init__(self, channel=0, t=0, clock_ok=False):
+        self.reset(channel, t, clock_ok)
+
+    def reset(self, channel, t, clock_ok):
+        """Back to a fresh answer (the loop reuses one Decision tap after tap: a new one
+        each time left ~0.4 KB of garbage on the heap, docs/validator.md 'Memory')."""
         self.channel = channel
         self.t = t
         self.clock_ok = clock_ok
@@ -100,12 +105,21 @@ class Pipeline:
         # the depot while proofs are in the ring), and a paid tap at least passback_s
         self.horizon = max(2 * qr_window_s + 30, passback_s)
         self.writer = record.RecordWriter()
+        # the verifier's answer, reused tap after tap
+        self._verdict = verifier.verdict() if verifier is not None else None
         self.last_seq = recent.upto_seq   # newest journal seq the RAM state includes
 
     # --- entry points -------------------------------------------------------------------
 
-    def decide_qr(self, text, now, clock_ok):
-        d = Decision(record.QR, now, clock_ok)
+    def _decision(self, into, channel, now, clock_ok):
+        if into is None:
+            return Decision(channel, now, clock_ok)
+        into.reset(channel, now, clock_ok)
+        return into
+
+    def decide_qr(self, text, now, clock_ok, into=None):
+        """The Decision for QR text; into: a Decision to reuse (the loop's), else a new one."""
+        d = self._decision(into, record.QR, now, clock_ok)
         t0 = time.ticks_us()
         if self.verifier is None:
             return self._reject(d, reasons.NO_TRUST_LIST, t0)
@@ -115,27 +129,27 @@ class Pipeline:
             # untrusted clock a QR proof has no freshness at all: the verifier refuses it
             # (token reason CLOCK_UNTRUSTED) after the signatures, so the record says whose
             # it was. NFC (challenge-based) still works.
-            v = self.verifier.check_qr(text, now, clock_ok)
+            v = self.verifier.check_qr(text, now, clock_ok, self._verdict)
         except Exception:  # noqa: BLE001 - the verifier promises a Verdict; never crash
             return self._reject(d, reasons.INTERNAL, t0)
         return self._after_verify(d, v, t0)
 
-    def decide_nfc(self, payload, challenge, now, clock_ok):
-        d = Decision(record.NFC, now, clock_ok)
+    def decide_nfc(self, payload, challenge, now, clock_ok, into=None):
+        d = self._decision(into, record.NFC, now, clock_ok)
         t0 = time.ticks_us()
         if self.verifier is None:
             return self._reject(d, reasons.NO_TRUST_LIST, t0)
         try:
             # steps 1-5; NFC freshness is the validator's own random challenge, which the
             # phone signed - valid whatever the clock says
-            v = self.verifier.check_nfc(payload, challenge, now, clock_ok)
+            v = self.verifier.check_nfc(payload, challenge, now, clock_ok, self._verdict)
         except Exception:  # noqa: BLE001
             return self._reject(d, reasons.INTERNAL, t0)
         return self._after_verify(d, v, t0)
 
-    def fault(self, channel, reason, now, clock_ok):
+    def fault(self, channel, reason, now, clock_ok, into=None):
         """A tap that failed before it could be decided (reader fault): journal it."""
-        d = Decision(channel, now, clock_ok)
+        d = self._decision(into, channel, now, clock_ok)
         return self._reject(d, reason, time.ticks_us())
 
     # --- steps 6-12 ---------------------------------------------------------------------
@@ -170,10 +184,11 @@ class Pipeline:
             return self._reject(d, reasons.REPLAY, t1)
         # step 7: deny list - wallet or pass revoked
         wkey = deny_key(b"W", v.wallet_id)
+        pkey = deny_key(b"P", v.pass_id)   # the allowance's key too (step 9)
         if self.deny is None:
             return self._reject(d, reasons.DENY_LIST_BAD, t1)
         try:
-            if self.deny.denies(wkey, v.pass_id):
+            if self.deny.denies(wkey, pkey):
                 return self._reject(d, reasons.DENIED, t1)
         except DenyListError:
             return self._reject(d, reasons.DENY_LIST_BAD, t1)
@@ -195,7 +210,6 @@ class Pipeline:
         if fare is None:
             return self._reject(d, reasons.NO_FARE, t1)
         # step 9: offline allowance - rupiah this pass spent here, plus this fare
-        pkey = deny_key(b"P", v.pass_id)
         try:
             spent = self.allowance.spent(pkey, now)
         except AllowanceError:

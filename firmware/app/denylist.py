@@ -95,8 +95,9 @@ class DenyList:
             raise DenyListError("cannot read deny list")
         return False
 
-    def denies(self, wallet_key, pass_id):
-        """True if the wallet (by its precomputed key) or the pass is revoked."""
+    def denies(self, wallet_key, pass_key):
+        """True if the wallet or the pass is revoked (by their keys, which the tap path
+        computes once: the pass's is the allowance's key too)."""
         if self._f is None:
             return False
-        return self.contains(wallet_key) or self.contains(key(b"P", pass_id))
+        return self.contains(wallet_key) or self.contains(pass_key)

@@ -54,6 +54,7 @@ class TapLoop:
         self._last_tap_ms = time.ticks_ms()
         self.taps = 0
         self.last = None
+        self._dec = None                     # the Decision every tap reuses (_into)
 
     # --- time ---------------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class TapLoop:
             if p is None:
                 d = self._pre(record.NFC, self.v.why_not_ready(), now, ok)
             else:
-                d = p.decide_nfc(payload, challenge, now, ok)
+                d = p.decide_nfc(payload, challenge, now, ok, self._into())
             d.us_read = us_read
         self.answer(d)
         try:
@@ -215,18 +216,28 @@ class TapLoop:
         if p is None:
             d = self._pre(record.QR, self.v.why_not_ready(), now, ok)
         else:
-            d = p.decide_qr(line, now, ok)
+            d = p.decide_qr(line, now, ok, self._into())
         d.us_read = us_read
         self.answer(d)
         return True
 
     # --- answers ------------------------------------------------------------------------
 
+    def _into(self):
+        # one Decision for every tap, reset by the pipeline: a new one per tap was ~0.4 KB
+        # of garbage on the PSRAM heap (docs/validator.md 'Memory'); self.last is the same
+        # object, which is what it means: the last tap
+        d = self._dec
+        if d is None:
+            from app.decision import Decision
+            d = self._dec = Decision()
+        return d
+
     def _pre(self, channel, reason, now, ok):
         """A tap refused before the decision could start: still journaled if possible."""
         p = self.v.pipeline
         if p is not None:
-            return p.fault(channel, reason, now, ok)
+            return p.fault(channel, reason, now, ok, self._into())
         return self.v.refuse(channel, reason, now, ok)
 
     def answer(self, d):

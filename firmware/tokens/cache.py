@@ -31,16 +31,8 @@ ENTRY = const(112)
 SLOT = const(128)    # key | entry
 
 
-def u32(b, o):
-    """The big-endian uint32 at b[o:o+4] (no tuple, unlike struct.unpack_from)."""
-    return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]
-
-
-def put_u32(b, o, v):
-    b[o] = (v >> 24) & 0xFF
-    b[o + 1] = (v >> 16) & 0xFF
-    b[o + 2] = (v >> 8) & 0xFF
-    b[o + 3] = v & 0xFF
+u32 = slots.u32          # the entries' integers: big-endian uint32, read in place
+put_u32 = slots.put_u32
 
 
 class PassCache:

@@ -29,6 +29,10 @@ class Verdict:
     """The verifier's answer. ok/reason always set; claims as far as they were checked."""
 
     def __init__(self, channel):
+        self.reset(channel)
+
+    def reset(self, channel):
+        """Back to the start of a check (a Verdict reused tap after tap: no garbage)."""
         self.ok = False
         self.reason = R.INTERNAL
         self.detail = ""
@@ -68,27 +72,36 @@ class TokenVerifier:
         p256.init()  # G's and the issuer keys' tables now, while the heap is in one piece
         trust.prepare()
 
+    def verdict(self):
+        """A Verdict to pass as `into`, tap after tap."""
+        return Verdict(fmt.CH_QR)
+
     def set_trust(self, trust):
         """Install a new trust store; cached passes are forgotten (their key may be gone)."""
         self.trust = trust
         self.cache.clear()
         trust.prepare()
 
-    def check_qr(self, text, now, clock_ok):
-        """Verdict for QR text (bytes as the scanner sent them; a final CR/LF is ignored)."""
-        return self._judge(fmt.CH_QR, text, None, now, clock_ok)
+    def check_qr(self, text, now, clock_ok, into=None):
+        """Verdict for QR text (bytes as the scanner sent them; a final CR/LF is ignored).
+        into: a Verdict to reuse (the tap path's, app/decision.py), else a new one."""
+        return self._judge(fmt.CH_QR, text, None, now, clock_ok, into)
 
-    def check_nfc(self, payload, challenge, now, clock_ok):
+    def check_nfc(self, payload, challenge, now, clock_ok, into=None):
         """Verdict for the phone's answer to the tap command carrying `challenge`."""
-        return self._judge(fmt.CH_NFC, payload, challenge, now, clock_ok)
+        return self._judge(fmt.CH_NFC, payload, challenge, now, clock_ok, into)
 
-    def _judge(self, channel, data, challenge, now, clock_ok):
+    def _judge(self, channel, data, challenge, now, clock_ok, into):
         # the one place where every failure becomes a typed reason in the Verdict
-        try:
-            v = Verdict(channel)
-        except MemoryError:
-            self._oom.channel = channel
-            return self._oom
+        if into is not None:
+            v = into
+            v.reset(channel)
+        else:
+            try:
+                v = Verdict(channel)
+            except MemoryError:
+                self._oom.channel = channel
+                return self._oom
         try:
             t0 = time.ticks_us()
             if channel == fmt.CH_QR:
@@ -121,15 +134,15 @@ class TokenVerifier:
             pe = o[7]
             if pe - ps > fmt.MAX_PASS or end - pe > fmt.MAX_PROOF:
                 raise TokenError(R.TOO_LARGE, "pass or proof")
-            pprot = mv[o[1]:o[2]]
+            pprot = rprot = None     # the signatures' input is hashed from mv (below)
             ppay = mv[o[3]:o[4]]
             psig = mv[o[5]:o[6]]
             kid = bytes(mv[o[14]:o[14] + fmt.KID_LEN])
-            rprot = mv[o[8]:o[9]]
             rpay = mv[o[10]:o[11]]
             rsig = mv[o[12]:o[13]]
         else:
             # anything else: the general decoder, for the exact reason (tokens/general.py)
+            mv = None
             ps, pe, pprot, ppay, psig, kid, rprot, rpay, rsig = general.token(raw, end)
         # the pass hash: its first 16 bytes are what a proof binds and the cache's key
         phash = hashlib.sha256(memoryview(raw)[ps:pe]).digest()
@@ -150,7 +163,9 @@ class TokenVerifier:
         if k < 0:
             if key.prepared is None:
                 key.prepared = p256.prepare(key.x, key.y)
-            if not p256.verify_prepared(key.prepared, cose.sig_digest(pprot, ppay), psig):
+            dg = cose.sig_digest_at(mv, sc.o, 0) if pprot is None else \
+                cose.sig_digest(pprot, ppay)
+            if not p256.verify_prepared(key.prepared, dg, psig):
                 raise TokenError(R.BAD_SIGNATURE)
             e = cache.scratch()
             if self.fast and sc.claims(ppay, len(ppay), e):
@@ -173,7 +188,8 @@ class TokenVerifier:
         t2 = time.ticks_us()
         v.us_pass = time.ticks_diff(t2, t1)
 
-        if not p256.verify_q64(e[C.E_Q:C.E_Q + 64], cose.sig_digest(rprot, rpay), rsig):
+        dg = cose.sig_digest_at(mv, sc.o, 7) if rprot is None else cose.sig_digest(rprot, rpay)
+        if not p256.verify_q64(e[C.E_Q:C.E_Q + 64], dg, rsig):
             raise TokenError(R.PROOF_BAD_SIGNATURE)
         v.proof_id = cose.low_s_id(rsig)
         n = len(rpay)

@@ -9,14 +9,17 @@
 # deny.bin (a signed deny bundle), config.json, taps.bin (fixed 800-byte records: <u32 now>
 # <u16 n><QR text>, read into one buffer like the scanner driver's: the harness makes no
 # garbage of its own). The last CONTROLS records are the detector's controls (below).
-# Prints "A <bytes allocated> <gap>" per decision, then one JSON line: taps, answers by
+# Prints "A <bytes requested> <gap> <heap growth>" per decision, then one JSON line: taps, answers by
 # kind, seqs, heap after collection at checkpoints, collections counted inside decisions,
 # the controls.
 #
 # Memory on PSRAM (DESIGN §2, issue 14): the heap is collected BETWEEN taps - as
 # firmware/app/loop.py does after every answer - and each decision is measured:
-# - bytes allocated: micropython.mem_total() before and after (MICROPY_MEM_STATS: every
-#   byte the runtime requested, whether or not it was collected since);
+# - bytes requested: micropython.mem_total() before and after (MICROPY_MEM_STATS: every
+#   byte the runtime requested, whether or not it was freed or collected since - with the
+#   call frames MicroPython puts on the heap and frees on return, py/objfun.c);
+# - heap growth: gc.mem_alloc() before and after - under the guard, what the decision
+#   leaves behind for the collector (its garbage), the figure issue 14's 4 KB is about;
 # - collections inside the decision: a collection frees blocks without m_free(), so
 #   mem_current() (kept by m_malloc/m_free/m_realloc, never by the sweep) still counts
 #   what it freed while gc.mem_alloc() (blocks in use) no longer does. Without a
@@ -76,7 +79,7 @@ def main(d, guard):
     j = Journal(parts["journal"])
     gc.collect()
     from app import record
-    from app.decision import Pipeline
+    from app.decision import Decision, Pipeline
     gc.collect()
     from app.denylist import DenyList
     from app.fares import FareTable
@@ -93,6 +96,7 @@ def main(d, guard):
     fares = FareTable.from_body(cbor.loads(read(d + "/fares.cbor")), 1)
     p = Pipeline(ver, fares, DenyList.open("/data/deny.bin"), recent.open(), allowance.open(),
                  j, (JournalFull, JournalError), cfg["passback_s"], cfg["qr_window_s"])
+    into = Decision()       # reused tap after tap, as firmware/app/loop.py does
     counts = {"0/0": 0}
     # preallocated: a list growing during the run would itself look like heap growth
     heap = [0] * 64
@@ -115,7 +119,7 @@ def main(d, guard):
         t0 = micropython.mem_total()
         if guard:
             gc.disable()
-        dd = p.decide_qr(mv[6:6 + ln], now, True)
+        dd = p.decide_qr(mv[6:6 + ln], now, True, into)
         t1 = micropython.mem_total()
         c1 = micropython.mem_current()
         a1 = gc.mem_alloc()
@@ -125,8 +129,10 @@ def main(d, guard):
             inside += 1
         if gap < min_gap:
             min_gap = gap
-        # one line per decision, printed after it (its garbage goes with the next collect)
-        print("A", t1 - t0, gap)
+        # one line per decision, printed after it (its garbage goes with the next collect):
+        # bytes requested, the detector's gap, and the heap's growth - what the decision
+        # left for the collector (exact under the guard, where nothing is collected)
+        print("A", t1 - t0, gap, a1 - a0)
         n += 1
         k = "%d/%d" % (dd.answer, dd.reason)
         counts[k] = counts.get(k, 0) + 1
