@@ -126,15 +126,16 @@ class TokenVerifier:
         if end > fmt.MAX_TOKEN:
             raise TokenError(R.TOO_LARGE, "token")
         sc = self._scan
-        if self.fast and sc.token(raw, end):
-            # the usual form: the parts as views of the token's buffer (tokens/scan.py)
+        mv = memoryview(raw)
+        inplace = self.fast and sc.token(raw, end)
+        if inplace:
+            # the usual form: the parts as views of the token's buffer (tokens/scan.py);
+            # the signatures' inputs are hashed from it too (cose.sig_digest_at)
             o = sc.o
-            mv = memoryview(raw)
             ps = o[0]
             pe = o[7]
             if pe - ps > fmt.MAX_PASS or end - pe > fmt.MAX_PROOF:
                 raise TokenError(R.TOO_LARGE, "pass or proof")
-            pprot = rprot = None     # the signatures' input is hashed from mv (below)
             ppay = mv[o[3]:o[4]]
             psig = mv[o[5]:o[6]]
             kid = bytes(mv[o[14]:o[14] + fmt.KID_LEN])
@@ -142,10 +143,9 @@ class TokenVerifier:
             rsig = mv[o[12]:o[13]]
         else:
             # anything else: the general decoder, for the exact reason (tokens/general.py)
-            mv = None
             ps, pe, pprot, ppay, psig, kid, rprot, rpay, rsig = general.token(raw, end)
         # the pass hash: its first 16 bytes are what a proof binds and the cache's key
-        phash = hashlib.sha256(memoryview(raw)[ps:pe]).digest()
+        phash = hashlib.sha256(mv[ps:pe]).digest()
         v.kid = kid
         t1 = time.ticks_us()
         v.us_decode = time.ticks_diff(t1, t0)
@@ -163,8 +163,7 @@ class TokenVerifier:
         if k < 0:
             if key.prepared is None:
                 key.prepared = p256.prepare(key.x, key.y)
-            dg = cose.sig_digest_at(mv, sc.o, 0) if pprot is None else \
-                cose.sig_digest(pprot, ppay)
+            dg = cose.sig_digest_at(mv, sc.o, 0) if inplace else cose.sig_digest(pprot, ppay)
             if not p256.verify_prepared(key.prepared, dg, psig):
                 raise TokenError(R.BAD_SIGNATURE)
             e = cache.scratch()
@@ -188,7 +187,7 @@ class TokenVerifier:
         t2 = time.ticks_us()
         v.us_pass = time.ticks_diff(t2, t1)
 
-        dg = cose.sig_digest_at(mv, sc.o, 7) if rprot is None else cose.sig_digest(rprot, rpay)
+        dg = cose.sig_digest_at(mv, sc.o, 7) if inplace else cose.sig_digest(rprot, rpay)
         if not p256.verify_q64(e[C.E_Q:C.E_Q + 64], dg, rsig):
             raise TokenError(R.PROOF_BAD_SIGNATURE)
         v.proof_id = cose.low_s_id(rsig)
