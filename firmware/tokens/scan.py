@@ -77,6 +77,17 @@ class Scan:
             return -1
         return pos
 
+    def _span(self, b, pos, end, j):
+        """A byte string at pos: where its bytes start and end into self.o[j], o[j+1]; the
+        position after it, or -1."""
+        pos = self._bstr(b, pos, end)
+        if pos < 0:
+            return -1
+        self.o[j] = pos
+        pos += self.a
+        self.o[j + 1] = pos
+        return pos
+
     # ---- the token: [pass, proof] --------------------------------------------------------
 
     def token(self, b, end):
@@ -112,21 +123,11 @@ class Scan:
         o[i] = pos
         if pos >= end or b[pos] != 0x84:
             return -1
-        pos = self._bstr(b, pos + 1, end)
-        if pos < 0:
+        pos = self._span(b, pos + 1, end, i + 1)
+        if pos < 0 or pos >= end or b[pos] != 0xA0:
             return -1
-        o[i + 1] = pos
-        pos += self.a
-        o[i + 2] = pos
-        if pos >= end or b[pos] != 0xA0:
-            return -1
-        pos = self._bstr(b, pos + 1, end)
-        if pos < 0:
-            return -1
-        o[i + 3] = pos
-        pos += self.a
-        o[i + 4] = pos
-        if pos + 66 > end or b[pos] != 0x58 or b[pos + 1] != 64:
+        pos = self._span(b, pos + 1, end, i + 3)
+        if pos < 0 or pos + 66 > end or b[pos] != 0x58 or b[pos + 1] != 64:
             return -1
         o[i + 5] = pos + 2
         o[i + 6] = pos + 66
