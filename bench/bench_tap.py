@@ -25,7 +25,6 @@ import tempfile
 from host import tokens as ht
 from sim.launcher import SimBoard
 from tests.host.app_support import NOW, Board
-from tests.support.mp import run_mp
 
 STAGES = ("read", "decode", "verify", "checks", "journal", "answer")
 N = 200
@@ -133,14 +132,13 @@ def _flash_costs(tmp):
 
 def _min_heap(tmp):
     from host.provisioning import parttable
-    from tests.host.test_app_soak import CONTROLS, prepare
+    from tests.host.test_app_soak import CONTROLS, prepare, run_soak
     prepare(tmp, n_taps=60 + CONTROLS)
     ok = None
     for kb in range(104, 321, 4):
         (tmp / "flash.img").unlink(missing_ok=True)
         parttable.write_image(tmp / "flash.img")   # the board's 16 MB chip and its table
-        r = run_mp(["tests/host/app_soak_mp.py", str(tmp)], heap="%dK" % kb,
-                   firmware=tmp / "lib", paths=["sim/vboard", "tests/host"], timeout=300)
+        r = run_soak(tmp, "%dK" % kb, timeout=300)
         if r.returncode == 0:
             out = json.loads(r.stdout.strip().splitlines()[-1])
             if out["answers"] == {"0/0": 60}:

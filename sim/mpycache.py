@@ -26,7 +26,7 @@ def mpy_dir(firmware=FIRMWARE):
     """The directory holding x64 .mpy files of PRECOMPILED for this firmware tree."""
     firmware = pathlib.Path(firmware)
     srcs = [firmware / n for n in PRECOMPILED if (firmware / n).exists()]
-    h = hashlib.sha256()
+    h = hashlib.sha256(b"-s name\0")  # how it is compiled: each module named as on the board
     for s in srcs:
         h.update(s.name.encode() + b"\0" + s.read_bytes())
     out = ROOT / "build" / "mpy-x64" / h.hexdigest()[:16]
@@ -37,7 +37,7 @@ def mpy_dir(firmware=FIRMWARE):
         out.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
         os.close(fd)
-        r = subprocess.run([CROSS, "-march=x64", "-o", tmp, str(s)], capture_output=True,
+        r = subprocess.run([CROSS, "-march=x64", "-o", tmp, "-s", s.name, str(s)], capture_output=True,
                            text=True)
         if r.returncode != 0:
             os.unlink(tmp)

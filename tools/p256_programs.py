@@ -200,7 +200,7 @@ P = 2**256 - 2**224 + 2**192 + 2**96 - 1
 B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
 GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
-W_G = 7          # G's window: 32 odd multiples a table (8 KB in all: constants)
+W_G = 6          # G's window: 16 odd multiples a table (4 KB in all: constants)
 SPLIT = 4        # G's scalar in 4 pieces of 64 bits: tables of G, 2^64 G, 2^128 G, 2^192 G
 
 

@@ -56,28 +56,6 @@ class Decision:
     def ok(self):
         return self.answer == ACCEPTED
 
-    def summary(self, reason_name=None):
-        """A dict for the console log line (@@TAP) and the simulator (docs/validator.md)."""
-        return {"answer": self.answer, "reason": self.reason, "reason_name": reason_name,
-                "fare": self.fare, "channel": "nfc" if self.channel == record.NFC else "qr",
-                "t": self.t, "clock_ok": self.clock_ok, "seq": self.seq,
-                "cached": self.cached, "journal_full": self.journal_full,
-                "wallet_id": _hex(self.wallet_id), "pass_id": _hex(self.pass_id),
-                "category": self.category, "proof_id": _hex(self.proof_id),
-                "ms": self.timings_ms()}
-
-    def timings_ms(self):
-        return {"read": self.us_read / 1000, "decode": self.us_decode / 1000,
-                "verify": self.us_verify / 1000,
-                "checks": self.us_checks / 1000, "journal": self.us_journal / 1000,
-                "answer": self.us_answer / 1000}
-
-
-def _hex(b):
-    if b is None:
-        return None
-    return "".join("%02x" % x for x in b)
-
 
 class Pipeline:
     """decide_qr(text, now, clock_ok) / decide_nfc(payload, challenge, now, clock_ok).

@@ -15,6 +15,7 @@ from micropython import const
 import clock
 import entropy
 from app import messages, reasons, record, screen
+from app.summary import summary
 from drivers.gm65 import GM65Error, GM65LineError
 from drivers.pn532 import PN532Error, PN532PhoneError, PN532TargetGone
 from tokens import apdu
@@ -261,7 +262,7 @@ class TapLoop:
         d.us_answer = time.ticks_diff(time.ticks_us(), t0)
         if d.journal_full:
             self.v.fault("journal_full", "journal full of unsent taps")
-        print("@@TAP", json.dumps(d.summary(reasons.describe(d.reason))))
+        print("@@TAP", json.dumps(summary(d, reasons.describe(d.reason))))
         # Collect now, between taps, never inside a decision: on the S3 the GC heap is in
         # PSRAM and a collection walks all of it, so the next decision starts on a
         # collected heap and its allocations find room without one (tests/host/

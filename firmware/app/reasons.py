@@ -3,7 +3,6 @@
 # back office, so a number, once given, never changes meaning.
 from micropython import const
 
-from tokens import reasons as token_reasons
 
 OK = const(0)
 
@@ -25,24 +24,9 @@ DENY_LIST_BAD = const(53)      # installed deny list unreadable: revocation cann
 NOT_CONFIGURED = const(54)     # no valid config.json: the validator is not provisioned
 INTERNAL = const(55)           # unexpected error in the decision: rejected, never crashed
 
-# Short English names of codes 40.. (see tokens/reasons.py for why one string)
-_NAMES = (
-    "replay|denied|already paid|allowance exhausted|no fare for category||"
-    "journal full|reader fault|no fare table|no trust list|replay store busy|"
-    "store error|journal error|deny list bad|not configured|internal error"
-)
 
-
-def name(code):
-    """Short English name of an app reason code (None if not an app code)."""
-    if code == OK:
-        return "ok"
-    return token_reasons.lookup(_NAMES, code, 40)
-
-
-def describe(code):
-    """Short English name of any reason code, app or token layer."""
-    n = name(code)
-    if n is None:
-        n = token_reasons.name(code) or "code %d" % code
-    return n
+def __getattr__(attr):
+    # name() and describe(): the short English names, for logs and the simulator, live in
+    # app/reason_names.py, loaded on first use (a tap answers with codes only)
+    from app import reason_names
+    return getattr(reason_names, attr)

@@ -2,8 +2,12 @@
 # malformed token) is decoded here with the general strict decoder (tokens/cbor.py) and
 # checked step by step, so that every malformed token gets its exact reason
 # (docs/tokens.md). It allocates (lists, dicts, bytes): it runs for rejections and for the
-# rare valid token written differently from the usual form, never for the usual tap.
-from tokens import cache as C, cbor, cose, fmt, p256
+# rare valid token written differently from the usual form, never for the usual tap. So it
+# is not in the heap until a token needs it: tokens/verify.py imports it (and with it the
+# strict decoder) the first time, and keeps it.
+import hashlib
+
+from tokens import cache as C, cbor, cose, fmt
 from tokens.errors import TokenError
 from tokens import reasons as R
 
@@ -23,8 +27,8 @@ def token(raw, end):
         raise TokenError(R.BAD_CBOR, "trailing bytes")
     if pe - ps > fmt.MAX_PASS or end - pe > fmt.MAX_PROOF:
         raise TokenError(R.TOO_LARGE, "pass or proof")
-    pprot, ppay, psig, kid = cose.parse(pass_arr, True)
-    rprot, rpay, rsig, _ = cose.parse(proof_arr, False)
+    pprot, ppay, psig, kid = cose_parse(pass_arr, True)
+    rprot, rpay, rsig, _ = cose_parse(proof_arr, False)
     return ps, pe, pprot, ppay, psig, kid, rprot, rpay, rsig
 
 
@@ -104,8 +108,38 @@ def proof(rpay):
     return ph, pt, pc, pch
 
 
-def on_curve(e, odd):
-    """The cnf key's y from its x (both in the entry e): BAD_CNF_KEY if x is not on the
-    curve."""
-    if not p256.decompress_into(e, C.E_Q, odd):
-        raise TokenError(R.BAD_CNF_KEY, "not on the curve")
+def cose_parse(arr, with_kid):
+    """(protected bytes, payload bytes, signature bytes, kid or None) of a decoded
+    COSE_Sign1 array; TokenError(MALFORMED / BAD_ALG) if it is not one of ours."""
+    if not isinstance(arr, list) or len(arr) != 4:
+        raise TokenError(R.MALFORMED, "not a COSE_Sign1 array")
+    prot, unprot, payload, sig = arr
+    if not isinstance(prot, bytes) or not isinstance(payload, bytes) or \
+            not isinstance(sig, bytes) or not isinstance(unprot, dict):
+        raise TokenError(R.MALFORMED, "COSE_Sign1 field types")
+    if unprot:
+        raise TokenError(R.MALFORMED, "unprotected header must be empty")
+    if len(sig) != 64:
+        raise TokenError(R.MALFORMED, "signature length")
+    h = cbor.loads(prot)   # a CBOR part of its own: not strict CBOR is BAD_CBOR
+    if not isinstance(h, dict) or h.get(fmt.H_ALG) != fmt.ALG_ES256:
+        raise TokenError(R.BAD_ALG, "alg")
+    kid = None
+    if with_kid:
+        kid = h.get(fmt.H_KID)
+        if not isinstance(kid, bytes) or len(kid) != fmt.KID_LEN or len(h) != 2:
+            raise TokenError(R.BAD_ALG, "kid")
+    elif len(h) != 1:
+        raise TokenError(R.BAD_ALG, "extra header")
+    return prot, payload, sig, kid
+
+
+def sig_digest(prot, payload):
+    """SHA-256 of the Sig_structure (external_aad empty)."""
+    h = hashlib.sha256(cose.SIG1)
+    h.update(cbor.head(2, len(prot)))
+    h.update(prot)
+    h.update(b"\x40")
+    h.update(cbor.head(2, len(payload)))
+    h.update(payload)
+    return h.digest()

@@ -10,7 +10,7 @@
 #   - u1*G + u2*Q by interleaved width-w NAF (Shamir's trick generalised): the engine
 #     recodes the scalars into digit streams and one engine call walks them (one shared
 #     run of doublings, an addition per non-zero digit);
-#   - G's odd multiples (4 tables: G, 2^64 G, 2^128 G, 2^192 G, window 7) are constants;
+#   - G's odd multiples (4 tables: G, 2^64 G, 2^128 G, 2^192 G, window 6) are constants;
 #     a key prepared with prepare() (an issuer key) gets 4 such tables (window 5), so a
 #     verification with it needs 64 doublings instead of 256;
 #   - a new key's odd multiples by engine programs: 2Q, mixed additions on the isomorphic
@@ -20,8 +20,6 @@
 # and decides P + P (double) or P - P (the point at infinity). Inputs are checked: r, s in
 # [1, n-1], the public key is 65 bytes 04||x||y with x, y < p and on the curve.
 # Not re-entrant: one workspace (verification runs on the main loop only).
-import hashlib
-
 import micropython
 
 import p256_engine as eng
@@ -32,7 +30,7 @@ B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
 GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
 
-W_G = 7    # G's window: 32 odd multiples a table, 4 tables: 8 KB, constants (eng.GTAB)
+W_G = 6    # G's window: 16 odd multiples a table, 4 tables: 4 KB, constants (eng.GTAB)
 W_Q = 5    # a public key's window: 8 odd multiples
 SPLIT = 4  # scalars of G and prepared keys cut into 4 pieces of 64 bits
 CNT = 1 << (W_Q - 2)
@@ -85,24 +83,6 @@ def _stage(i, v):
     _ws[o:o + 32] = v.to_bytes(32, "little")
 
 
-def _staged(i):
-    o = _STG + 32 * i
-    return int.from_bytes(_ws[o:o + 32], "little")
-
-
-def _set(r, v):
-    """Register r = v mod p (for tests and tools: it builds a program; not the tap path)."""
-    _stage(3, v % P)
-    _call(bytes((eng.LDT, r, 0, eng.W0 + 3, eng.MUL, r, r, eng.R2, 0, 1, 0, 0)), 0, _ws)
-
-
-def _get(r):
-    """Register r's value in [0, p) (for tests and tools, like _set)."""
-    _call(bytes((eng.MUL, eng.TG, r, eng.P1, eng.STT, 0, eng.TG, eng.W0 + 3, 0, 1, 0, 0)), 0,
-          _ws)
-    return _staged(3)
-
-
 @micropython.native
 def _call(prog, n, t):
     """Run an engine program: n repetitions, or a table row offset (uint16 units)."""
@@ -124,14 +104,6 @@ def _inv_run(mb, minv):
     ws[_MINV + 1] = minv >> 8
     if not _inv_eng(ws, 0, mb):  # type: ignore[arg-type]
         raise ValueError("not invertible")
-
-
-def _inverse(a, mb, minv):
-    """a^-1 mod m for an int a (prepare()'s inversions; not the tap path)."""
-    _ws[_IU:_IU + 32] = a.to_bytes(32, "little")
-    _ws[_IX1:_IX1 + 32] = _ONE32
-    _inv_run(mb, minv)
-    return int.from_bytes(_ws[_IX2:_IX2 + 32], "little")
 
 
 def _inverse_staged():
@@ -169,40 +141,6 @@ def _div_n(num, sig, out):
     out[0:32] = _x2
 
 
-def on_curve(x, y):
-    p = P
-    return 0 <= x < p and 0 <= y < p and (y * y - (x * x * x - 3 * x + B)) % p == 0
-
-
-def decode_point(pub):
-    """(x, y) of a 65-byte uncompressed public key, or None if it is not a curve point."""
-    if len(pub) != 65 or pub[0] != 4:
-        return None
-    x = int.from_bytes(pub[1:33], "big")
-    y = int.from_bytes(pub[33:65], "big")
-    if not on_curve(x, y):
-        return None
-    return x, y
-
-
-def decompress(x, odd):
-    """y for x on the curve with y's parity `odd`, or None (x >= p or no such point)."""
-    if not 0 <= x < P:
-        return None
-    q = decompress64(x.to_bytes(32, "big"), odd)
-    return None if q is None else int.from_bytes(q[32:64], "big")
-
-
-def decompress64(x, odd):
-    """The point (x, y) as 64 bytes x || y big-endian, y of parity `odd`, from x (32 bytes
-    big-endian); None if x >= p or x is not on the curve."""
-    if len(x) != 32:
-        return None
-    out = bytearray(64)
-    out[0:32] = x
-    return bytes(out) if decompress_into(out, 0, odd) else None
-
-
 def decompress_into(buf, o, odd):
     """y from x in place: x is buf[o:o+32] (big-endian, as a pass's cnf key carries it), y
     of parity `odd` goes to buf[o+32:o+64]; False if x >= p or x is not on the curve. The
@@ -222,11 +160,6 @@ def decompress_into(buf, o, odd):
     return True
 
 
-def _odd_table(x, y, out):
-    """The CNT odd multiples of the affine point (x, y) as rows into out (prepare())."""
-    return _odd_table_be(x.to_bytes(32, "big") + y.to_bytes(32, "big"), out)
-
-
 def _odd_table_be(q, out):
     """The CNT odd multiples of the point q (64 bytes: x, y big-endian, as a pass's cnf
     key is kept) as affine rows into out, in Montgomery form as the engine reads them. x, y
@@ -237,19 +170,6 @@ def _odd_table_be(q, out):
     _inverse_staged()
     _call(QTAB2, 0, out)
     return out
-
-
-def _times2k(x, y, k):
-    """2^k (x, y), affine (k > 0)."""
-    _stage(0, x)
-    _stage(1, y)
-    _stage(2, 1)
-    _call(IMP3, 0, _ws)
-    _call(DBL, k, _ws)
-    _call(OUT3, 0, _ws)
-    zi = _inverse(_staged(2), _P32, _MINV_P)
-    z2 = zi * zi % P
-    return _staged(0) * z2 % P, _staged(1) * (z2 * zi % P) % P
 
 
 _qtab = bytearray(64 * CNT)
@@ -341,25 +261,6 @@ def verify_q64(q, digest, sig):
     return _finish(sig)
 
 
-def verify_point(qx, qy, digest, sig):
-    """verify_digest with the public key already decoded and checked (on the curve)."""
-    return verify_q64(qx.to_bytes(32, "big") + qy.to_bytes(32, "big"), digest, sig)
-
-
-def prepare(qx, qy):
-    """Precomputation for a key that verifies often (an issuer key): the odd multiples of
-    Q, 2^64 Q, 2^128 Q, 2^192 Q in one buffer (2 KB), written in place. Verifying with it
-    needs 64 doublings instead of 256."""
-    out = bytearray(64 * CNT * SPLIT)
-    mv = memoryview(out)
-    x, y = qx, qy
-    for j in range(SPLIT):
-        if j:
-            x, y = _times2k(x, y, 256 // SPLIT)
-        _odd_table(x, y, mv[64 * CNT * j:64 * CNT * (j + 1)])
-    return out
-
-
 def verify_prepared(tabs, digest, sig):
     """verify_digest with a key from prepare()."""
     if len(sig) != 64 or len(digest) != 32:
@@ -372,20 +273,10 @@ def verify_prepared(tabs, digest, sig):
     return _finish(sig)
 
 
-def verify_digest(pub, digest, sig):
-    """True if sig (64 bytes r||s) is a valid ECDSA P-256 signature of the 32-byte SHA-256
-    `digest` by the 65-byte uncompressed public key `pub`. Never raises on bad input."""
-    try:
-        if len(sig) != 64 or len(digest) != 32:
-            return False
-        q = decode_point(pub)
-    except (TypeError, ValueError):
-        return False
-    if q is None:
-        return False
-    return verify_q64(bytes(pub[1:65]), digest, sig)
-
-
-def verify(pub, msg, sig):
-    """True if sig (64 bytes r||s) is a valid ES256 signature of `msg` by `pub` (65 bytes)."""
-    return verify_digest(pub, hashlib.sha256(msg).digest(), sig)
+def __getattr__(name):
+    # the rest of the API - key decoding and checking, prepare(), verify_digest(), verify()
+    # and the tests' helpers - is boot, depot and tool code, kept in tokens/p256_keys.py
+    # and loaded on first use (the tap path holds only this module: docs/validator.md
+    # 'Memory'); boot code may forget it again (firmware/unload.py)
+    from tokens import p256_keys
+    return getattr(p256_keys, name)

@@ -32,33 +32,9 @@ PROOF_CHANNEL = const(24)     # NFC proof without a challenge, or QR proof with 
 CLOCK_UNTRUSTED = const(25)   # QR token while the validator's clock is unset/implausible
 INTERNAL = const(39)          # unexpected error inside the verifier: rejected, not crashed
 
-# Short English names, for logs and the simulator: one "|"-separated string indexed by
-# code (a dict of 27 str objects took ~2.5 KB more of the heap the tap path must fit).
-_NAMES = (
-    "ok|malformed|too large|bad prefix|bad base45|bad cbor|bad algorithm|unknown key|"
-    "key not yet valid|key expired|key usage|bad signature|pass malformed|"
-    "pass expired|pass not yet valid|wrong operator|bad phone key|bad category|"
-    "proof malformed|proof bad signature|proof for another pass|proof stale|"
-    "proof from the future|challenge mismatch|proof for another channel|"
-    "clock untrusted||||||||||||||internal error"
-)
 
-
-def lookup(names, code, base=0):
-    """Entry code - base of a "|"-separated names string; None if empty or out of range."""
-    k = code - base if isinstance(code, int) else -1
-    if k < 0:
-        return None
-    i = 0
-    while k:
-        i = names.find("|", i) + 1
-        if i == 0:
-            return None
-        k -= 1
-    j = names.find("|", i)
-    return names[i:j if j >= 0 else len(names)] or None
-
-
-def name(code):
-    """Short English name of a token reason code (None if not a token code)."""
-    return lookup(_NAMES, code)
+def __getattr__(attr):
+    # name() and lookup(): the short English names, for logs and the simulator, live in
+    # tokens/reason_names.py, loaded on first use (a tap answers with codes only)
+    from tokens import reason_names
+    return getattr(reason_names, attr)

@@ -5,7 +5,7 @@
 # pays for it; a prepared form for fast verification is built lazily on first use.
 import hashlib
 
-from tokens import cbor, fmt, p256
+from tokens import fmt, p256
 from tokens.errors import TokenError
 from tokens.reasons import MALFORMED
 
@@ -44,6 +44,7 @@ class TrustStore:
     @classmethod
     def from_body(cls, body):
         """TrustStore from a trust-list bundle body; TokenError(MALFORMED) if invalid."""
+        from tokens import cbor  # here only: a tap needs no CBOR decoder (tokens/verify.py)
         try:
             rows = cbor.loads(body, max_depth=2, max_items=1 + 6 * MAX_KEYS)
         except TokenError as e:

@@ -16,10 +16,24 @@
 import hashlib
 import time
 
-from tokens import base45, cache as C, cose, fmt, general, p256, scan
+from tokens import base45, cache as C, cose, fmt, p256, scan
 from tokens.cache import PassCache
 from tokens.errors import TokenError
 from tokens import reasons as R
+
+_gen = []  # type: list  # tokens/general.py, once a token has needed it (_general)
+
+
+def _general():
+    """The general path (tokens/general.py and the strict decoder, tokens/cbor.py: ~10 KB
+    of heap on the 64-bit unix port), imported the first time a token is not in the usual
+    form - a rejection, or a rare valid token written otherwise - and kept from then on.
+    The usual tap never loads it (docs/validator.md 'Memory')."""
+    if not _gen:
+        from tokens import general
+        _gen.append(general)
+    return _gen[0]
+
 
 DEFAULT_QR_WINDOW = 30   # seconds either side of the validator's clock
 DEFAULT_IAT_SKEW = 300   # a pass issued this much "in the future" is still accepted
@@ -143,7 +157,7 @@ class TokenVerifier:
             rsig = mv[o[12]:o[13]]
         else:
             # anything else: the general decoder, for the exact reason (tokens/general.py)
-            ps, pe, pprot, ppay, psig, kid, rprot, rpay, rsig = general.token(raw, end)
+            ps, pe, pprot, ppay, psig, kid, rprot, rpay, rsig = _general().token(raw, end)
         # the pass hash: its first 16 bytes are what a proof binds and the cache's key
         phash = hashlib.sha256(mv[ps:pe]).digest()
         v.kid = kid
@@ -163,15 +177,17 @@ class TokenVerifier:
         if k < 0:
             if key.prepared is None:
                 key.prepared = p256.prepare(key.x, key.y)
-            dg = cose.sig_digest_at(mv, sc.o, 0) if inplace else cose.sig_digest(pprot, ppay)
+            dg = cose.sig_digest_at(mv, sc.o, 0) if inplace else _general().sig_digest(pprot, ppay)
             if not p256.verify_prepared(key.prepared, dg, psig):
                 raise TokenError(R.BAD_SIGNATURE)
             e = cache.scratch()
             if self.fast and sc.claims(ppay, len(ppay), e):
                 odd = sc.odd
             else:
-                odd = general.claims(ppay, e, self.operator)
-            general.on_curve(e, odd)
+                odd = _general().claims(ppay, e, self.operator)
+            # the cnf key's y from its x (into the entry): BAD_CNF_KEY if x is off the curve
+            if not p256.decompress_into(e, C.E_Q, odd):
+                raise TokenError(R.BAD_CNF_KEY, "not on the curve")
             k = cache.commit(phash)
         e = cache.entry(k)
         v.wallet_id = bytes(e[C.E_WALLET:C.E_WALLET + e[C.E_WLEN]])
@@ -187,7 +203,7 @@ class TokenVerifier:
         t2 = time.ticks_us()
         v.us_pass = time.ticks_diff(t2, t1)
 
-        dg = cose.sig_digest_at(mv, sc.o, 7) if inplace else cose.sig_digest(rprot, rpay)
+        dg = cose.sig_digest_at(mv, sc.o, 7) if inplace else _general().sig_digest(rprot, rpay)
         if not p256.verify_q64(e[C.E_Q:C.E_Q + 64], dg, rsig):
             raise TokenError(R.PROOF_BAD_SIGNATURE)
         v.proof_id = cose.low_s_id(rsig)
@@ -202,7 +218,7 @@ class TokenVerifier:
             ch_ok = has_ch and challenge is not None and sc.chl == len(challenge) and \
                 scan.same(rpay, sc.ch, sc.chl, challenge)
         else:
-            ph, pt, pc, pch = general.proof(rpay)
+            ph, pt, pc, pch = _general().proof(rpay)
             bound = ph == phash[:fmt.PASS_HASH_LEN]
             has_ch = pch is not None
             ch_ok = has_ch and pch == challenge

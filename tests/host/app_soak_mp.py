@@ -42,14 +42,10 @@ import micropython
 
 import esp32
 import flashdev
+from unload import forget
 
 SLACK = 1024      # bytes: rounding of objects freed during the decision (see above)
 CONTROLS = 2
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def main(d, guard):
@@ -59,44 +55,13 @@ def main(d, guard):
     flash = flashdev.Flash(os.stat(img)[6], path=img)  # the test made the 16 MB image
     parts = esp32.attach(flash)
     gc.collect()  # reading the partition table left garbage: not under what comes next
-    os.VfsLfs2.mkfs(parts["vfs"])
-    os.mount(os.VfsLfs2(parts["vfs"]), "/data")
-    with open("/data/deny.bin", "wb") as f:
-        f.write(read(d + "/deny.bin"))
-    # the flash model's buffers first, then the tap path's long-lived buffers (as
-    # app/state.py does at boot), then the rest of its code, collecting between imports:
-    # loading a module leaves garbage, and long-lived objects allocated among it (qstr
-    # pools grow in blocks of several hundred bytes) cut the heap into holes too small for
-    # the next big block. (The flash model is the simulator's, C on the ESP32.)
-    from tokens import p256
-    p256.init()
-    from app.recent import RecentTaps
-    recent = RecentTaps("/data/replay.bin")
-    from app.allowance import AllowanceStore
-    allowance = AllowanceStore("/data/allowance")
+    # the decision core built by app_soak_setup.py, whose code then goes: only the tap
+    # loop's stays (the board's boot code is forgotten the same way, firmware/unload.py)
+    from app_soak_setup import build
+    p, j, into = build(d, parts)
+    build = None
+    forget("app_soak_setup")
     gc.collect()
-    from journal import Journal, JournalError, JournalFull
-    j = Journal(parts["journal"])
-    gc.collect()
-    from app import record
-    from app.decision import Decision, Pipeline
-    gc.collect()
-    from app.denylist import DenyList
-    from app.fares import FareTable
-    gc.collect()
-    from tokens import cbor
-    from tokens.trust import TrustStore
-    gc.collect()
-    from tokens.verify import TokenVerifier
-    gc.collect()
-    j.mount()
-    cfg = json.loads(read(d + "/config.json"))
-    ver = TokenVerifier(TrustStore.from_body(read(d + "/trust.cbor")), cfg["operator"],
-                        qr_window=cfg["qr_window_s"])
-    fares = FareTable.from_body(cbor.loads(read(d + "/fares.cbor")), 1)
-    p = Pipeline(ver, fares, DenyList.open("/data/deny.bin"), recent.open(), allowance.open(),
-                 j, (JournalFull, JournalError), cfg["passback_s"], cfg["qr_window_s"])
-    into = Decision()       # reused tap after tap, as firmware/app/loop.py does
     counts = {"0/0": 0}
     # preallocated: a list growing during the run would itself look like heap growth
     heap = [0] * 64
@@ -150,25 +115,10 @@ def main(d, guard):
     # every tap journaled once: read the journal back, page by page, like the depot (the
     # reading code is loaded now: without the controls to run, the decision core goes)
     if not guard:
-        p = ver = fares = None
+        p = into = None
     gc.collect()
-    seen = 0
-    accepted = 0
-    prev = 0
-    while True:
-        batch = j.unsent(limit=8, max_bytes=512)
-        if not batch:
-            break
-        for seq, _t, payload in batch:
-            if seq != prev + 1 and len(bad) < 10:
-                bad.append(("gap", prev, seq))
-            prev = seq
-            r = record.decode(payload)
-            seen += 1
-            if r[record.T_ANSWER] == record.ACCEPTED:
-                accepted += 1
-        j.ack(batch[-1][0])
-        batch = None
+    from app_soak_read import read_back
+    seen, accepted = read_back(j, bad)
     # the detector's controls (only in the roomy, guarded run: their code is not loaded
     # into the 128 KB one)
     ctl = []

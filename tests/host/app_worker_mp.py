@@ -25,6 +25,7 @@ import esp32
 import flashdev
 import simboot
 from app import reasons, record, state
+from app.summary import summary
 from mpserve import serve
 
 S = {"flash": None, "v": None, "mounted": False}
@@ -92,7 +93,7 @@ def decide(req):
     else:
         d = p.decide_nfc(_hexb(req["payload"]), _hexb(req["challenge"]), req["now"],
                          req.get("clock_ok", True))
-    out = d.summary(reasons.describe(d.reason))
+    out = summary(d, reasons.describe(d.reason))
     # what the tap cost the flash (the model's counters and datasheet time model)
     out["flash"] = {"erases": fl.erases - e0, "prog_bytes": fl.prog_bytes - b0,
                     "busy_us": fl.time_us - t0}
