@@ -1,7 +1,7 @@
 """Reason codes in a wallet partner's words, for the conformance kit (docs/conformance.md).
 
-The short names are the firmware's own (`firmware/tokens/reasons.py`, `firmware/app/
-reasons.py`, read from their source, so the kit never disagrees with what a validator
+The short names are the firmware's own (`firmware/tokens/reason_names.py`, `firmware/app/
+reason_names.py`, read from their source, so the kit never disagrees with what a validator
 journals). What each code means for a partner and its usual cause are written here, and
 docs/conformance.md carries the same table (tests/host/test_conformance.py checks both).
 
@@ -107,10 +107,10 @@ def firmware_names():
     """{code: short name} exactly as the firmware names them (read once, when first
     needed: `python -m sim` itself does not depend on it)."""
     out = {}
-    for i, n in enumerate(_names_string(ROOT / "firmware/tokens/reasons.py").split("|")):
+    for i, n in enumerate(_names_string(ROOT / "firmware/tokens/reason_names.py").split("|")):
         if n:
             out[i] = n
-    for i, n in enumerate(_names_string(ROOT / "firmware/app/reasons.py").split("|")):
+    for i, n in enumerate(_names_string(ROOT / "firmware/app/reason_names.py").split("|")):
         if n:
             out[40 + i] = n
     return out

@@ -101,3 +101,23 @@ def test_heap_is_bounded_over_many_checks():
         assert not v.check_qr(QR[:-9], NOW, True).ok
     gc.collect()
     assert gc.mem_free() > before - 1024, (before, gc.mem_free())
+
+
+def test_strict_decoder_loaded_by_the_first_unusual_token_only():
+    # docs/validator.md 'Memory': the usual token never loads tokens/general.py; the first
+    # token the in-place scan does not take does, and gets its exact reason
+    import sys
+
+    from tokens import verify as V
+    from unload import forget
+    del V._gen[:]
+    forget("tokens.general")
+    v = verifier()
+    assert v.check_nfc(unhexlify(NFC), CHALLENGE, NOW, True).ok
+    assert v.check_qr(QR.encode(), NOW, True).ok
+    assert "tokens.general" not in sys.modules
+    r = v.check_nfc(unhexlify(NFC) + b"\x00", CHALLENGE, NOW, True)
+    assert not r.ok and r.reason == R.BAD_CBOR, (r.reason, r.detail)
+    assert "tokens.general" in sys.modules
+    r = v.check_nfc(unhexlify(NFC)[:-1], CHALLENGE, NOW, True)   # loaded once, kept
+    assert not r.ok and r.reason in (R.BAD_CBOR, R.MALFORMED), (r.reason, r.detail)

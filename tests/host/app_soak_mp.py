@@ -45,6 +45,8 @@ import flashdev
 from unload import forget
 
 SLACK = 1024      # bytes: rounding of objects freed during the decision (see above)
+LAZY = ("tokens.general", "tokens.cbor", "tokens.p256_keys", "tokens.reason_names",
+        "app.reason_names", "app.record_decode", "app.summary")
 CONTROLS = 2
 
 
@@ -112,6 +114,8 @@ def main(d, guard):
             gc.collect()
             heap[nh] = gc.mem_alloc()
             nh += 1
+    # what a valid tap never runs was never loaded (first use only: docs/validator.md)
+    lazy = [m for m in LAZY if m in sys.modules]
     # every tap journaled once: read the journal back, page by page, like the depot (the
     # reading code is loaded now: without the controls to run, the decision core goes)
     if not guard:
@@ -129,7 +133,7 @@ def main(d, guard):
     print(json.dumps({"taps": n, "journaled": seqs, "records": seen, "accepted_records": accepted,
                       "answers": counts, "heap": heap[:nh], "bad": bad[:10],
                       "free_at_end": gc.mem_free(), "guard": guard, "inside": inside,
-                      "min_gap": min_gap,
+                      "min_gap": min_gap, "lazy_loaded": lazy,
                       "controls": ctl}))
     os.umount("/data")
     flash.close()

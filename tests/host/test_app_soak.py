@@ -177,6 +177,8 @@ def test_thousand_taps_no_heap_growth_every_tap_journaled_once(inputs):
     # issue 14: in this budget too, no decision needed a collection (the loop's collection
     # between taps left room for each one's call frames and garbage)
     assert out["inside"] == 0 and out["min_gap"] >= -1024, out
+    # the strict decoder, the key code, names and record decoding: not loaded by valid taps
+    assert out["lazy_loaded"] == [], out["lazy_loaded"]
     assert len(per) == N_TAPS
     _report(DECISION_HEAP, out, per)
 
