@@ -127,8 +127,9 @@ def main(d, guard):
     # into the 128 KB one)
     ctl = []
     if guard:
-        from app_soak_ctl import controls
+        from app_soak_ctl import controls, malformed
         ctl = controls(p, f, rec, mv, SLACK)
+        ctl.append(malformed(p, rec))
     f.close()
     print(json.dumps({"taps": n, "journaled": seqs, "records": seen, "accepted_records": accepted,
                       "answers": counts, "heap": heap[:nh], "bad": bad[:10],

@@ -192,7 +192,10 @@ def test_no_collection_inside_any_decision_where_the_heap_has_room(roomy):
     assert max(out["heap"][2:]) == min(out["heap"][2:]), out["heap"]
     # the controls: on a heap full of garbage the detector sees the collection a
     # decision needs, and the guard turns it into a failed decision
-    c_on, c_guard = out["controls"]
+    c_on, c_guard, c_bad = out["controls"]
+    # and the first malformed token loads the strict decoder and gets a decoding reason
+    # (MALFORMED or BAD_CBOR, not INTERNAL: the import found room)
+    assert c_bad["malformed"] in ("1/1", "1/5") and c_bad["general_loaded"] == [False, True], c_bad
     assert c_on == {"guard": False, "answer": "0/0", "detected": True}, c_on
     assert c_guard["guard"] is True and c_guard["answer"] != "0/0", c_guard
     assert len(per) == N_TAPS and min(a for a, _ in per) > 0
