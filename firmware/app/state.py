@@ -15,7 +15,7 @@ from app.denylist import DenyList, DenyListError
 from app.fares import FareError, FareTable
 from app.recent import RecentTaps, StoreError
 from journal import Journal, JournalError, JournalFull
-from tokens import cbor, p256
+from tokens import p256
 from tokens.errors import TokenError
 from tokens.trust import TrustStore
 from tokens.verify import TokenVerifier
@@ -102,6 +102,7 @@ def load_config(data_dir=DATA, verify=True):
         if verify:
             bundles.check_file(bundles.path_for(data_dir, bundles.CONFIG),
                                base.operator_key_bytes())
+        from tokens import cbor  # boot and depot code only: forgotten after boot (assemble)
         changes = cbor.loads(_installed(data_dir, bundles.CONFIG)[1])
         appconfig.check_changes(changes)
         for k, v in changes.items():
@@ -147,7 +148,10 @@ def assemble(journal_part, data_dir=DATA, verify_bundles=True):
     try:
         return _assemble(journal_part, data_dir, verify_bundles)
     finally:
-        forget("bundles")
+        # with the bundles' code, what checking them needed and a tap does not: the strict
+        # CBOR decoder (the verifier loads it again for the first unusual token) and the
+        # key code (tokens/p256_keys.py; p256 loads it again on first use)
+        forget("bundles", "tokens.cbor", "tokens.p256_keys")
 
 
 def _assemble(journal_part, data_dir, verify_bundles):
@@ -193,6 +197,7 @@ def _assemble(journal_part, data_dir, verify_bundles):
     try:
         ver, body = _bundle_body(data_dir, bundles.FARES, key) if verify_bundles else \
             _installed(data_dir, bundles.FARES)
+        from tokens import cbor
         fares = FareTable.from_body(cbor.loads(body), ver)
         v.fares_version = ver
     except (bundles.BundleError, TokenError, FareError, OSError) as e:
