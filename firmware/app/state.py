@@ -149,9 +149,11 @@ def assemble(journal_part, data_dir=DATA, verify_bundles=True):
         return _assemble(journal_part, data_dir, verify_bundles)
     finally:
         # with the bundles' code, what checking them needed and a tap does not: the strict
-        # CBOR decoder (the verifier loads it again for the first unusual token) and the
-        # key code (tokens/p256_keys.py; p256 loads it again on first use)
-        forget("bundles", "tokens.cbor", "tokens.p256_keys")
+        # CBOR decoder (the verifier loads it again for the first unusual token), the key
+        # code (tokens/p256_keys.py; p256 loads it again on first use) and the trust-list
+        # and fare-table parsers (loaded again by the depot's installs)
+        forget("bundles", "tokens.cbor", "tokens.p256_keys", "tokens.trust_load",
+               "app.fares_load")
 
 
 def _assemble(journal_part, data_dir, verify_bundles):

@@ -1,13 +1,8 @@
 # The trust store: issuer keys by kid, with validity periods and key usage, built from the
-# body of the operator-signed trust-list bundle (docs/bundles.md): a CBOR array of
-# [kid bstr(8), pubkey bstr(65), not_before uint, not_after uint, usage uint].
-# Each key is checked once here (kid = SHA-256(pubkey)[:8], on the curve) so a tap never
-# pays for it; a prepared form for fast verification is built lazily on first use.
-import hashlib
-
+# body of the operator-signed trust-list bundle (docs/bundles.md), whose parsing and
+# checks (each key once, so a tap never pays for it) are tokens/trust_load.py's. A
+# prepared form for fast verification is built by prepare() or on first use.
 from tokens import fmt, p256
-from tokens.errors import TokenError
-from tokens.reasons import MALFORMED
 
 MAX_KEYS = 32
 
@@ -43,42 +38,16 @@ class TrustStore:
 
     @classmethod
     def from_body(cls, body):
-        """TrustStore from a trust-list bundle body; TokenError(MALFORMED) if invalid."""
-        from tokens import cbor  # here only: a tap needs no CBOR decoder (tokens/verify.py)
-        try:
-            rows = cbor.loads(body, max_depth=2, max_items=1 + 6 * MAX_KEYS)
-        except TokenError as e:
-            raise TokenError(MALFORMED, "trust list: " + str(e.detail))
-        if not isinstance(rows, list) or len(rows) > MAX_KEYS:
-            raise TokenError(MALFORMED, "trust list: not an array of at most %d" % MAX_KEYS)
-        keys = []
-        for row in rows:
-            keys.append(cls.key_from_row(row))
-        st = cls(keys)
-        if len(st._keys) != len(keys):
-            raise TokenError(MALFORMED, "trust list: duplicate kid")
-        return st
+        """TrustStore from a trust-list bundle body; TokenError(MALFORMED) if invalid.
+        The parsing and checks are boot and depot code (tokens/trust_load.py), loaded
+        here and forgotten by boot once the bundles are checked (app/state.py)."""
+        from tokens import trust_load
+        return trust_load.from_body(cls, body)
 
     @staticmethod
     def key_from_row(row):
-        if not isinstance(row, list) or len(row) != 5:
-            raise TokenError(MALFORMED, "trust list: row is not [kid, pub, nb, na, usage]")
-        kid, pub, nb, na, usage = row
-        if not isinstance(kid, bytes) or len(kid) != fmt.KID_LEN or \
-                not isinstance(pub, bytes) or len(pub) != 65:
-            raise TokenError(MALFORMED, "trust list: kid/pubkey size")
-        for v in (nb, na, usage):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise TokenError(MALFORMED, "trust list: validity/usage type")
-        # docs/ranges.md: validity times are u32, before < after; usage a byte
-        if nb > 0xFFFFFFFF or na > 0xFFFFFFFF or nb >= na or usage > 255:
-            raise TokenError(MALFORMED, "trust list: validity/usage out of range")
-        if hashlib.sha256(pub).digest()[:8] != kid:
-            raise TokenError(MALFORMED, "trust list: kid is not SHA-256(pubkey)[:8]")
-        q = p256.decode_point(pub)
-        if q is None:
-            raise TokenError(MALFORMED, "trust list: public key not on P-256")
-        return IssuerKey(kid, pub, q[0], q[1], nb, na, usage)
+        from tokens import trust_load
+        return trust_load.key_from_row(row)
 
     def prepare(self):
         """Build every key's verification tables now (~10 ms and 2 KB each here), e.g. right

@@ -33,9 +33,9 @@ def build(d, parts):
     allowance = AllowanceStore("/data/allowance")
     gc.collect()
     # the bundles next, while the heap has room: their bodies need the strict CBOR decoder
-    # and the issuer keys the key code (checks, their tables: tokens/p256_keys.py), a tap
-    # needs neither (tokens/verify.py loads the decoder again for the first token not in
-    # the usual form). Both go once the bundles are read, as boot-only code does
+    # and their parsers, the issuer keys the key code (checks, their tables:
+    # tokens/p256_keys.py); a tap needs none of them (tokens/verify.py loads the decoder again for the first token not in
+    # the usual form). All go once the bundles are read, as boot-only code does
     # (firmware/unload.py), and the tap path's code fills the room they leave.
     cfg = json.loads(read(d + "/config.json"))
     from tokens import cbor
@@ -45,7 +45,7 @@ def build(d, parts):
     trust.prepare()
     fares = FareTable.from_body(cbor.loads(read(d + "/fares.cbor")), 1)
     cbor = None
-    forget("tokens.cbor", "tokens.p256_keys")
+    forget("tokens.cbor", "tokens.p256_keys", "tokens.trust_load", "app.fares_load")
     gc.collect()
     from journal import Journal, JournalError, JournalFull
     j = Journal(parts["journal"])

@@ -9,15 +9,17 @@ journal on the flash model; the decision core runs without the boot code and dri
 compiled to .mpy as on the board (tools/build_firmware.py). Twenty wallets take turns,
 more than the pass cache holds, so every tap checks both signatures (the worst case, and a
 bus's usual one). The heap holds the tap path's code and tables and the simulator's flash
-model and esp32 shim (Python here, C on the ESP32): ~121 KB in use after a collection on
-this 64-bit port, and each decision's call frames and garbage fit in the rest of 128K.
+model and esp32 shim (Python here, C on the ESP32): ~119.5 KB in use after a collection
+on this 64-bit port, and each decision's call frames and garbage fit in the rest of 128K
+(at 126K too; at 124K decisions collect).
 
 History: 128K while the board was a WROOM-32; the decision core then grew to need 152K
 (the viper engine's G tables and registers, the token's fast path). On 2026-12-05 it came
-back under 128K (142.6 -> ~121 KB after a collection): the strict decoder (tokens/general.py
-and tokens/cbor.py) is loaded by the first token not in the usual form instead of at boot;
-the key code (tokens/p256_keys.py), the reason names and record decoding are boot, log and
-depot code loaded on first use; G's window 7 -> 6 (tables 8 -> 4 KB); the soak no longer
+back under 128K (142.6 -> ~119.5 KB after a collection): the strict decoder
+(tokens/general.py and tokens/cbor.py) is loaded by the first token not in the usual form
+instead of at boot; the key code (tokens/p256_keys.py), the trust-list and fare-table
+parsers, the reason names and record decoding are boot, log and depot code loaded on first
+use; G's window 7 -> 6 (tables 8 -> 4 KB); the soak no longer
 loads the simulator's time and os shims (the board's are C) and names modules as the
 board's build does (short paths: MicroPython interns every module's file name). Bars: at
 128K, every tap accepted and journaled once, no heap growth, and 0 collections inside
