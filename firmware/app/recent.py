@@ -27,6 +27,7 @@ import struct
 import micropython
 from micropython import const
 
+import slots
 from fsutil import write_atomic
 
 SLOT = const(32)
@@ -62,14 +63,6 @@ def _find(buf: ptr8, nslots: int, off: int, key: ptr8, klen: int, need: int) -> 
                 return i
         i += 1
     return -1
-
-
-def _time_at(buf, base):
-    """A slot's time (u32 big-endian) without struct's tuple: free_slot reads every slot's
-    on each tap, and the tap path should leave no garbage (docs/validator.md 'Memory').
-    Small ints on the ESP32 until 2034 (times count from 2000 there: below 2^30)."""
-    o = base + _TIME
-    return (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]
 
 
 class RecentTaps:
@@ -138,7 +131,7 @@ class RecentTaps:
             if i < 0:
                 return False
             i += start
-            t = _time_at(buf, i * SLOT)
+            t = slots.u32(buf, i * SLOT + _TIME)   # no struct tuple: the tap path
             d = now - t
             if -window < d < window:  # a clock set back counts as recent, for a while
                 return True
@@ -153,7 +146,7 @@ class RecentTaps:
             base = i * SLOT
             if not buf[base + _FLAGS] & FLAG_USED:
                 return i
-            t = _time_at(buf, base)
+            t = slots.u32(buf, base + _TIME)
             if now - t >= horizon or t > now + horizon:  # too old, or from a wrong clock
                 if best < 0 or t < best_t:
                     best, best_t = i, t
